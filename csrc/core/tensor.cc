@@ -1,0 +1,105 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/dispatch_type.h"
+
+namespace fi {
+
+std::string Shape::str() const {
+  std::string s = "[";
+  for (int i = 0; i < rank_; ++i) {
+    if (i) s += ",";
+    s += std::to_string(d_[i]);
+  }
+  return s + "]";
+}
+
+int64_t normalize_axis(int64_t axis, int64_t rank, const char* what) {
+  if (axis < -rank || axis >= (rank == 0 ? 1 : rank))
+    throw InvalidArgument(str(what, " ", axis, " is out of range for rank ", rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  size_t r = std::max(a.size(), b.size());
+  Shape out;
+  out.resize(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da == db || db == 1) out[i] = da;
+    else if (da == 1) out[i] = db;
+    else throw InvalidArgument(str("shapes ", a.str(), " and ", b.str(), " cannot be broadcast"));
+  }
+  return out;
+}
+
+std::shared_ptr<void> alloc_buffer(size_t bytes) {
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded == 0) rounded = kAlignment;
+  void* p = std::aligned_alloc(kAlignment, rounded);
+  if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
+  std::memset(p, 0, rounded);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+std::shared_ptr<void> alloc_strings(int64_t n) {
+  auto* p = new std::string[size_t(n > 0 ? n : 1)];
+  return std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::string*>(q); });
+}
+
+Tensor Tensor::empty(DataType dt, const Shape& shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw InvalidArgument(str("negative dimension in shape ", shape.str()));
+  if (dt == DataType::String) {
+    auto owner = alloc_strings(shape.numel());
+    void* p = owner.get();
+    return Tensor(dt, shape, p, std::move(owner));
+  }
+  size_t es = dtype_size(dt);
+  if (es == 0) throw NotImplemented(str("element type code ", int(dt), " is not supported"));
+  auto owner = alloc_buffer(size_t(shape.numel()) * es);
+  void* p = owner.get();
+  return Tensor(dt, shape, p, std::move(owner));
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = Tensor::empty(dtype_, shape_);
+  if (dtype_ == DataType::String) {
+    const auto* s = data<std::string>();
+    auto* d = t.data<std::string>();
+    for (int64_t i = 0; i < numel(); ++i) d[i] = s[i];
+  } else if (nbytes()) {
+    std::memcpy(t.raw(), data_, nbytes());
+  }
+  return t;
+}
+
+std::vector<int64_t> Tensor::to_int64_vector() const {
+  std::vector<int64_t> v(static_cast<size_t>(numel()));
+  if (dtype_ == DataType::Bool) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] = data<bool>()[i];
+    return v;
+  }
+  if (!dtype_is_integer(dtype_))
+    throw InvalidArgument(str("expected an integer tensor, got ", dtype_name(dtype_)));
+  dispatch_integer(dtype_, "to_int64", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = data<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = int64_t(p[i]);
+  });
+  return v;
+}
+
+double Tensor::scalar_as_double() const {
+  if (numel() < 1) throw InvalidArgument("expected a scalar, got an empty tensor");
+  if (dtype_ == DataType::Bool) return data<bool>()[0] ? 1.0 : 0.0;
+  return dispatch_numeric(dtype_, "scalar", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return static_cast<double>(data<T>()[0]);
+  });
+}
+
+}  // namespace fi

@@ -1,0 +1,63 @@
+// Tensor: element type, shape and a pointer to contiguous row-major data. The data is either
+// owned (a heap buffer shared through `owner`) or a view (arena slot, caller's array), in which
+// case `owner` may be empty and the memory outlives the tensor by construction.
+// String tensors hold an array of std::string and are always owned.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+
+namespace fi {
+
+constexpr size_t kAlignment = 64;
+
+// Allocates `bytes` aligned to kAlignment (zero-filled) and returns the owner.
+std::shared_ptr<void> alloc_buffer(size_t bytes);
+// Allocates `n` default-constructed strings.
+std::shared_ptr<void> alloc_strings(int64_t n);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(DataType dt, Shape shape, void* data, std::shared_ptr<void> owner = {})
+      : dtype_(dt), shape_(shape), data_(data), owner_(std::move(owner)) {}
+
+  // A new owned tensor (zero-filled; strings empty).
+  static Tensor empty(DataType dt, const Shape& shape);
+
+  DataType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_[size_t(i)]; }
+  int64_t numel() const { return shape_.numel(); }
+  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype_); }
+  bool defined() const { return dtype_ != DataType::Undefined; }
+
+  void* raw() { return data_; }
+  const void* raw() const { return data_; }
+  template <class T> T* data() { return static_cast<T*>(data_); }
+  template <class T> const T* data() const { return static_cast<const T*>(data_); }
+
+  const std::shared_ptr<void>& owner() const { return owner_; }
+  // Same data, another shape of the same number of elements.
+  Tensor reshaped(const Shape& s) const { return Tensor(dtype_, s, data_, owner_); }
+  // A deep copy that owns its data.
+  Tensor clone() const;
+  // Elements as int64 (from any integer type); throws InvalidArgument for other types.
+  std::vector<int64_t> to_int64_vector() const;
+  // Element 0 as double (from any numeric type).
+  double scalar_as_double() const;
+
+  void reset() { *this = Tensor(); }
+
+ private:
+  DataType dtype_ = DataType::Undefined;
+  Shape shape_;
+  void* data_ = nullptr;
+  std::shared_ptr<void> owner_;
+};
+
+}  // namespace fi

@@ -1,0 +1,312 @@
+#include "graph/executor.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "graph/graph.h"
+#include "graph/memory_planner.h"
+
+namespace fi {
+
+namespace {
+constexpr int kNeverRelease = 1 << 30;
+}
+
+void AlignedBuffer::reserve(size_t bytes) {
+  if (bytes <= capacity) return;
+  mem = alloc_buffer(bytes);
+  capacity = bytes;
+}
+
+RunState::RunState(const Graph& g, ThreadPool* p) : graph(g), pool(p) {
+  values.resize(g.values().size());
+  remaining.resize(g.values().size());
+}
+RunState::~RunState() = default;
+
+Executor::Executor(const Graph& g) : g_(g) {
+  size_t nv = g.values().size();
+  uses_.assign(nv, 0);
+  last_use_.assign(nv, -1);
+  plannable_.assign(nv, 0);
+  const auto& nodes = g.nodes();
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    for (int v : nodes[k].inputs)
+      if (v >= 0) { ++uses_[size_t(v)]; last_use_[size_t(v)] = int(k); }
+    for (int v : nodes[k].implicit_inputs) { ++uses_[size_t(v)]; last_use_[size_t(v)] = int(k); }
+    for (int v : nodes[k].outputs)
+      if (v >= 0) {
+        if (last_use_[size_t(v)] < int(k)) last_use_[size_t(v)] = int(k);
+        plannable_[size_t(v)] = 1;
+      }
+  }
+  for (size_t v = 0; v < nv; ++v) {
+    const Value& val = g.value(int(v));
+    if (val.is_output || val.is_input || val.is_const || val.is_captured) {
+      uses_[v] = kNeverRelease;
+      plannable_[v] = 0;
+    }
+  }
+}
+
+size_t Executor::num_cached_plans() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return plans_.size();
+}
+
+std::shared_ptr<const Plan> Executor::find_plan(const std::vector<int64_t>& key) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (size_t i = plans_.size(); i-- > 0;)
+    if (plans_[i]->key == key) return plans_[i];
+  return nullptr;
+}
+
+void Executor::bind(RunState& st, const std::vector<Tensor>& inputs, const std::vector<Tensor>& captured) const {
+  const auto& gin = g_.inputs();
+  if (inputs.size() != gin.size())
+    throw InvalidArgument(str("expected ", gin.size(), " inputs, got ", inputs.size()));
+  if (captured.size() != g_.captured().size())
+    throw RuntimeError(str("subgraph expects ", g_.captured().size(), " outer values, got ", captured.size()));
+  st.key.clear();
+  auto sign = [&](const Tensor& t) {
+    st.key.push_back(int64_t(t.dtype()));
+    st.key.push_back(t.rank());
+    for (int64_t d : t.shape()) st.key.push_back(d);
+  };
+  for (size_t i = 0; i < gin.size(); ++i) {
+    int v = gin[i];
+    if (inputs[i].defined()) st.values[size_t(v)] = inputs[i];
+    else if (g_.value(v).is_const) st.values[size_t(v)] = g_.value(v).const_value;
+    else throw InvalidArgument(str("input '", g_.value(v).name, "' was not given"));
+    sign(st.values[size_t(v)]);
+  }
+  for (size_t i = 0; i < captured.size(); ++i) {
+    st.values[size_t(g_.captured()[i])] = captured[i];
+    sign(captured[i]);
+  }
+  for (size_t v = 0; v < st.values.size(); ++v) {
+    const Value& val = g_.value(int(v));
+    if (val.is_const && !val.is_input) st.values[v] = val.const_value;
+  }
+  std::copy(uses_.begin(), uses_.end(), st.remaining.begin());
+}
+
+Tensor& Executor::allocate(RunState& st, int value, DataType dt, const Shape& shape) const {
+  Tensor& slot = st.values[size_t(value)];
+  if (slot.defined()) throw RuntimeError(str("output '", g_.value(value).name, "' was produced twice"));
+  for (int64_t d : shape)
+    if (d < 0) throw InvalidArgument(str("output '", g_.value(value).name, "' would have negative dimension in ", shape.str()));
+  size_t bytes = size_t(shape.numel()) * dtype_size(dt);
+  if (st.tracing) {
+    st.traced_bytes[size_t(value)] = dt == DataType::String ? 0 : bytes;
+  } else if (st.plan && dt != DataType::String) {
+    int64_t off = st.plan->offset[size_t(value)];
+    if (off >= 0 && bytes <= st.plan->bytes[size_t(value)]) {
+      slot = Tensor(dt, shape, st.arena.data() + off);
+      return slot;
+    }
+  }
+  slot = Tensor::empty(dt, shape);
+  return slot;
+}
+
+Tensor& Executor::alias(RunState& st, int value, const Tensor& src, int src_value, const Shape& shape) const {
+  if (shape.numel() != src.numel())
+    throw RuntimeError(str("alias of '", g_.value(value).name, "' changes the element count"));
+  Tensor& slot = st.values[size_t(value)];
+  const Value& val = g_.value(value);
+  if (val.is_output || src.dtype() == DataType::String) {  // must own its data
+    Tensor& t = allocate(st, value, src.dtype(), shape);
+    if (src.dtype() == DataType::String) {
+      for (int64_t i = 0; i < src.numel(); ++i) t.data<std::string>()[i] = src.data<std::string>()[i];
+    } else if (src.nbytes()) {
+      std::memcpy(t.raw(), src.raw(), src.nbytes());
+    }
+    return t;
+  }
+  slot = src.reshaped(shape);
+  if (st.tracing) {
+    int root = st.alias_root[size_t(src_value)];
+    st.alias_root[size_t(value)] = root;
+    st.traced_bytes[size_t(value)] = 0;
+  }
+  return slot;
+}
+
+void Executor::run_node(RunState& st, const Node& node) const {
+  KernelContext ctx(st, node);
+  st.scratch_used = 0;
+  st.scratch_peak = 0;
+  try {
+    node.kernel->compute(ctx);
+  } catch (const Error& e) {
+    rethrow_with_prefix(e, node.where());
+  } catch (const std::bad_alloc&) {
+    throw RuntimeError(node.where() + "out of memory");
+  } catch (const std::exception& e) {
+    throw RuntimeError(node.where() + e.what());
+  }
+  if (!st.scratch_overflow.empty()) {  // grow once so the next run needs no extra block
+    st.scratch_overflow.clear();
+    st.scratch.reserve(st.scratch_peak);
+  }
+  for (size_t o = 0; o < node.outputs.size(); ++o) {
+    int v = node.outputs[o];
+    if (v < 0) continue;
+    if (!st.values[size_t(v)].defined()) {
+      if (node.output_names[o].empty()) continue;
+      throw RuntimeError(str(node.where(), "did not produce output '", node.output_names[o], "'"));
+    }
+    if (st.remaining[size_t(v)] == 0) st.values[size_t(v)].reset();  // nobody reads it
+  }
+  auto release = [&](int v) {
+    if (v >= 0 && --st.remaining[size_t(v)] == 0) st.values[size_t(v)].reset();
+  };
+  for (int v : node.inputs) release(v);
+  for (int v : node.implicit_inputs) release(v);
+}
+
+void Executor::finish_trace(RunState& st) const {
+  size_t nv = st.values.size();
+  std::vector<int> last(last_use_);
+  for (size_t v = 0; v < nv; ++v) {
+    int r = st.alias_root[v];
+    if (r != int(v)) last[size_t(r)] = std::max(last[size_t(r)], last[v]);
+  }
+  auto plan = std::make_shared<Plan>();
+  plan->key = st.key;
+  plan->offset.assign(nv, -1);
+  plan->bytes.assign(nv, 0);
+  std::vector<Lifetime> lts;
+  std::vector<int> ids;
+  for (size_t v = 0; v < nv; ++v) {
+    if (!plannable_[v] || st.alias_root[v] != int(v) || st.traced_bytes[v] == 0) continue;
+    int producer = g_.value(int(v)).producer;
+    lts.push_back({producer, last[v], st.traced_bytes[v]});
+    ids.push_back(int(v));
+  }
+  MemoryPlan mp = plan_memory(lts, kAlignment);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    plan->offset[size_t(ids[i])] = int64_t(mp.offsets[i]);
+    plan->bytes[size_t(ids[i])] = lts[i].bytes;
+  }
+  plan->arena_bytes = mp.arena_bytes;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& p : plans_)
+    if (p->key == plan->key) return;  // another thread planned it meanwhile
+  if (plans_.size() >= kMaxPlans) plans_.erase(plans_.begin());
+  plans_.push_back(std::move(plan));
+}
+
+void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::vector<Tensor>& captured,
+                   std::vector<Tensor>& outputs) const {
+  bind(st, inputs, captured);
+  st.captured = &captured;
+  st.plan = find_plan(st.key);
+  st.tracing = !st.plan;
+  if (st.tracing) {
+    st.traced_bytes.assign(st.values.size(), 0);
+    st.alias_root.resize(st.values.size());
+    for (size_t v = 0; v < st.values.size(); ++v) st.alias_root[v] = int(v);
+  } else {
+    st.arena.reserve(st.plan->arena_bytes);
+  }
+  const auto& nodes = g_.nodes();
+  try {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      st.step = int(k);
+      run_node(st, nodes[k]);
+    }
+  } catch (...) {
+    for (auto& t : st.values) t.reset();
+    throw;
+  }
+  outputs.resize(g_.outputs().size());
+  for (size_t i = 0; i < g_.outputs().size(); ++i) {
+    int v = g_.outputs()[i];
+    const Value& val = g_.value(v);
+    Tensor& t = st.values[size_t(v)];
+    if (!t.defined()) throw RuntimeError(str("graph output '", val.name, "' was not computed"));
+    bool must_copy = val.is_input || val.is_const || val.is_captured || !t.owner();
+    outputs[i] = must_copy ? t.clone() : t;
+  }
+  for (auto& t : st.values) t.reset();
+  if (st.tracing) finish_trace(st);
+  st.tracing = false;
+  st.plan.reset();
+}
+
+// ---- KernelContext (declared in ops/kernel.h) ---------------------------------------------------
+int KernelContext::num_inputs() const { return int(node_.inputs.size()); }
+
+const Tensor* KernelContext::input(int i) const {
+  if (i < 0 || i >= num_inputs()) return nullptr;
+  int v = node_.inputs[size_t(i)];
+  if (v < 0) return nullptr;
+  const Tensor& t = st_.values[size_t(v)];
+  return t.defined() ? &t : nullptr;
+}
+
+const Tensor& KernelContext::in(int i) const {
+  const Tensor* t = input(i);
+  if (!t) throw InvalidModel(str("required input ", i, " is missing"));
+  return *t;
+}
+
+int KernelContext::num_outputs() const { return int(node_.outputs.size()); }
+
+bool KernelContext::has_output(int i) const {
+  return i >= 0 && i < num_outputs() && !node_.output_names[size_t(i)].empty();
+}
+
+Tensor& KernelContext::output(int i, DataType dt, const Shape& shape) {
+  if (i < 0 || i >= num_outputs()) throw InvalidModel(str("the node has no output ", i));
+  return st_.graph.executor().allocate(st_, node_.outputs[size_t(i)], dt, shape);
+}
+
+Tensor& KernelContext::output_alias(int i, int input_index, const Shape& shape) {
+  if (i < 0 || i >= num_outputs()) throw InvalidModel(str("the node has no output ", i));
+  const Tensor& src = in(input_index);
+  return st_.graph.executor().alias(st_, node_.outputs[size_t(i)], src, node_.inputs[size_t(input_index)], shape);
+}
+
+int KernelContext::num_implicit_inputs() const { return int(node_.implicit_inputs.size()); }
+
+const Tensor& KernelContext::implicit_input(int i) const {
+  return st_.values[size_t(node_.implicit_inputs[size_t(i)])];
+}
+
+void* KernelContext::scratch(size_t bytes) {
+  size_t need = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  st_.scratch_peak += need;
+  if (st_.scratch_used + need <= st_.scratch.capacity) {
+    void* p = st_.scratch.data() + st_.scratch_used;
+    st_.scratch_used += need;
+    return p;
+  }
+  st_.scratch_overflow.push_back(alloc_buffer(need));
+  return st_.scratch_overflow.back().get();
+}
+
+ThreadPool* KernelContext::pool() const { return st_.pool; }
+
+std::vector<Tensor> KernelContext::run_subgraph(const Graph& g, const std::vector<Tensor>& inputs) {
+  // Bind the subgraph's captured names from this node's implicit inputs.
+  std::vector<Tensor> captured;
+  captured.reserve(g.captured().size());
+  for (int c : g.captured()) {
+    const std::string& nm = g.value(c).name;
+    const Tensor* found = nullptr;
+    for (size_t k = 0; k < node_.implicit_inputs.size(); ++k)
+      if (st_.graph.value(node_.implicit_inputs[k]).name == nm) found = &st_.values[size_t(node_.implicit_inputs[k])];
+    if (!found || !found->defined()) throw RuntimeError(str("outer value '", nm, "' is not available"));
+    captured.push_back(*found);
+  }
+  auto& sub = st_.substates[&g];
+  if (!sub) sub = std::make_unique<RunState>(g, st_.pool);
+  std::vector<Tensor> outs;
+  g.executor().run(*sub, inputs, captured, outs);
+  return outs;
+}
+
+}  // namespace fi

@@ -1,0 +1,93 @@
+// Executor: walks a prepared graph's sorted node list and calls each kernel.
+//
+// Memory: the first run with a new input-shape signature traces every intermediate's size and
+// lifetime; the planner then gives each one an offset in a single arena, and later runs with the
+// same signature take their intermediates from that arena with no heap allocation (only the
+// graph outputs, which go back to the caller, are allocated). This is ONNX Runtime's
+// "memory pattern" idea; a value whose size turns out larger than planned (data-dependent ops)
+// falls back to the heap. Plans are cached per signature (bounded).
+//
+// Concurrency: the graph, its kernels and the plan cache are shared; everything a run mutates
+// lives in a RunState, one per concurrent call (the session keeps a pool of them).
+#pragma once
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace fi {
+
+class Graph;
+struct Node;
+
+struct Plan {
+  std::vector<int64_t> key;       // input-shape signature
+  std::vector<int64_t> offset;    // per value: arena offset, or -1 (heap / not planned)
+  std::vector<size_t> bytes;      // per value: planned size
+  size_t arena_bytes = 0;
+};
+
+// Growable 64-byte-aligned buffer.
+struct AlignedBuffer {
+  std::shared_ptr<void> mem;
+  size_t capacity = 0;
+  void reserve(size_t bytes);
+  char* data() const { return static_cast<char*>(mem.get()); }
+};
+
+struct RunState {
+  RunState(const Graph& g, ThreadPool* pool);
+  ~RunState();
+
+  const Graph& graph;
+  ThreadPool* pool;
+  std::vector<Tensor> values;
+  std::vector<int> remaining;          // uses left per value in this run
+  std::shared_ptr<const Plan> plan;    // null while tracing
+  bool tracing = false;
+  std::vector<size_t> traced_bytes;    // per value, when tracing
+  std::vector<int> alias_root;         // per value, when tracing: the value whose memory it views
+  std::vector<int64_t> key;            // signature of the current run
+  AlignedBuffer arena;
+  AlignedBuffer scratch;
+  size_t scratch_used = 0, scratch_peak = 0;
+  std::vector<std::shared_ptr<void>> scratch_overflow;
+  const std::vector<Tensor>* captured = nullptr;
+  std::unordered_map<const Graph*, std::unique_ptr<RunState>> substates;
+  int step = 0;
+};
+
+class Executor {
+ public:
+  explicit Executor(const Graph& g);
+
+  // inputs: one per graph input (an undefined Tensor means "use the initializer"); captured: one
+  // per graph.captured(). Fills `outputs` with one owned tensor per graph output.
+  void run(RunState& st, const std::vector<Tensor>& inputs, const std::vector<Tensor>& captured,
+           std::vector<Tensor>& outputs) const;
+
+  size_t num_cached_plans() const;
+  static constexpr size_t kMaxPlans = 16;
+
+  // Used by KernelContext.
+  Tensor& allocate(RunState& st, int value, DataType dt, const Shape& shape) const;
+  Tensor& alias(RunState& st, int value, const Tensor& src, int src_value, const Shape& shape) const;
+
+ private:
+  void bind(RunState& st, const std::vector<Tensor>& inputs, const std::vector<Tensor>& captured) const;
+  void run_node(RunState& st, const Node& node) const;
+  void finish_trace(RunState& st) const;
+  std::shared_ptr<const Plan> find_plan(const std::vector<int64_t>& key) const;
+
+  const Graph& g_;
+  std::vector<int> uses_;      // consumers per value (graph outputs get one more, never released)
+  std::vector<int> last_use_;  // step of the last consumer, or the producer's step
+  std::vector<char> plannable_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::shared_ptr<const Plan>> plans_;  // most recent last
+};
+
+}  // namespace fi

@@ -1,0 +1,106 @@
+// The core graph: values (named tensors) and nodes, imported once from ONNX by the Python layer
+// (python/fastinfer/_import.py) and then prepared: names resolved, nodes sorted, kernels made.
+// Subgraphs (If/Loop/Scan bodies) are Graphs too; a name a subgraph uses but does not define is
+// captured from the enclosing graph and becomes an implicit input of the node that owns it.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/tensor.h"
+#include "graph/attribute.h"
+#include "ops/kernel.h"
+
+namespace fi {
+
+class Executor;
+
+// A declared type and shape (from graph inputs/outputs/value_info): dims are -1 when unknown;
+// dim_params holds the symbolic name where there is one.
+struct TypeInfo {
+  DataType dtype = DataType::Undefined;
+  bool has_shape = false;
+  std::vector<int64_t> dims;
+  std::vector<std::string> dim_params;
+};
+
+struct Value {
+  std::string name;
+  int producer = -1;         // index of the producing node in Graph::nodes, -1 if none
+  bool is_input = false;     // a graph input (fed at run time)
+  bool is_const = false;     // an initializer: const_value holds it
+  bool is_captured = false;  // comes from the enclosing graph (subgraphs only)
+  bool is_output = false;    // a graph output
+  Tensor const_value;
+  TypeInfo info;
+};
+
+struct Node {
+  std::string name, op_type, domain;
+  int opset = 0;
+  std::vector<std::string> input_names, output_names;  // as written; "" = absent optional
+  std::vector<int> inputs, outputs;                    // value ids; -1 = absent
+  std::vector<int> implicit_inputs;                    // outer-scope values its subgraphs read
+  Attributes attrs;
+  std::unique_ptr<OpKernel> kernel;
+
+  // "node 'name' (OpType): " for error messages.
+  std::string where() const;
+};
+
+class Graph {
+ public:
+  Graph();
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // ---- building (from the importer) ----
+  void set_opset(const std::string& domain, int version);
+  void add_input(const std::string& name, const TypeInfo& info);
+  void add_initializer(const std::string& name, Tensor t);
+  void add_output(const std::string& name, const TypeInfo& info);
+  void add_value_info(const std::string& name, const TypeInfo& info);
+  Node& add_node(const std::string& name, const std::string& op_type, const std::string& domain,
+                 const std::vector<std::string>& inputs, const std::vector<std::string>& outputs);
+  void set_name(const std::string& n) { name_ = n; }
+
+  // Resolves names, sorts nodes, prepares subgraphs and creates every kernel. Throws
+  // NotImplemented listing every unsupported op, or InvalidModel naming the bad node.
+  // `parent` is the enclosing graph for subgraphs.
+  void prepare(const Graph* parent = nullptr);
+
+  // ---- reading ----
+  const std::string& name() const { return name_; }
+  const std::vector<Value>& values() const { return values_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::vector<int>& inputs() const { return inputs_; }     // graph inputs (incl. with initializer)
+  const std::vector<int>& outputs() const { return outputs_; }
+  const std::vector<int>& captured() const { return captured_; } // outer-scope values, in order
+  const Value& value(int id) const { return values_[size_t(id)]; }
+  int find_value(const std::string& name) const;  // -1 when not defined here
+  int opset(const std::string& domain) const;     // 0 when not imported
+  const std::map<std::string, int>& opsets() const { return opsets_; }
+  const Executor& executor() const { return *executor_; }
+  bool prepared() const { return prepared_; }
+
+ private:
+  int intern(const std::string& name);
+  void resolve(const Graph* parent);
+  void sort_nodes();
+  void create_kernels();
+
+  std::string name_;
+  std::map<std::string, int> opsets_;
+  std::vector<Value> values_;
+  std::unordered_map<std::string, int> by_name_;
+  std::vector<Node> nodes_;
+  std::vector<int> inputs_, outputs_, captured_;
+  std::unique_ptr<Executor> executor_;
+  bool prepared_ = false;
+  const Graph* parent_ = nullptr;
+};
+
+}  // namespace fi

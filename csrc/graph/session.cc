@@ -1,0 +1,73 @@
+#include "graph/session.h"
+
+namespace fi {
+
+Session::Session(std::shared_ptr<Graph> graph, const SessionOptions& opts) : graph_(std::move(graph)) {
+  if (!graph_->prepared()) graph_->prepare();
+  if (opts.pool) {
+    pool_ = opts.pool;
+  } else {
+    int n = opts.num_threads > 0 ? opts.num_threads : ThreadPool::hardware_threads();
+    if (n > 1) pool_ = std::make_shared<ThreadPool>(n);
+  }
+}
+
+void Session::validate(const std::vector<Tensor>& inputs) const {
+  const auto& gin = graph_->inputs();
+  if (inputs.size() != gin.size())
+    throw InvalidArgument(str("expected ", gin.size(), " inputs, got ", inputs.size()));
+  for (size_t i = 0; i < gin.size(); ++i) {
+    const Value& v = graph_->value(gin[i]);
+    const Tensor& t = inputs[i];
+    if (!t.defined()) {
+      if (!v.is_const) throw InvalidArgument(str("input '", v.name, "' was not given"));
+      continue;
+    }
+    const TypeInfo& info = v.info;
+    if (info.dtype != DataType::Undefined && t.dtype() != info.dtype)
+      throw InvalidArgument(str("input '", v.name, "' has element type ", dtype_name(t.dtype()),
+                                ", the model expects ", dtype_name(info.dtype)));
+    if (!info.has_shape) continue;
+    if (size_t(t.rank()) != info.dims.size())
+      throw InvalidArgument(str("input '", v.name, "' has rank ", t.rank(), " (shape ", t.shape().str(),
+                                "), the model expects rank ", info.dims.size()));
+    for (size_t d = 0; d < info.dims.size(); ++d)
+      if (info.dims[d] >= 0 && t.shape()[d] != info.dims[d])
+        throw InvalidArgument(str("input '", v.name, "' has shape ", t.shape().str(), ", dimension ", d,
+                                  " should be ", info.dims[d]));
+  }
+}
+
+std::unique_ptr<RunState> Session::acquire() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!free_states_.empty()) {
+      auto st = std::move(free_states_.back());
+      free_states_.pop_back();
+      return st;
+    }
+  }
+  return std::make_unique<RunState>(*graph_, pool_.get());
+}
+
+void Session::release(std::unique_ptr<RunState> st) {
+  std::lock_guard<std::mutex> lk(mu_);
+  free_states_.push_back(std::move(st));
+}
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
+  validate(inputs);
+  auto st = acquire();
+  std::vector<Tensor> outputs;
+  static const std::vector<Tensor> no_captures;
+  try {
+    graph_->executor().run(*st, inputs, no_captures, outputs);
+  } catch (...) {
+    release(std::move(st));
+    throw;
+  }
+  release(std::move(st));
+  return outputs;
+}
+
+}  // namespace fi

@@ -1,0 +1,43 @@
+// Session: a prepared graph plus what running it needs: a thread pool (own or shared) and a
+// pool of RunStates so that many threads can call run() at once without allocating each time.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "graph/executor.h"
+#include "graph/graph.h"
+
+namespace fi {
+
+struct SessionOptions {
+  int num_threads = 0;                 // 0 = the number of hardware threads
+  std::shared_ptr<ThreadPool> pool;    // if set, used instead of a pool of our own
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<Graph> graph, const SessionOptions& opts);
+
+  // Inputs in the order of graph().inputs(); an undefined Tensor takes the initializer default.
+  // Validates each input's type and shape against the declaration. Returns every graph output.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+
+  const Graph& graph() const { return *graph_; }
+  int num_threads() const { return pool_ ? pool_->num_threads() : 1; }
+  const std::shared_ptr<ThreadPool>& pool() const { return pool_; }
+
+ private:
+  void validate(const std::vector<Tensor>& inputs) const;
+  std::unique_ptr<RunState> acquire();
+  void release(std::unique_ptr<RunState> st);
+
+  std::shared_ptr<Graph> graph_;
+  std::shared_ptr<ThreadPool> pool_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<RunState>> free_states_;
+};
+
+}  // namespace fi

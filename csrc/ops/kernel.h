@@ -1,0 +1,97 @@
+// The contract between the executor and each op.
+//
+// An op registers a factory (see registry.h). At session creation the factory receives an
+// OpInit (attributes, opset, constant inputs) and returns an OpKernel: this is where attributes
+// are validated and constant weights are packed, once. At run time the executor calls
+// compute(KernelContext&) on the same kernel from possibly many threads at once, so compute
+// must not modify the kernel (it is const). compute reads inputs, and asks the context for
+// each output with its final type and shape; the context hands back memory from the run's
+// arena (or the heap) so kernels never allocate their outputs themselves.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "graph/attribute.h"
+
+namespace fi {
+
+class Graph;
+struct RunState;
+struct Node;
+
+// What a factory sees when the session is made.
+class OpInit {
+ public:
+  OpInit(const Node& node, const Graph& graph) : node_(node), graph_(graph) {}
+  const std::string& op_type() const;
+  const std::string& name() const;
+  const Attributes& attrs() const;
+  int opset() const;  // the model's opset version for the node's domain
+  int num_inputs() const;   // as written in the node, including empty (absent) optional ones
+  int num_outputs() const;
+  bool has_input(int i) const;   // present and non-empty
+  bool has_output(int i) const;  // present and non-empty (the graph uses it)
+  // The value of input i when it is an initializer (or otherwise constant); nullptr if not.
+  const Tensor* constant_input(int i) const;
+  // The declared element type of input i when known (Undefined otherwise).
+  DataType input_dtype(int i) const;
+
+ private:
+  const Node& node_;
+  const Graph& graph_;
+};
+
+class KernelContext;
+
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual void compute(KernelContext& ctx) const = 0;
+};
+
+// What compute sees. Implemented by the executor (graph/executor.cc).
+class KernelContext {
+ public:
+  KernelContext(RunState& st, const Node& node) : st_(st), node_(node) {}
+
+  int num_inputs() const;
+  // Input i, or nullptr when the optional input is absent (empty name or beyond the count).
+  const Tensor* input(int i) const;
+  // Input i, which must be present (throws InvalidModel otherwise).
+  const Tensor& in(int i) const;
+  int num_outputs() const;
+  bool has_output(int i) const;  // false when the node omits optional output i
+
+  // Memory for output i with its final type and shape. Call once per output.
+  Tensor& output(int i, DataType dt, const Shape& shape);
+  // Output i as a view of input `input_index` with another shape of the same element count
+  // (Reshape, Flatten, Squeeze, Identity): no copy unless the output must own its memory.
+  Tensor& output_alias(int i, int input_index, const Shape& shape);
+  // Outputs of the node's outer-scope captures (If/Loop/Scan bodies), in node.implicit_inputs order.
+  int num_implicit_inputs() const;
+  const Tensor& implicit_input(int i) const;
+
+  // Scratch memory valid until compute returns (aligned to 64 bytes, not zeroed).
+  void* scratch(size_t bytes);
+  template <class T> T* scratch_as(size_t count) { return static_cast<T*>(scratch(count * sizeof(T))); }
+
+  // The session's thread pool (may be null: run inline). Use fi::parallel_for(pool(), ...).
+  ThreadPool* pool() const;
+
+  // Runs a subgraph (If/Loop/Scan body) with the given inputs; captured outer values are bound
+  // from this node's implicit inputs. Returns the subgraph's outputs as owned tensors.
+  std::vector<Tensor> run_subgraph(const Graph& g, const std::vector<Tensor>& inputs);
+
+  const Node& node() const { return node_; }
+
+ private:
+  RunState& st_;
+  const Node& node_;
+};
+
+}  // namespace fi

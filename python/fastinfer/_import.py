@@ -1,0 +1,173 @@
+"""ONNX import: reads a ModelProto (from a path, bytes or an object) and hands its graph to the
+core once, as a fastinfer._core.Graph. Nothing here runs at inference time."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from . import _core
+from ._dtypes import to_core
+from ._functions import expand_functions
+from .errors import InvalidModel, ModelNotFound, NotImplemented
+
+ModelLike = Any  # str | os.PathLike | bytes | onnx.ModelProto
+
+
+def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
+    """Returns (ModelProto without external data loaded, base directory for external data)."""
+    if isinstance(model, onnx.ModelProto):
+        return model, ""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        try:
+            return onnx.load_from_string(bytes(model)), ""
+        except Exception as e:  # protobuf DecodeError and friends
+            raise InvalidModel(f"the bytes are not a valid ONNX model: {e}") from None
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise ModelNotFound(f"model file not found: {path}")
+        if os.path.isdir(path):
+            raise InvalidModel(f"{path} is a directory, not an ONNX model file")
+        try:
+            proto = onnx.load(path, load_external_data=False)
+        except Exception as e:
+            raise InvalidModel(f"{path} is not a valid ONNX model: {e}") from None
+        return proto, os.path.dirname(os.path.abspath(path))
+    raise TypeError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+
+
+def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
+    info = {e.key: e.value for e in t.external_data}
+    loc = info.get("location", "")
+    if not base_dir:
+        raise InvalidModel(
+            f"initializer '{t.name}' keeps its data in external file '{loc}': load the model from its path"
+        )
+    if not loc or os.path.isabs(loc) or ".." in loc.replace("\\", "/").split("/"):
+        raise InvalidModel(f"initializer '{t.name}' has an invalid external data location '{loc}'")
+    path = os.path.join(base_dir, loc)
+    if not os.path.isfile(path):
+        raise InvalidModel(f"initializer '{t.name}': external data file '{loc}' not found next to the model")
+    return path
+
+
+def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        _external_path(t, base_dir)  # validates location before onnx reads it
+    try:
+        return numpy_helper.to_array(t, base_dir=base_dir)
+    except Exception as e:
+        raise InvalidModel(f"tensor '{t.name}' cannot be read: {e}") from None
+
+
+def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], list[str]]:
+    kind = tp.WhichOneof("value")
+    if kind is None:
+        return 0, False, [], []
+    if kind != "tensor_type":
+        raise NotImplemented(f"{what} has type {kind.replace('_type', '')}; only tensors are supported")
+    tt = tp.tensor_type
+    if not tt.HasField("shape"):
+        return tt.elem_type, False, [], []
+    dims, params = [], []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+            params.append("")
+        else:
+            dims.append(-1)
+            params.append(d.dim_param)
+    return tt.elem_type, True, dims, params
+
+
+def _attribute(a: onnx.AttributeProto, base_dir: str, node: str) -> tuple[str, int, Any]:
+    A = onnx.AttributeProto
+    if a.ref_attr_name:
+        raise InvalidModel(f"node '{node}': attribute '{a.name}' refers to '{a.ref_attr_name}' outside a function")
+    t = a.type
+    if t == A.FLOAT:
+        return a.name, t, a.f
+    if t == A.INT:
+        return a.name, t, a.i
+    if t == A.STRING:
+        return a.name, t, a.s
+    if t == A.TENSOR:
+        return a.name, t, to_core(tensor_to_numpy(a.t, base_dir), a.t.data_type)
+    if t == A.GRAPH:
+        return a.name, t, build_graph(a.g, base_dir, None)
+    if t == A.FLOATS:
+        return a.name, t, list(a.floats)
+    if t == A.INTS:
+        return a.name, t, list(a.ints)
+    if t == A.STRINGS:
+        return a.name, t, list(a.strings)
+    if t == A.TENSORS:
+        return a.name, t, [to_core(tensor_to_numpy(x, base_dir), x.data_type) for x in a.tensors]
+    if t == A.GRAPHS:
+        return a.name, t, [build_graph(g, base_dir, None) for g in a.graphs]
+    if t == A.SPARSE_TENSOR:
+        raise NotImplemented(f"node '{node}': sparse tensor attribute '{a.name}' is not supported")
+    raise NotImplemented(f"node '{node}': attribute '{a.name}' has unsupported type {t}")
+
+
+def _sparse_to_dense(sp: onnx.SparseTensorProto, base_dir: str) -> tuple[str, np.ndarray, int]:
+    values = tensor_to_numpy(sp.values, base_dir)
+    idx = tensor_to_numpy(sp.indices, base_dir).astype(np.int64)
+    dims = tuple(sp.dims)
+    dense = np.zeros(int(np.prod(dims)) if dims else 1, dtype=values.dtype)
+    if idx.ndim == 2:
+        idx = np.ravel_multi_index(idx.T, dims)
+    dense[idx.reshape(-1)] = values.reshape(-1)
+    return sp.values.name, dense.reshape(dims), sp.values.data_type
+
+
+def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None) -> Any:
+    cg = _core.Graph()
+    cg.set_name(g.name)
+    if opsets is not None:
+        for domain, version in opsets.items():
+            cg.set_opset(domain, version)
+    for init in g.initializer:
+        code, arr = to_core(tensor_to_numpy(init, base_dir), init.data_type)
+        cg.add_initializer(init.name, code, arr)
+    for sp in g.sparse_initializer:
+        name, dense, code = _sparse_to_dense(sp, base_dir)
+        cg.add_initializer(name, *to_core(dense, code))
+    for vi in g.input:
+        cg.add_input(vi.name, *_type_info(vi.type, f"graph input '{vi.name}'"))
+    for vi in g.value_info:
+        kind = vi.type.WhichOneof("value")
+        if kind == "tensor_type":
+            cg.add_value_info(vi.name, *_type_info(vi.type, vi.name))
+    for vi in g.output:
+        cg.add_output(vi.name, *_type_info(vi.type, f"graph output '{vi.name}'"))
+    for n in g.node:
+        attrs = [_attribute(a, base_dir, n.name or n.op_type) for a in n.attribute]
+        cg.add_node(n.name, n.op_type, n.domain, list(n.input), list(n.output), attrs)
+    return cg
+
+
+def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
+    opsets: dict[str, int] = {}
+    for o in model.opset_import:
+        opsets["" if o.domain == "ai.onnx" else o.domain] = int(o.version)
+    if "" not in opsets and model.ir_version < 3:
+        opsets[""] = 1
+    return opsets
+
+
+def import_model(model: ModelLike) -> tuple[Any, onnx.ModelProto]:
+    """Builds and prepares the core graph; returns (core graph, ModelProto for metadata)."""
+    proto, base_dir = load_model(model)
+    if not proto.HasField("graph"):
+        raise InvalidModel("the model has no graph")
+    opsets = model_opsets(proto)
+    graph = expand_functions(proto, opsets)
+    cg = build_graph(graph, base_dir, opsets)
+    cg.prepare()
+    return cg, proto
