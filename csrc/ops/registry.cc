@@ -35,6 +35,7 @@ const OpRegistry& op_registry() {
     register_reduce_ops(r);
     register_shape_ops(r);
     register_nn_ops(r);
+    register_pool_ops(r);
     register_rnn_ops(r);
     register_control_ops(r);
     register_quant_ops(r);

@@ -37,6 +37,7 @@ void register_elementwise_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_shape_ops(OpRegistry& r);
 void register_nn_ops(OpRegistry& r);
+void register_pool_ops(OpRegistry& r);
 void register_rnn_ops(OpRegistry& r);
 void register_control_ops(OpRegistry& r);
 void register_quant_ops(OpRegistry& r);
