@@ -1,0 +1,66 @@
+"""Running one ONNX backend node case through fastinfer (shared by tools/conformance.py and
+tests/test_backend_node.py). Status: pass, unsupported (fastinfer.NotImplemented at load or run),
+wrong (ran, numbers or shapes differ), error (any other exception)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import fastinfer
+
+
+def _compare(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> str:
+    ours = np.asarray(ours)
+    ref = np.asarray(ref)
+    if ours.shape != ref.shape:
+        return f"shape {ours.shape} != expected {ref.shape}"
+    if ref.dtype.kind in "OUS":
+        if ours.dtype.kind not in "OUS":
+            return f"dtype {ours.dtype} != expected {ref.dtype}"
+        a = np.vectorize(lambda s: s.decode() if isinstance(s, bytes) else str(s), otypes=[object])(ours) if ours.size else ours
+        b = np.vectorize(lambda s: s.decode() if isinstance(s, bytes) else str(s), otypes=[object])(ref) if ref.size else ref
+        return "" if np.array_equal(a, b) else "strings differ"
+    if ours.dtype != ref.dtype:
+        return f"dtype {ours.dtype} != expected {ref.dtype}"
+    if ref.dtype.kind in "biu":
+        return "" if np.array_equal(ours, ref) else "values differ"
+    try:
+        a = ours.astype(np.float64) if ref.dtype.kind != "c" else ours
+        b = ref.astype(np.float64) if ref.dtype.kind != "c" else ref
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+    except AssertionError as e:
+        return "values differ: " + str(e).strip().splitlines()[-1][:200]
+    return ""
+
+
+def run_case(case) -> tuple[str, str]:
+    model = case.model
+    try:
+        sess = fastinfer.Session(model, threads=1)
+    except fastinfer.NotImplemented as e:
+        return "unsupported", str(e)
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return "error", f"load: {type(e).__name__}: {e}"
+    init_names = {t.name for t in model.graph.initializer}
+    input_names = [i.name for i in model.graph.input if i.name not in init_names]
+    for inputs, outputs in case.data_sets:
+        feed = {}
+        for name, arr in zip(input_names, inputs):
+            if not isinstance(arr, np.ndarray):
+                return "unsupported", f"input '{name}' is a {type(arr).__name__}, not a tensor"
+            feed[name] = arr
+        try:
+            got = sess.run(None, feed)
+        except fastinfer.NotImplemented as e:
+            return "unsupported", str(e)
+        except Exception as e:  # noqa: BLE001
+            return "error", f"run: {type(e).__name__}: {e}"
+        for i, ref in enumerate(outputs):
+            if not isinstance(ref, np.ndarray):
+                return "unsupported", f"output {i} is a {type(ref).__name__}, not a tensor"
+            if i >= len(got):
+                return "wrong", f"missing output {i}"
+            why = _compare(got[i], ref, case.rtol, case.atol)
+            if why:
+                return "wrong", f"output {i}: {why}"
+    return "pass", ""
