@@ -15,6 +15,7 @@ namespace py = pybind11;
 using namespace fi;
 
 void bind_kernels(py::module_& m);  // kernel entry points for tests and bench (kernels.cc)
+void bind_testing(py::module_& m);  // core internals for unit tests (testing.cc)
 
 namespace {
 
@@ -184,4 +185,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_isa", [](const std::string& name) { return std::string(isa_name(set_isa_tier(name))); },
         "Caps the kernel ISA tier (ref, avx2, avx512); returns the tier in force.");
   bind_kernels(m);
+  bind_testing(m);
 }

@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -36,7 +37,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+namespace {
+std::atomic<uint64_t> g_buffer_allocs{0};
+}
+
+uint64_t buffer_allocation_count() { return g_buffer_allocs.load(std::memory_order_relaxed); }
+
 std::shared_ptr<void> alloc_buffer(size_t bytes) {
+  g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
@@ -46,6 +54,7 @@ std::shared_ptr<void> alloc_buffer(size_t bytes) {
 }
 
 std::shared_ptr<void> alloc_strings(int64_t n) {
+  g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
   auto* p = new std::string[size_t(n > 0 ? n : 1)];
   return std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::string*>(q); });
 }

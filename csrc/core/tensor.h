@@ -18,6 +18,8 @@ constexpr size_t kAlignment = 64;
 std::shared_ptr<void> alloc_buffer(size_t bytes);
 // Allocates `n` default-constructed strings.
 std::shared_ptr<void> alloc_strings(int64_t n);
+// How many buffers alloc_buffer/alloc_strings have made so far (tests check steady-state runs).
+uint64_t buffer_allocation_count();
 
 class Tensor {
  public:

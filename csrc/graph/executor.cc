@@ -173,6 +173,26 @@ void Executor::finish_trace(RunState& st) const {
     int r = st.alias_root[v];
     if (r != int(v)) last[size_t(r)] = std::max(last[size_t(r)], last[v]);
   }
+  // In place: output 0 of a node may take the memory of the input its kernel names when that
+  // input (with every alias of it) dies at this node and has the same size.
+  std::vector<int> share(nv, -1);
+  const auto& nodes = g_.nodes();
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const Node& n = nodes[k];
+    int ii = n.kernel->inplace_input();
+    if (ii < 0 || ii >= int(n.inputs.size()) || n.outputs.empty()) continue;
+    int u = n.inputs[size_t(ii)], v = n.outputs[0];
+    if (u < 0 || v < 0 || !plannable_[size_t(u)] || !plannable_[size_t(v)]) continue;
+    while (share[size_t(u)] >= 0) u = share[size_t(u)];
+    if (st.alias_root[size_t(u)] != u || st.alias_root[size_t(v)] != v) continue;
+    if (last[size_t(u)] != int(k) || st.traced_bytes[size_t(u)] != st.traced_bytes[size_t(v)] ||
+        st.traced_bytes[size_t(v)] == 0)
+      continue;
+    bool used_twice = std::count(n.inputs.begin(), n.inputs.end(), n.inputs[size_t(ii)]) > 1;
+    if (used_twice) continue;
+    share[size_t(v)] = u;
+    last[size_t(u)] = std::max(last[size_t(u)], last[size_t(v)]);
+  }
   auto plan = std::make_shared<Plan>();
   plan->key = st.key;
   plan->offset.assign(nv, -1);
@@ -180,7 +200,7 @@ void Executor::finish_trace(RunState& st) const {
   std::vector<Lifetime> lts;
   std::vector<int> ids;
   for (size_t v = 0; v < nv; ++v) {
-    if (!plannable_[v] || st.alias_root[v] != int(v) || st.traced_bytes[v] == 0) continue;
+    if (!plannable_[v] || st.alias_root[v] != int(v) || st.traced_bytes[v] == 0 || share[v] >= 0) continue;
     int producer = g_.value(int(v)).producer;
     lts.push_back({producer, last[v], st.traced_bytes[v]});
     ids.push_back(int(v));
@@ -189,6 +209,13 @@ void Executor::finish_trace(RunState& st) const {
   for (size_t i = 0; i < ids.size(); ++i) {
     plan->offset[size_t(ids[i])] = int64_t(mp.offsets[i]);
     plan->bytes[size_t(ids[i])] = lts[i].bytes;
+  }
+  for (size_t v = 0; v < nv; ++v) {
+    if (share[v] < 0) continue;
+    int u = share[v];
+    while (share[size_t(u)] >= 0) u = share[size_t(u)];
+    plan->offset[v] = plan->offset[size_t(u)];
+    plan->bytes[v] = st.traced_bytes[v];
   }
   plan->arena_bytes = mp.arena_bytes;
   std::lock_guard<std::mutex> lk(mu_);

@@ -52,6 +52,9 @@ class OpKernel {
  public:
   virtual ~OpKernel() = default;
   virtual void compute(KernelContext& ctx) const = 0;
+  // An input whose memory output 0 may share (elementwise ops that read each element before
+  // writing it), or -1. The planner uses it only when that input dies at this node.
+  virtual int inplace_input() const { return -1; }
 };
 
 // What compute sees. Implemented by the executor (graph/executor.cc).

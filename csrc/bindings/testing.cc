@@ -1,0 +1,49 @@
+// fastinfer._core.testing: core pieces exposed for unit tests (planner, thread pool).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <stdexcept>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "graph/memory_planner.h"
+
+namespace py = pybind11;
+
+void bind_testing(py::module_& m) {
+  py::module_ t = m.def_submodule("testing", "core internals for unit tests");
+  t.def("buffer_allocation_count", &fi::buffer_allocation_count,
+        "Number of tensor buffers allocated on the heap since the module loaded.");
+  t.def("plan_memory", [](const std::vector<std::tuple<int, int, size_t>>& lts, size_t alignment) {
+    std::vector<fi::Lifetime> v;
+    for (const auto& l : lts) v.push_back({std::get<0>(l), std::get<1>(l), std::get<2>(l)});
+    fi::MemoryPlan p = fi::plan_memory(v, alignment);
+    return py::make_tuple(p.offsets, p.arena_bytes);
+  }, py::arg("lifetimes"), py::arg("alignment") = 64);
+  // Sums i over [0, n) with parallel_for (optionally nested one level, optionally throwing at
+  // index `throw_at`), on a pool of `threads`, `repeat` times. Returns the last sum.
+  t.def("pool_sum", [](int threads, int64_t n, int64_t grain, bool nested, int64_t throw_at, int repeat) {
+    py::gil_scoped_release nogil;
+    fi::ThreadPool pool(threads);
+    int64_t result = 0;
+    for (int r = 0; r < repeat; ++r) {
+      std::atomic<int64_t> sum{0};
+      pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          if (i == throw_at) throw std::runtime_error("boom");
+          if (nested) {
+            std::atomic<int64_t> inner{0};
+            pool.parallel_for(4, 1, [&](int64_t ib, int64_t ie) { inner += ie - ib; });
+            sum += i * inner.load() / 4;
+          } else {
+            sum += i;
+          }
+        }
+      });
+      result = sum.load();
+    }
+    return result;
+  }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("nested") = false,
+     py::arg("throw_at") = -1, py::arg("repeat") = 1);
+}

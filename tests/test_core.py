@@ -1,0 +1,55 @@
+"""Core internals: the memory planner and the thread pool."""
+
+import numpy as np
+import pytest
+
+from fastinfer import _core
+
+
+def _overlap(a, b):
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_planner_never_shares_bytes_between_live_buffers(seed):
+    r = np.random.default_rng(seed)
+    n = int(r.integers(1, 60))
+    lts = []
+    for _ in range(n):
+        first = int(r.integers(0, 40))
+        lts.append((first, first + int(r.integers(0, 10)), int(r.integers(1, 5000))))
+    offsets, arena = _core.testing.plan_memory(lts, 64)
+    assert len(offsets) == n
+    for i in range(n):
+        assert offsets[i] % 64 == 0
+        assert offsets[i] + lts[i][2] <= arena
+        for j in range(i + 1, n):
+            if _overlap(lts[i][:2], lts[j][:2]):
+                a0, a1 = offsets[i], offsets[i] + lts[i][2]
+                b0, b1 = offsets[j], offsets[j] + lts[j][2]
+                assert a1 <= b0 or b1 <= a0, f"buffers {i} and {j} overlap in time and memory"
+
+
+def test_planner_reuses_memory_of_dead_buffers():
+    # A chain where each buffer dies as the next is born needs two slots, not n.
+    lts = [(i, i + 1, 1000) for i in range(10)]
+    _, arena = _core.testing.plan_memory(lts, 64)
+    assert arena <= 2 * 1024
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n,grain", [(0, 1), (1, 1), (17, 1), (1000, 7), (100000, 1000)])
+def test_pool_covers_every_index_once(threads, n, grain):
+    assert _core.testing.pool_sum(threads, n, grain) == n * (n - 1) // 2
+
+
+def test_pool_nested_and_repeated_calls_do_not_deadlock():
+    n = 200
+    assert _core.testing.pool_sum(4, n, 1, nested=True, repeat=50) == n * (n - 1) // 2
+
+
+def test_pool_rethrows_kernel_exception():
+    with pytest.raises(RuntimeError):
+        _core.testing.pool_sum(4, 1000, 10, throw_at=517)
+    # The pool is still usable after an exception.
+    assert _core.testing.pool_sum(4, 100, 1) == 4950

@@ -1,0 +1,56 @@
+"""Executor and memory plan: steady-state runs allocate only their outputs, plans are cached
+per input-shape signature, and results do not depend on which plan served them."""
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+import fastinfer
+from fastinfer import _core
+
+
+def _chain_model(n_adds: int = 6):
+    """x -> Add(w) -> Identity -> Add(w) ... : intermediates that the planner places in the arena."""
+    nodes, prev = [], "x"
+    for i in range(n_adds):
+        nodes.append(helper.make_node("Add", [prev, "w"], [f"a{i}"]))
+        nodes.append(helper.make_node("Identity", [f"a{i}"], [f"i{i}"]))
+        prev = f"i{i}"
+    nodes.append(helper.make_node("Add", [prev, prev], ["y"]))
+    g = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.full((1, 16), 0.5, np.float32), "w")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _expected(x, n_adds=6):
+    return (x + 0.5 * n_adds) * 2
+
+
+def test_steady_state_run_allocates_only_outputs():
+    sess = fastinfer.Session(_chain_model(), threads=1)
+    x = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
+    sess.run(x)  # traces and plans
+    sess.run(x)
+    before = _core.testing.buffer_allocation_count()
+    y = sess.run(x)
+    after = _core.testing.buffer_allocation_count()
+    np.testing.assert_allclose(y, _expected(x), rtol=1e-6)
+    assert after - before == 1, f"a planned run made {after - before} heap allocations, expected 1 (the output)"
+
+
+def test_plan_per_shape_signature_gives_same_results():
+    sess = fastinfer.Session(_chain_model(), threads=1)
+    r = np.random.default_rng(1)
+    for n in [1, 5, 1, 3, 5, 5, 1]:
+        x = r.standard_normal((n, 16)).astype(np.float32)
+        np.testing.assert_allclose(sess.run(x), _expected(x), rtol=1e-6)
+
+
+def test_outputs_are_independent_of_later_runs():
+    sess = fastinfer.Session(_chain_model(), threads=1)
+    x1 = np.ones((2, 16), np.float32)
+    y1 = sess.run(x1)
+    keep = y1.copy()
+    sess.run(np.zeros((2, 16), np.float32))
+    np.testing.assert_array_equal(y1, keep)
