@@ -110,7 +110,10 @@ PYBIND11_MODULE(_core, m) {
           n.attrs.set(t[0].cast<std::string>(), make_attr(t[1].cast<int>(), t[2]));
         }
       })
-      .def("prepare", [](Graph& g) { g.prepare(); })
+      .def("prepare", [](Graph& g) {
+        py::gil_scoped_release nogil;  // kernel creation packs weights: let other threads run
+        g.prepare();
+      })
       .def("inputs", [](const Graph& g) {
         py::list l;
         for (int v : g.inputs()) {
