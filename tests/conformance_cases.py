@@ -5,8 +5,21 @@ wrong (ran, numbers or shapes differ), error (any other exception)."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 import fastinfer
+
+
+def _as_array(x):
+    """Case data as an ndarray: numpy scalars and TensorProtos included; None for other kinds."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    if isinstance(x, onnx.TensorProto):
+        return numpy_helper.to_array(x)
+    return None
 
 
 def _compare(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> str:
@@ -45,9 +58,10 @@ def run_case(case) -> tuple[str, str]:
     input_names = [i.name for i in model.graph.input if i.name not in init_names]
     for inputs, outputs in case.data_sets:
         feed = {}
-        for name, arr in zip(input_names, inputs):
-            if not isinstance(arr, np.ndarray):
-                return "unsupported", f"input '{name}' is a {type(arr).__name__}, not a tensor"
+        for name, x in zip(input_names, inputs):
+            arr = _as_array(x)
+            if arr is None:
+                return "unsupported", f"input '{name}' is a {type(x).__name__}, not a tensor"
             feed[name] = arr
         try:
             got = sess.run(None, feed)
@@ -55,9 +69,10 @@ def run_case(case) -> tuple[str, str]:
             return "unsupported", str(e)
         except Exception as e:  # noqa: BLE001
             return "error", f"run: {type(e).__name__}: {e}"
-        for i, ref in enumerate(outputs):
-            if not isinstance(ref, np.ndarray):
-                return "unsupported", f"output {i} is a {type(ref).__name__}, not a tensor"
+        for i, x in enumerate(outputs):
+            ref = _as_array(x)
+            if ref is None:
+                return "unsupported", f"output {i} is a {type(x).__name__}, not a tensor"
             if i >= len(got):
                 return "wrong", f"missing output {i}"
             why = _compare(got[i], ref, case.rtol, case.atol)

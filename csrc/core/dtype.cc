@@ -190,7 +190,7 @@ struct Encoder {
     auto overflow = [&]() -> uint8_t {
       if (saturate || (!has_inf && !fmt.uz && !fmt.fn)) return uint8_t(sign | mx.second);
       if (has_inf) return uint8_t(sign | inf_code);
-      return nan_code;
+      return fmt.fn ? uint8_t(sign | nan_code) : nan_code;  // E4M3FN keeps the sign on NaN
     };
     if (std::isinf(a)) return overflow();
     if (a > mx.first) {

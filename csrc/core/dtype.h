@@ -98,18 +98,18 @@ struct Float4E2M1 {
   static float to_float(uint8_t b);
 };
 
-// 4-bit integers stored one per byte (sign-extended for Int4), as ml_dtypes does.
+// 4-bit integers stored one per byte in the low nibble (as ml_dtypes does: int4 -4 is byte 0x0c).
 struct Int4 {
-  int8_t v = 0;
+  uint8_t v = 0;
   Int4() = default;
-  explicit Int4(int x) : v(int8_t(x < -8 ? -8 : (x > 7 ? 7 : x))) {}
-  operator int() const { return v; }
+  explicit Int4(int x) : v(uint8_t((x < -8 ? -8 : (x > 7 ? 7 : x)) & 0xf)) {}
+  operator int() const { return int(int8_t(uint8_t(v << 4)) >> 4); }
 };
 struct UInt4 {
   uint8_t v = 0;
   UInt4() = default;
   explicit UInt4(int x) : v(uint8_t(x < 0 ? 0 : (x > 15 ? 15 : x))) {}
-  operator int() const { return v; }
+  operator int() const { return v & 0xf; }
 };
 
 // C++ storage type of each DataType; TypeOf<DataType::Float>::type == float.
