@@ -43,7 +43,7 @@ def make_model(op: str, inputs: dict[str, np.ndarray], attrs: dict[str, Any] | N
     outs = list(output_names) if output_names is not None else [f"y{i}" for i in range(n_outputs)]
     node = helper.make_node(op, names, outs, domain=domain, **(attrs or {}))
     g_inputs = [helper.make_tensor_value_info(k, onnx_type(v), v.shape) for k, v in inputs.items()]
-    g_outputs = [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs if o]
+    g_outputs = [onnx.ValueInfoProto(name=o) for o in outs if o]  # untyped: both runtimes infer it
     inits = [numpy_helper.from_array(v, k) for k, v in initializers.items()]
     graph = helper.make_graph([node], f"test_{op}", g_inputs, g_outputs, inits)
     opsets = [helper.make_opsetid("", opset)]
