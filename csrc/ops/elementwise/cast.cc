@@ -3,7 +3,8 @@
 // uint64 for unsigned integers), in chunks on the stack, then narrowed to the target type, so
 // each type has one reader and three writers instead of one loop per pair. Narrowing follows
 // ONNX Runtime / numpy on x86: float to integer truncates (out of range gives the integer
-// minimum), 4-bit integers wrap, float8 honours `saturate` (opset 19). Strings are parsed with
+// minimum), 4-bit integers wrap (stored in the low nibble, as ml_dtypes does), NaN to float4
+// gives a signed zero as in ml_dtypes, float8 honours `saturate` (opset 19). Strings are parsed with
 // strtod/strtoll/strtoull (whole string, surrounding spaces allowed) and printed with "%.8g"
 // (NaN, INF, -INF) for floats and in decimal for integers.
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "core/dispatch_type.h"
@@ -38,8 +40,10 @@ template <class S> inline typename WideOf<S>::type widen(const S& s) {
   if constexpr (std::is_same_v<W, double>) {
     if constexpr (std::is_same_v<S, double> || std::is_same_v<S, float>) return double(s);
     else return double(float(s));
-  } else if constexpr (std::is_same_v<S, Int4> || std::is_same_v<S, UInt4>) {
-    return W(int(s));
+  } else if constexpr (std::is_same_v<S, Int4>) {
+    return W(int((uint8_t(s.v) & 0xfu) ^ 0x8u) - 8);  // low nibble, as ml_dtypes stores it
+  } else if constexpr (std::is_same_v<S, UInt4>) {
+    return W(s.v & 0xfu);
   } else {
     return W(s);
   }
@@ -61,9 +65,14 @@ template <class D, class W> inline D narrow(W w, bool saturate) {
     return w != W(0);
   } else if constexpr (std::is_same_v<D, float> || std::is_same_v<D, double>) {
     return D(w);
-  } else if constexpr (std::is_same_v<D, Float16> || std::is_same_v<D, BFloat16> ||
-                       std::is_same_v<D, Float4E2M1>) {
+  } else if constexpr (std::is_same_v<D, Float16> || std::is_same_v<D, BFloat16>) {
     return D(float(w));
+  } else if constexpr (std::is_same_v<D, Float4E2M1>) {
+    Float4E2M1 r{float(w)};
+    if constexpr (std::is_same_v<W, double>) {
+      if (std::isnan(w)) r.bits = std::signbit(w) ? 0x0 : 0x8;  // as ml_dtypes (no NaN in float4)
+    }
+    return r;
   } else if constexpr (std::is_same_v<D, Float8E4M3FN> || std::is_same_v<D, Float8E4M3FNUZ> ||
                        std::is_same_v<D, Float8E5M2> || std::is_same_v<D, Float8E5M2FNUZ>) {
     return D(float(w), saturate);
@@ -82,7 +91,7 @@ template <class D, class W> inline D narrow(W w, bool saturate) {
     }
     if constexpr (std::is_same_v<D, Int4>) {
       Int4 r;
-      r.v = int8_t(int((bits & 0xfu) ^ 0x8u) - 8);
+      r.v = int8_t(bits & 0xfu);
       return r;
     } else if constexpr (std::is_same_v<D, UInt4>) {
       UInt4 r;
@@ -209,9 +218,48 @@ class CastKernel : public OpKernel {
   bool saturate_ = true;
 };
 
+int bit_width(DataType dt) {
+  switch (dt) {
+    case DataType::UInt4: case DataType::Int4: case DataType::Float4E2M1: return 4;
+    default: return int(dtype_size(dt)) * 8;
+  }
+}
+
+// BitCast (opset 26): the same bits viewed as type `to` of equal bit width; same shape.
+// Bool outputs are normalised to 0/1 so that every stored bool stays valid.
+class BitCastKernel : public OpKernel {
+ public:
+  explicit BitCastKernel(const OpInit& init) {
+    int64_t to = init.attrs().require_int("to");
+    FI_CHECK(dtype_valid(int32_t(to)), NotImplemented, "BitCast: unsupported target type ", to);
+    to_ = DataType(to);
+    FI_CHECK(to_ != DataType::String, InvalidModel, "BitCast: strings cannot be bit-cast");
+  }
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.in(0);
+    FI_CHECK(x.dtype() != DataType::String, InvalidArgument, "BitCast: strings cannot be bit-cast");
+    FI_CHECK(bit_width(x.dtype()) == bit_width(to_), InvalidArgument, "BitCast: ", dtype_name(x.dtype()),
+             " and ", dtype_name(to_), " differ in bit width");
+    Tensor& y = ctx.output(0, to_, x.shape());
+    if (x.numel() == 0) return;
+    std::memcpy(y.raw(), x.raw(), x.nbytes());
+    if (to_ == DataType::Bool) {
+      unsigned char* p = static_cast<unsigned char*>(y.raw());
+      for (int64_t i = 0; i < y.numel(); ++i) p[i] = p[i] != 0;
+    } else if (bit_width(to_) == 4) {
+      unsigned char* p = static_cast<unsigned char*>(y.raw());
+      for (int64_t i = 0; i < y.numel(); ++i) p[i] &= 0xfu;
+    }
+  }
+
+ private:
+  DataType to_;
+};
+
 }  // namespace
 
 void register_cast_ops(OpRegistry& r) {
+  r.add("BitCast", 26, make_kernel<BitCastKernel>);
   r.add("Cast", 6, make_kernel<CastKernel>);
   r.add("CastLike", 15, make_kernel<CastKernel>);
 }

@@ -1,5 +1,5 @@
 // Broadcasting comparisons and logic: Equal, Greater, Less, GreaterOrEqual, LessOrEqual (bool
-// output), And/Or/Xor (bool), BitwiseAnd/Or/Xor (integers), BitShift (unsigned integers) and
+// output), And/Or/Xor (bool), BitwiseAnd/Or/Xor (integers), BitShift (integers) and
 // Where (bool condition selecting between two tensors of any type, 3-way broadcast).
 #include <cstring>
 #include <string>
@@ -92,7 +92,9 @@ class BitwiseKernel : public OpKernel {
   }
 };
 
-// BitShift on unsigned integers; shifting by the bit width or more gives 0.
+// BitShift (opset 11: unsigned; opset 28 adds signed): right shifts of signed values are
+// arithmetic, left shifts wrap; a shift that is negative or not below the bit width gives
+// -1 (right shift of a negative value) or 0.
 class BitShiftKernel : public OpKernel {
  public:
   explicit BitShiftKernel(const OpInit& init) {
@@ -104,21 +106,20 @@ class BitShiftKernel : public OpKernel {
     const Tensor& a = ctx.in(0);
     ew::check_same_dtype(a, ctx.in(1), "BitShift");
     const bool left = left_;
-    auto run = [&](auto tag) {
+    dispatch_integer(a.dtype(), "BitShift", [&](auto tag) {
       using T = typename decltype(tag)::type;
+      constexpr int64_t bits = int64_t(sizeof(T) * 8);
       ew::binary_op<T, T>(ctx, a.dtype(), [left](T x, T s) -> T {
-        if (s >= T(sizeof(T) * 8)) return T(0);
-        return left ? T(x << s) : T(x >> s);
+        if (int64_t(s) < 0 || int64_t(s) >= bits) {
+          if constexpr (std::is_signed_v<T>) {
+            if (!left && x < 0) return T(-1);
+          }
+          return T(0);
+        }
+        if (left) return T(uint64_t(x) << int(s));
+        return T(x >> int(s));
       });
-    };
-    switch (a.dtype()) {
-      case DataType::UInt8: run(TypeTag<uint8_t>{}); break;
-      case DataType::UInt16: run(TypeTag<uint16_t>{}); break;
-      case DataType::UInt32: run(TypeTag<uint32_t>{}); break;
-      case DataType::UInt64: run(TypeTag<uint64_t>{}); break;
-      default:
-        throw NotImplemented(str("BitShift: element type ", dtype_name(a.dtype()), " is not supported"));
-    }
+    });
   }
 
  private:
