@@ -3,12 +3,11 @@ Pow, Mod, comparisons, logic, bitwise, variadic ops, PRelu and Where, with broad
 
 from __future__ import annotations
 
+import fastinfer
 import numpy as np
 import pytest
 from ew_util import check, rand
 from op_helpers import assert_close, make_model, run_fastinfer
-
-import fastinfer
 
 SHAPE_PAIRS = [
     ((7,), (7,)),
