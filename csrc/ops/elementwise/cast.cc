@@ -75,7 +75,15 @@ template <class D, class W> inline D narrow(W w, bool saturate) {
     return r;
   } else if constexpr (std::is_same_v<D, Float8E4M3FN> || std::is_same_v<D, Float8E4M3FNUZ> ||
                        std::is_same_v<D, Float8E5M2> || std::is_same_v<D, Float8E5M2FNUZ>) {
-    return D(float(w), saturate);
+    D r{float(w), saturate};
+    if constexpr (std::is_same_v<D, Float8E4M3FN> || std::is_same_v<D, Float8E5M2>) {
+      // NaN keeps the input's sign and uses the quiet pattern, as ml_dtypes does.
+      if (std::isnan(D::to_float(r.bits))) {
+        const uint8_t sign = std::signbit(double(w)) ? 0x80 : 0x00;
+        r.bits = uint8_t(sign | (std::is_same_v<D, Float8E4M3FN> ? 0x7f : 0x7e));
+      }
+    }
+    return r;
   } else {
     uint64_t bits;  // two's complement bits of the integer value, to be truncated
     if constexpr (std::is_same_v<W, double>) {
