@@ -182,6 +182,10 @@ void cast_elements(ThreadPool* pool, const Tensor& x, Tensor& y, bool saturate) 
       } else if constexpr (std::is_same_v<S, std::string>) {
         using W = std::conditional_t<std::is_same_v<D, bool>, uint64_t, WideOfTarget<D>>;
         for (int64_t i = 0; i < n; ++i) py[i] = narrow<D, W>(parse<W>(px[i]), saturate);
+      } else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, Float16>) {
+        parallel_for(pool, n, ew::kGrain, [&](int64_t b, int64_t e) { ew::float_to_half(px + b, py + b, e - b); });
+      } else if constexpr (std::is_same_v<S, Float16> && std::is_same_v<D, float>) {
+        parallel_for(pool, n, ew::kGrain, [&](int64_t b, int64_t e) { ew::half_to_float(px + b, py + b, e - b); });
       } else {
         using W = typename WideOf<S>::type;
         parallel_for(pool, n, ew::kGrain, [&](int64_t b, int64_t e) {

@@ -6,6 +6,7 @@
 //    bias-style trailing broadcast) reduce to one or two dims whose innermost stride is 0 or 1.
 // All loops split the output into chunks of kGrain elements on the session's thread pool.
 // Computation type: Float16/BFloat16 are computed in float (Compute<T>), others in T itself.
+// Float16 operands go through small float buffers converted in batches (F16C when available).
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -13,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "ops/elementwise/half_convert.h"
 #include "ops/op_util.h"
 
 namespace fi {
@@ -32,12 +34,40 @@ inline float load(const Float16& v) { return float(v); }
 inline float load(const BFloat16& v) { return float(v); }
 template <class T, class C> inline T store(const C& v) { return static_cast<T>(v); }
 
+template <class T> constexpr bool is_half = std::is_same_v<T, Float16>;
+constexpr int64_t kChunk = 256;
+
+// Loads n elements of p (element stride st) into dst as Compute<T>.
+template <class T> inline void load_chunk(const T* p, int64_t st, int64_t n, Compute<T>* dst) {
+  if constexpr (is_half<T>) {
+    if (st == 1) return half_to_float(p, dst, n);
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = load(p[i * st]);
+}
+template <class T> inline void store_chunk(const Compute<T>* src, int64_t n, T* p) {
+  if constexpr (is_half<T>) return float_to_half(src, p, n);
+  for (int64_t i = 0; i < n; ++i) p[i] = store<T>(src[i]);
+}
+
 // y[i] = f(x[i]) for i in [0, n). f maps Compute<TI> to Compute<TO> (or TO).
 template <class TI, class TO, class F>
 void map_unary(ThreadPool* pool, const TI* x, TO* y, int64_t n, const F& f) {
-  parallel_for(pool, n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = store<TO>(f(load(x[i])));
-  });
+  if constexpr (is_half<TI> || is_half<TO>) {
+    parallel_for(pool, n, kGrain, [&](int64_t b, int64_t e) {
+      Compute<TI> xb[kChunk];
+      Compute<TO> yb[kChunk];
+      for (int64_t c = b; c < e; c += kChunk) {
+        const int64_t m = e - c < kChunk ? e - c : kChunk;
+        load_chunk(x + c, 1, m, xb);
+        for (int64_t i = 0; i < m; ++i) yb[i] = Compute<TO>(f(xb[i]));
+        store_chunk(yb, m, y + c);
+      }
+    });
+  } else {
+    parallel_for(pool, n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = store<TO>(f(load(x[i])));
+    });
+  }
 }
 
 // Broadcast iteration plan for up to 3 operands against an output shape.
@@ -118,6 +148,25 @@ void map_binary(ThreadPool* pool, const TA* a, const Shape& sa, const TB* b, con
                 const Shape& out, const F& f) {
   const int64_t n = out.numel();
   if (n == 0) return;
+  if constexpr (is_half<TA> || is_half<TB> || is_half<TO>) {
+    const Shape shapes[2] = {sa, sb};
+    const Plan p = make_plan(shapes, 2, out);
+    parallel_for(pool, n, kGrain, [&](int64_t s, int64_t e) {
+      Compute<TA> ab[kChunk];
+      Compute<TB> bb[kChunk];
+      Compute<TO> yb[kChunk];
+      for_rows(p, s, e, [&](int64_t o, const int64_t* offs, int64_t len, const int64_t* st) {
+        for (int64_t c = 0; c < len; c += kChunk) {
+          const int64_t m = len - c < kChunk ? len - c : kChunk;
+          load_chunk(a + offs[0] + c * st[0], st[0], m, ab);
+          load_chunk(b + offs[1] + c * st[1], st[1], m, bb);
+          for (int64_t i = 0; i < m; ++i) yb[i] = Compute<TO>(f(ab[i], bb[i]));
+          store_chunk(yb, m, y + o + c);
+        }
+      });
+    });
+    return;
+  }
   const int64_t na = sa.numel(), nb = sb.numel();
   if (na == n && nb == n) {
     parallel_for(pool, n, kGrain, [&](int64_t s, int64_t e) {
