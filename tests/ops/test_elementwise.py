@@ -242,3 +242,29 @@ def test_large_threaded_matches_numpy(sa, sb):
     feeds = {"c": c, "a": a, "b": b}
     got = run_fastinfer(make_model("Where", feeds), feeds, threads=4)[0]
     np.testing.assert_array_equal(got, np.where(c, a, b))
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 600), (600,)), ((40000,), ()), ((5, 300, 7), (300, 1)), ((17, 1), (1, 2000))])
+def test_float16_broadcast_threaded_matches_float32_math(sa, sb):
+    a = rand(sa, np.float16, seed=40)
+    b = rand(sb, np.float16, seed=41, nonzero=True)
+    feeds = {"a": a, "b": b}
+    for op, ref in [("Mul", a.astype(np.float32) * b.astype(np.float32)),
+                    ("Div", a.astype(np.float32) / b.astype(np.float32))]:
+        got = run_fastinfer(make_model(op, feeds), feeds, threads=3)[0]
+        np.testing.assert_array_equal(got, ref.astype(np.float16))
+    got = run_fastinfer(make_model("Less", feeds), feeds, threads=3)[0]
+    np.testing.assert_array_equal(got, a < b)
+
+
+def test_legacy_broadcast_axis_opset6():
+    a = rand((2, 3, 4, 5), np.float32, seed=42)
+    b = rand((3, 4), np.float32, seed=43, nonzero=True)
+    feeds = {"a": a, "b": b}
+    got = run_fastinfer(make_model("Div", feeds, {"broadcast": 1, "axis": 1}, opset=6), feeds)[0]
+    np.testing.assert_allclose(got, a / b.reshape(1, 3, 4, 1), rtol=1e-6)
+    c = rand((5,), np.float32, seed=44)
+    got = run_fastinfer(make_model("Add", {"a": a, "c": c}, {"broadcast": 1}, opset=6), {"a": a, "c": c})[0]
+    np.testing.assert_allclose(got, a + c, rtol=1e-6)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("Mul", feeds, {"broadcast": 1, "axis": 3}, opset=6), feeds)

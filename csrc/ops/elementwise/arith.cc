@@ -32,21 +32,23 @@ template <class C> inline C div_checked(C x, C y) {
 template <Arith A>
 class ArithKernel : public OpKernel {
  public:
-  explicit ArithKernel(const OpInit&) {}
+  explicit ArithKernel(const OpInit& init) : lb_(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.in(0);
     ew::check_same_dtype(a, ctx.in(1), name());
     dispatch_numeric(a.dtype(), name(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       using C = Compute<T>;
-      if constexpr (A == Arith::Add) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::add(x, y); });
-      if constexpr (A == Arith::Sub) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::sub(x, y); });
-      if constexpr (A == Arith::Mul) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::mul(x, y); });
-      if constexpr (A == Arith::Div) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return div_checked(x, y); });
+      if constexpr (A == Arith::Add) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::add(x, y); }, &lb_);
+      if constexpr (A == Arith::Sub) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::sub(x, y); }, &lb_);
+      if constexpr (A == Arith::Mul) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return ew::mul(x, y); }, &lb_);
+      if constexpr (A == Arith::Div) ew::binary_op<T, T>(ctx, a.dtype(), [](C x, C y) { return div_checked(x, y); }, &lb_);
     });
   }
 
  private:
+  ew::LegacyBroadcast lb_;
+
   static const char* name() {
     switch (A) {
       case Arith::Add: return "Add";
@@ -184,16 +186,16 @@ class PReluKernel : public OpKernel {
 }  // namespace
 
 void register_arith_ops(OpRegistry& r) {
-  r.add("Add", 7, make_kernel<ArithKernel<Arith::Add>>);
-  r.add("Sub", 7, make_kernel<ArithKernel<Arith::Sub>>);
-  r.add("Mul", 7, make_kernel<ArithKernel<Arith::Mul>>);
-  r.add("Div", 7, make_kernel<ArithKernel<Arith::Div>>);
+  r.add("Add", 1, make_kernel<ArithKernel<Arith::Add>>);
+  r.add("Sub", 1, make_kernel<ArithKernel<Arith::Sub>>);
+  r.add("Mul", 1, make_kernel<ArithKernel<Arith::Mul>>);
+  r.add("Div", 1, make_kernel<ArithKernel<Arith::Div>>);
   r.add("Mod", 10, make_kernel<ModKernel>);
-  r.add("Max", 6, make_kernel<VariadicKernel<Var::Max>>);
-  r.add("Min", 6, make_kernel<VariadicKernel<Var::Min>>);
-  r.add("Sum", 6, make_kernel<VariadicKernel<Var::Sum>>);
-  r.add("Mean", 6, make_kernel<VariadicKernel<Var::Mean>>);
-  r.add("PRelu", 6, make_kernel<PReluKernel>);
+  r.add("Max", 1, make_kernel<VariadicKernel<Var::Max>>);
+  r.add("Min", 1, make_kernel<VariadicKernel<Var::Min>>);
+  r.add("Sum", 1, make_kernel<VariadicKernel<Var::Sum>>);
+  r.add("Mean", 1, make_kernel<VariadicKernel<Var::Mean>>);
+  r.add("PRelu", 1, make_kernel<PReluKernel>);
 }
 
 }  // namespace fi

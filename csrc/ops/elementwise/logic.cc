@@ -19,7 +19,7 @@ enum class Cmp { Eq, Gt, Lt, Ge, Le };
 template <Cmp K>
 class CompareKernel : public OpKernel {
  public:
-  explicit CompareKernel(const OpInit&) {}
+  explicit CompareKernel(const OpInit& init) : lb_(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.in(0);
     ew::check_same_dtype(a, ctx.in(1), name());
@@ -32,7 +32,7 @@ class CompareKernel : public OpKernel {
         else if constexpr (K == Cmp::Lt) return x < y;
         else if constexpr (K == Cmp::Ge) return x >= y;
         else return x <= y;
-      });
+      }, &lb_);
     };
     if (a.dtype() == DataType::Bool) run(TypeTag<bool>{});
     else if (K == Cmp::Eq && a.dtype() == DataType::String) run(TypeTag<std::string>{});
@@ -40,6 +40,8 @@ class CompareKernel : public OpKernel {
   }
 
  private:
+  ew::LegacyBroadcast lb_;
+
   static const char* name() {
     switch (K) {
       case Cmp::Eq: return "Equal";
@@ -57,7 +59,7 @@ enum class Logic { And, Or, Xor };
 template <Logic L>
 class LogicKernel : public OpKernel {
  public:
-  explicit LogicKernel(const OpInit&) {}
+  explicit LogicKernel(const OpInit& init) : lb_(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.in(0);
     const char* nm = L == Logic::And ? "And" : (L == Logic::Or ? "Or" : "Xor");
@@ -68,8 +70,11 @@ class LogicKernel : public OpKernel {
       if constexpr (L == Logic::And) return x && y;
       else if constexpr (L == Logic::Or) return x || y;
       else return x != y;
-    });
+    }, &lb_);
   }
+
+ private:
+  ew::LegacyBroadcast lb_;
 };
 
 // BitwiseAnd/Or/Xor on integer tensors of one type.
@@ -163,14 +168,14 @@ class WhereKernel : public OpKernel {
 }  // namespace
 
 void register_logic_ops(OpRegistry& r) {
-  r.add("Equal", 7, make_kernel<CompareKernel<Cmp::Eq>>);
-  r.add("Greater", 7, make_kernel<CompareKernel<Cmp::Gt>>);
-  r.add("Less", 7, make_kernel<CompareKernel<Cmp::Lt>>);
+  r.add("Equal", 1, make_kernel<CompareKernel<Cmp::Eq>>);
+  r.add("Greater", 1, make_kernel<CompareKernel<Cmp::Gt>>);
+  r.add("Less", 1, make_kernel<CompareKernel<Cmp::Lt>>);
   r.add("GreaterOrEqual", 12, make_kernel<CompareKernel<Cmp::Ge>>);
   r.add("LessOrEqual", 12, make_kernel<CompareKernel<Cmp::Le>>);
-  r.add("And", 7, make_kernel<LogicKernel<Logic::And>>);
-  r.add("Or", 7, make_kernel<LogicKernel<Logic::Or>>);
-  r.add("Xor", 7, make_kernel<LogicKernel<Logic::Xor>>);
+  r.add("And", 1, make_kernel<LogicKernel<Logic::And>>);
+  r.add("Or", 1, make_kernel<LogicKernel<Logic::Or>>);
+  r.add("Xor", 1, make_kernel<LogicKernel<Logic::Xor>>);
   r.add("BitwiseAnd", 18, make_kernel<BitwiseKernel<Logic::And>>);
   r.add("BitwiseOr", 18, make_kernel<BitwiseKernel<Logic::Or>>);
   r.add("BitwiseXor", 18, make_kernel<BitwiseKernel<Logic::Xor>>);

@@ -173,8 +173,8 @@ void register_misc_unary_ops(OpRegistry& r) {
   r.add("BitwiseNot", 18, make_kernel<BitwiseNotKernel>);
   r.add("IsNaN", 9, make_kernel<IsNaNKernel>);
   r.add("IsInf", 10, make_kernel<IsNaNKernel>);
-  r.add("Clip", 6, make_kernel<ClipKernel>);
-  r.add("Dropout", 7, make_kernel<DropoutKernel>);
+  r.add("Clip", 1, make_kernel<ClipKernel>);
+  r.add("Dropout", 1, make_kernel<DropoutKernel>);
 }
 
 }  // namespace fi

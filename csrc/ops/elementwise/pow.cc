@@ -44,7 +44,7 @@ template <class C> C int_pow(C x, int64_t e) {
 
 class PowKernel : public OpKernel {
  public:
-  explicit PowKernel(const OpInit&) {}
+  explicit PowKernel(const OpInit& init) : lb_(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     const Tensor& e = ctx.in(1);
@@ -66,7 +66,8 @@ class PowKernel : public OpKernel {
         for (int64_t i = 0; i < ne; ++i) ed[i] = double(ew::load(p[i]));
       });
     }
-    Shape out = broadcast_shapes(x.shape(), e.shape());
+    const Shape se = lb_.b_shape(x.shape(), e.shape());
+    Shape out = broadcast_shapes(x.shape(), se);
     Tensor& y = ctx.output(0, x.dtype(), out);
     dispatch_numeric(x.dtype(), "Pow", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -77,13 +78,13 @@ class PowKernel : public OpKernel {
       if (square && x.numel() == out.numel()) {  // x ^ 2, the common case, as one multiply
         ew::map_unary(ctx.pool(), px, py, out.numel(), [](C b) -> C { return ew::mul(b, b); });
       } else if (int_exp) {
-        ew::map_binary(ctx.pool(), px, x.shape(), static_cast<const int64_t*>(ei), e.shape(), py, out,
+        ew::map_binary(ctx.pool(), px, x.shape(), static_cast<const int64_t*>(ei), se, py, out,
                        [](C b, int64_t k) -> C {
                          if constexpr (std::is_integral_v<C>) return int_pow(b, k);
                          else return C(std::pow(double(b), double(k)));
                        });
       } else {
-        ew::map_binary(ctx.pool(), px, x.shape(), static_cast<const double*>(ed), e.shape(), py, out,
+        ew::map_binary(ctx.pool(), px, x.shape(), static_cast<const double*>(ed), se, py, out,
                        [](C b, double k) -> C {
                          if constexpr (std::is_integral_v<C>) return float_to_int<C>(std::pow(double(b), k));
                          else if constexpr (std::is_same_v<C, float>) return std::pow(b, float(k));
@@ -92,10 +93,13 @@ class PowKernel : public OpKernel {
       }
     });
   }
+
+ private:
+  ew::LegacyBroadcast lb_;
 };
 
 }  // namespace
 
-void register_pow_ops(OpRegistry& r) { r.add("Pow", 7, make_kernel<PowKernel>); }
+void register_pow_ops(OpRegistry& r) { r.add("Pow", 1, make_kernel<PowKernel>); }
 
 }  // namespace fi

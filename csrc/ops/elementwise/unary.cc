@@ -166,14 +166,14 @@ class UnaryKernel : public OpKernel {
 }  // namespace
 
 void register_unary_ops(OpRegistry& r) {
-  r.add("Abs", 6, make_kernel<UnaryKernel<U::Abs>>);
-  r.add("Neg", 6, make_kernel<UnaryKernel<U::Neg>>);
-  r.add("Exp", 6, make_kernel<UnaryKernel<U::Exp>>);
-  r.add("Log", 6, make_kernel<UnaryKernel<U::Log>>);
-  r.add("Sqrt", 6, make_kernel<UnaryKernel<U::Sqrt>>);
-  r.add("Reciprocal", 6, make_kernel<UnaryKernel<U::Reciprocal>>);
-  r.add("Floor", 6, make_kernel<UnaryKernel<U::Floor>>);
-  r.add("Ceil", 6, make_kernel<UnaryKernel<U::Ceil>>);
+  r.add("Abs", 1, make_kernel<UnaryKernel<U::Abs>>);
+  r.add("Neg", 1, make_kernel<UnaryKernel<U::Neg>>);
+  r.add("Exp", 1, make_kernel<UnaryKernel<U::Exp>>);
+  r.add("Log", 1, make_kernel<UnaryKernel<U::Log>>);
+  r.add("Sqrt", 1, make_kernel<UnaryKernel<U::Sqrt>>);
+  r.add("Reciprocal", 1, make_kernel<UnaryKernel<U::Reciprocal>>);
+  r.add("Floor", 1, make_kernel<UnaryKernel<U::Floor>>);
+  r.add("Ceil", 1, make_kernel<UnaryKernel<U::Ceil>>);
   r.add("Round", 11, make_kernel<UnaryKernel<U::Round>>);
   r.add("Sign", 9, make_kernel<UnaryKernel<U::Sign>>);
   r.add("Sin", 7, make_kernel<UnaryKernel<U::Sin>>);
@@ -188,17 +188,17 @@ void register_unary_ops(OpRegistry& r) {
   r.add("Acosh", 9, make_kernel<UnaryKernel<U::Acosh>>);
   r.add("Atanh", 9, make_kernel<UnaryKernel<U::Atanh>>);
   r.add("Erf", 9, make_kernel<UnaryKernel<U::Erf>>);
-  r.add("Relu", 6, make_kernel<UnaryKernel<U::Relu>>);
-  r.add("LeakyRelu", 6, make_kernel<UnaryKernel<U::LeakyRelu>>);
-  r.add("Elu", 6, make_kernel<UnaryKernel<U::Elu>>);
-  r.add("Selu", 6, make_kernel<UnaryKernel<U::Selu>>);
+  r.add("Relu", 1, make_kernel<UnaryKernel<U::Relu>>);
+  r.add("LeakyRelu", 1, make_kernel<UnaryKernel<U::LeakyRelu>>);
+  r.add("Elu", 1, make_kernel<UnaryKernel<U::Elu>>);
+  r.add("Selu", 1, make_kernel<UnaryKernel<U::Selu>>);
   r.add("Celu", 12, make_kernel<UnaryKernel<U::Celu>>);
-  r.add("Sigmoid", 6, make_kernel<UnaryKernel<U::Sigmoid>>);
-  r.add("HardSigmoid", 6, make_kernel<UnaryKernel<U::HardSigmoid>>);
+  r.add("Sigmoid", 1, make_kernel<UnaryKernel<U::Sigmoid>>);
+  r.add("HardSigmoid", 1, make_kernel<UnaryKernel<U::HardSigmoid>>);
   r.add("HardSwish", 14, make_kernel<UnaryKernel<U::HardSwish>>);
   r.add("Softplus", 1, make_kernel<UnaryKernel<U::Softplus>>);
   r.add("Softsign", 1, make_kernel<UnaryKernel<U::Softsign>>);
-  r.add("Tanh", 6, make_kernel<UnaryKernel<U::Tanh>>);
+  r.add("Tanh", 1, make_kernel<UnaryKernel<U::Tanh>>);
   r.add("Gelu", 20, make_kernel<UnaryKernel<U::Gelu>>);
   r.add("Mish", 18, make_kernel<UnaryKernel<U::Mish>>);
   r.add("Swish", 24, make_kernel<UnaryKernel<U::Swish>>);
