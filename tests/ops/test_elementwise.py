@@ -268,3 +268,16 @@ def test_legacy_broadcast_axis_opset6():
     np.testing.assert_allclose(got, a + c, rtol=1e-6)
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(make_model("Mul", feeds, {"broadcast": 1, "axis": 3}, opset=6), feeds)
+
+
+def test_bfloat16_arith_like_float32_rounded():
+    import ml_dtypes
+
+    a = rand((4, 33), np.float32, seed=45).astype(ml_dtypes.bfloat16)
+    b = rand((33,), np.float32, seed=46, nonzero=True).astype(ml_dtypes.bfloat16)
+    feeds = {"a": a, "b": b}
+    for op, ref in [("Add", a.astype(np.float32) + b.astype(np.float32)),
+                    ("Mul", a.astype(np.float32) * b.astype(np.float32))]:
+        got = run_fastinfer(make_model(op, feeds), feeds)[0]
+        assert got.dtype == ml_dtypes.bfloat16
+        np.testing.assert_array_equal(got.astype(np.float32), ref.astype(ml_dtypes.bfloat16).astype(np.float32))
