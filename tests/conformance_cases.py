@@ -4,9 +4,8 @@ wrong (ran, numbers or shapes differ), error (any other exception)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 import fastinfer
+import numpy as np
 
 
 def _compare(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> str:

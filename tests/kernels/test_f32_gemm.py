@@ -11,7 +11,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from fastinfer import _core
 
 KERNELS = _core.kernels.list_kernels("f32_gemm")
@@ -182,7 +181,7 @@ def test_same_model_under_every_isa(tmp_path):
     for isa in ["ref", "avx2", "avx512"]:
         env = dict(os.environ, FASTINFER_ISA=isa)
         path = tmp_path / f"{isa}.npz"
-        r = subprocess.run([sys.executable, str(script), str(path)], env=env, capture_output=True, text=True,
+        r = subprocess.run([sys.executable, str(script), str(path)], env=env, capture_output=True, text=True, check=False,
                            timeout=60)
         assert r.returncode == 0, r.stderr
         with np.load(path) as z:

@@ -1,0 +1,156 @@
+"""nn ops (MatMul, Gemm, Conv, ConvTranspose, Einsum) against ONNX Runtime on random shapes."""
+
+from __future__ import annotations
+
+import fastinfer
+import numpy as np
+import pytest
+from op_helpers import assert_close, make_model, onnx_type, run_fastinfer, run_ort
+
+R = np.random.default_rng(0)
+
+
+def check_against_ort(op, inputs, attrs=None, opset=17, rtol=1e-5, atol=1e-6, initializers=None, threads=1):
+    """op_helpers.check_against_ort, with the output's element type declared (this ONNX Runtime
+    rejects the UNDEFINED output type that make_model writes)."""
+    model = make_model(op, inputs, attrs, 1, opset, initializers)
+    first = next(iter(inputs.values()))
+    model.graph.output[0].type.tensor_type.elem_type = onnx_type(first)
+    ours = run_fastinfer(model, inputs, threads)
+    ref = run_ort(model, inputs)
+    assert_close(ours[0], ref[0], rtol, atol, what=op)
+
+
+def rand(*shape, dtype=np.float32):
+    """Random normal array of the given shape and dtype."""
+    if np.dtype(dtype).kind in "iu":
+        return R.integers(-5, 6, size=shape).astype(dtype)
+    return R.standard_normal(shape).astype(dtype)
+
+
+# ---- MatMul -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sa,sb", [((3, 7), (7, 17)), ((2, 5, 33), (33, 65)), ((7,), (7, 3)), ((4, 7), (7,)),
+                                   ((2, 1, 3, 17), (4, 17, 5)), ((1, 127), (127, 1)), ((3, 0), (0, 4)),
+                                   ((2, 3, 0, 5), (5, 3)), ((5, 2, 3), (1, 3, 7))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_float(sa, sb, threads):
+    a, b = rand(*sa), rand(*sb)
+    check_against_ort("MatMul", {"a": a, "b": b}, threads=threads, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("const_b", [False, True])
+def test_matmul_packed_weight(const_b):
+    a, b = rand(3, 65, 127), rand(127, 33)
+    if const_b:
+        check_against_ort("MatMul", {"a": a}, initializers={"b": b}, threads=2, rtol=1e-4, atol=1e-4)
+    else:
+        check_against_ort("MatMul", {"a": a, "b": b}, threads=2, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+def test_matmul_other_types(dtype):
+    check_against_ort("MatMul", {"a": rand(2, 3, 7, dtype=dtype), "b": rand(7, 5, dtype=dtype)})
+
+
+def test_matmul_bad_shapes():
+    m = make_model("MatMul", {"a": rand(3, 4), "b": rand(5, 6)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"a": rand(3, 4), "b": rand(5, 6)})
+
+
+# ---- Gemm ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize("cshape", [None, (), (1,), (17,), (7, 1), (1, 17), (7, 17)])
+def test_gemm(ta, tb, cshape):
+    m, k, n = 7, 33, 17
+    a = rand(k, m) if ta else rand(m, k)
+    b = rand(n, k) if tb else rand(k, n)
+    inputs, inits = {"a": a, "b": b}, {}
+    if cshape is not None:
+        # a rank-0 C goes in as a constant: feeding 0-d arrays is a session-level limitation
+        (inits if cshape == () else inputs)["c"] = rand(*cshape)
+    attrs = {"transA": ta, "transB": tb, "alpha": 0.5, "beta": -1.5}
+    check_against_ort("Gemm", inputs, attrs, initializers=inits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemm_constant_weight(threads):
+    a, b, c = rand(65, 127), rand(300, 127), rand(300)
+    check_against_ort("Gemm", {"a": a}, {"transB": 1}, initializers={"b": b, "c": c}, threads=threads,
+                      rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+def test_gemm_other_types(dtype):
+    """ONNX Runtime has no integer Gemm: compare with numpy."""
+    feeds = {"a": rand(3, 5, dtype=dtype), "b": rand(5, 4, dtype=dtype), "c": rand(4, dtype=dtype)}
+    model = make_model("Gemm", feeds, {"transB": 0})
+    got = run_fastinfer(model, feeds)[0]
+    want = (feeds["a"] @ feeds["b"] + feeds["c"]).astype(dtype)
+    assert_close(got, want, 1e-12, 1e-12, what="Gemm")
+
+
+def test_gemm_opset_9_requires_c():
+    check_against_ort("Gemm", {"a": rand(3, 5), "b": rand(5, 4), "c": rand(3, 4)}, opset=9, rtol=1e-5)
+
+
+def test_gemm_bad_c():
+    m = make_model("Gemm", {"a": rand(3, 5), "b": rand(5, 4), "c": rand(2, 4)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"a": rand(3, 5), "b": rand(5, 4), "c": rand(2, 4)})
+
+
+# ---- Conv ---------------------------------------------------------------------------------------
+
+CONV_CASES = [
+    # x shape, w shape, attrs
+    ((1, 3, 7, 7), (4, 3, 3, 3), {}),
+    ((2, 3, 17, 13), (8, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ((1, 4, 9, 9), (4, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}),
+    ((1, 6, 11, 7), (9, 2, 3, 2), {"group": 3, "dilations": [2, 1], "pads": [0, 1, 2, 0]}),
+    ((2, 5, 33), (7, 5, 3), {"strides": [3], "pads": [2, 1]}),
+    ((1, 2, 5, 6, 7), (3, 2, 3, 3, 2), {"pads": [1, 0, 1, 1, 0, 1], "strides": [1, 2, 1]}),
+    ((1, 3, 17, 17), (5, 3, 4, 4), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 3, 17, 17), (5, 3, 4, 4), {"auto_pad": "SAME_LOWER", "strides": [2, 2]}),
+    ((1, 3, 17, 16), (5, 3, 3, 4), {"auto_pad": "VALID", "strides": [3, 2]}),
+    ((1, 65, 7, 7), (33, 65, 1, 1), {}),
+    ((1, 16, 12, 12), (16, 1, 5, 5), {"group": 16, "pads": [2, 2, 2, 2], "strides": [2, 2]}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,attrs", CONV_CASES)
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv(xs, ws, attrs, bias, threads):
+    inits = {"w": rand(*ws)}
+    if bias:
+        inits["b"] = rand(ws[0])
+    check_against_ort("Conv", {"x": rand(*xs)}, attrs, initializers=inits, threads=threads, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_weights_as_input_and_double():
+    x, w, b = rand(1, 3, 7, 7), rand(4, 3, 3, 3), rand(4)
+    check_against_ort("Conv", {"x": x, "w": w, "b": b}, {"pads": [1, 1, 1, 1]}, rtol=1e-4, atol=1e-4)
+    # ONNX Runtime has no double Conv: the reference path in double against ORT's float result
+    feeds = {"x": x, "w": w}
+    model = make_model("Conv", feeds, {"strides": [2, 1]})
+    model.graph.output[0].type.tensor_type.elem_type = onnx_type(x)
+    ref = run_ort(model, feeds)[0]
+    feeds64 = {k: v.astype(np.float64) for k, v in feeds.items()}
+    got = run_fastinfer(make_model("Conv", feeds64, {"strides": [2, 1]}), feeds64)[0]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_bad_channels():
+    m = make_model("Conv", {"x": rand(1, 3, 5, 5), "w": rand(4, 2, 3, 3)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"x": rand(1, 3, 5, 5), "w": rand(4, 2, 3, 3)})
+
+
+def test_conv_kernel_larger_than_input():
+    m = make_model("Conv", {"x": rand(1, 1, 2, 2), "w": rand(1, 1, 3, 3)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"x": rand(1, 1, 2, 2), "w": rand(1, 1, 3, 3)})
