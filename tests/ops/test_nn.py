@@ -154,3 +154,41 @@ def test_conv_kernel_larger_than_input():
     m = make_model("Conv", {"x": rand(1, 1, 2, 2), "w": rand(1, 1, 3, 3)})
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(m, {"x": rand(1, 1, 2, 2), "w": rand(1, 1, 3, 3)})
+
+
+# ---- ConvTranspose ------------------------------------------------------------------------------
+
+CONVT_CASES = [
+    ((1, 3, 5, 5), (3, 2, 3, 3), {}),
+    ((2, 4, 7, 6), (4, 3, 3, 2), {"strides": [2, 3], "pads": [1, 0, 1, 1]}),
+    ((1, 4, 5, 5), (4, 2, 3, 3), {"group": 2, "strides": [2, 2], "output_padding": [1, 1]}),
+    ((1, 6, 4, 4), (6, 1, 3, 3), {"group": 6, "dilations": [2, 2]}),
+    ((2, 3, 17), (3, 5, 4), {"strides": [3], "pads": [1, 2]}),
+    ((1, 2, 3, 4, 3), (2, 3, 2, 3, 2), {"strides": [2, 1, 2]}),
+    ((1, 2, 5, 5), (2, 3, 3, 3), {"strides": [2, 2], "output_shape": [11, 12]}),
+    ((1, 2, 5, 5), (2, 3, 3, 3), {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    ((1, 2, 5, 5), (2, 3, 4, 4), {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    ((1, 33, 7, 7), (33, 17, 1, 1), {}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,attrs", CONVT_CASES)
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_transpose(xs, ws, attrs, bias, threads):
+    inits = {"w": rand(*ws)}
+    if bias:
+        inits["b"] = rand(ws[1] * attrs.get("group", 1))
+    check_against_ort("ConvTranspose", {"x": rand(*xs)}, attrs, initializers=inits, threads=threads,
+                      rtol=1e-4, atol=1e-4)
+
+
+def test_conv_transpose_weight_as_input():
+    check_against_ort("ConvTranspose", {"x": rand(2, 4, 5, 3), "w": rand(4, 3, 3, 3)},
+                      {"strides": [2, 2], "group": 2}, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_transpose_bad_channels():
+    feeds = {"x": rand(1, 3, 5, 5), "w": rand(4, 2, 3, 3)}
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("ConvTranspose", feeds), feeds)

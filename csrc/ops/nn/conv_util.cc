@@ -117,12 +117,13 @@ ConvGeom conv_transpose_geometry(const ConvAttrs& a, const Shape& x, const Shape
     int64_t o;
     if (!oshape.empty() || a.auto_pad == AutoPad::SameUpper || a.auto_pad == AutoPad::SameLower) {
       o = !oshape.empty() ? oshape[i] : g.in[i] * g.s[i];
-      int64_t total = full - o;
+      int64_t total = full - o;  // may be negative: the output then extends past the last tap
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);  // floor(total / 2)
       if (a.auto_pad == AutoPad::SameUpper) {
-        pb = total / 2;
+        pb = half;
         pe = total - pb;
       } else {
-        pe = total / 2;
+        pe = half;
         pb = total - pe;
       }
     } else {
