@@ -192,3 +192,62 @@ def test_conv_transpose_bad_channels():
     feeds = {"x": rand(1, 3, 5, 5), "w": rand(4, 2, 3, 3)}
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(make_model("ConvTranspose", feeds), feeds)
+
+
+# ---- Einsum -------------------------------------------------------------------------------------
+
+EINSUM_CASES = [
+    ("ij,jk->ik", [(7, 17), (17, 3)]),
+    ("bij,bjk->bik", [(3, 7, 5), (3, 5, 4)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 7, 17), (2, 3, 5, 17)]),
+    ("ij,kj->ik", [(7, 17), (3, 17)]),
+    ("ij,jk", [(4, 5), (5, 6)]),
+    ("ij->ji", [(3, 7)]),
+    ("ii->i", [(5, 5)]),
+    ("ii", [(5, 5)]),
+    ("bii->bi", [(2, 4, 4)]),
+    ("...ij,...jk->...ik", [(2, 3, 4, 5), (1, 3, 5, 6)]),
+    ("...ij,...jk", [(2, 1, 4, 5), (2, 3, 5, 6)]),
+    ("i,i->", [(7,)]*2),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ij,ij->ij", [(3, 4), (3, 4)]),
+    ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 6)]),
+    ("ijk->", [(2, 3, 4)]),
+    ("ij,jk->k", [(3, 4), (4, 5)]),
+    ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]),
+    ("ab...,b->a...", [(3, 4, 2, 5), (4,)]),
+    ("BIj,BJj->BIJ", [(2, 3, 4), (2, 5, 4)]),
+]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUM_CASES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_einsum(eq, shapes, threads):
+    inputs = {f"x{i}": rand(*s) for i, s in enumerate(shapes)}
+    check_against_ort("Einsum", inputs, {"equation": eq}, threads=threads, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.int64])
+def test_einsum_other_types(dtype):
+    inputs = {"x0": rand(2, 3, 4, dtype=dtype), "x1": rand(2, 4, 5, dtype=dtype)}
+    check_against_ort("Einsum", inputs, {"equation": "bij,bjk->bik"}, rtol=1e-9, atol=1e-9)
+
+
+def test_einsum_errors():
+    feeds = {"x0": rand(3, 4), "x1": rand(5, 6)}
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("Einsum", feeds, {"equation": "ij,jk->ik"}), feeds)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("Einsum", feeds, {"equation": "ijk,jk->ik"}), feeds)
+    with pytest.raises(fastinfer.InvalidModel):
+        run_fastinfer(make_model("Einsum", feeds, {"equation": "i1,jk->ik"}), feeds)
+    with pytest.raises(fastinfer.InvalidModel):
+        run_fastinfer(make_model("Einsum", feeds, {"equation": "ij->ij"}), feeds)
+
+
+def test_einsum_ellipsis_of_different_ranks():
+    """ONNX Runtime rejects ellipses of different ranks; numpy broadcasts them."""
+    feeds = {"x0": rand(2, 3, 4, 5), "x1": rand(3, 5, 6)}
+    for eq in ["...ij,...jk->...ik", "...ij,...jk"]:
+        got = run_fastinfer(make_model("Einsum", feeds, {"equation": eq}), feeds)[0]
+        np.testing.assert_allclose(got, np.einsum(eq, feeds["x0"], feeds["x1"]), rtol=1e-4, atol=1e-4)
