@@ -251,3 +251,46 @@ def test_einsum_ellipsis_of_different_ranks():
     for eq in ["...ij,...jk->...ik", "...ij,...jk"]:
         got = run_fastinfer(make_model("Einsum", feeds, {"equation": eq}), feeds)[0]
         np.testing.assert_allclose(got, np.einsum(eq, feeds["x0"], feeds["x1"]), rtol=1e-4, atol=1e-4)
+
+
+# ---- DeformConv ---------------------------------------------------------------------------------
+
+DEFORM_CASES = [
+    # x, w, attrs, offset_group
+    ((1, 2, 5, 6), (3, 2, 2, 2), {"pads": [1, 1, 1, 1]}, 1),
+    ((2, 4, 7, 5), (6, 2, 3, 3), {"group": 2, "strides": [2, 1], "dilations": [1, 2], "pads": [1, 2, 0, 1]}, 2),
+    ((1, 3, 6, 6), (4, 3, 3, 3), {"strides": [2, 2]}, 3),
+]
+
+
+@pytest.mark.parametrize("xs,ws,attrs,og", DEFORM_CASES)
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_deform_conv(xs, ws, attrs, og, with_mask, threads):
+    """Offsets up to +-2 pixels (so samples fall outside too), optional mask and bias."""
+    from onnx.reference import ReferenceEvaluator
+
+    x, w = rand(*xs), rand(*ws)
+    kh, kw = ws[2:]
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    st = attrs.get("strides", [1, 1])
+    dil = attrs.get("dilations", [1, 1])
+    oh = (xs[2] + pads[0] + pads[2] - (kh - 1) * dil[0] - 1) // st[0] + 1
+    ow = (xs[3] + pads[1] + pads[3] - (kw - 1) * dil[1] - 1) // st[1] + 1
+    feeds = {"x": x, "w": w, "offset": (2 * rand(xs[0], og * kh * kw * 2, oh, ow)).astype(np.float32),
+             "b": rand(ws[0])}
+    names = ["x", "w", "offset", "b"]
+    if with_mask:
+        feeds["mask"] = rand(xs[0], og * kh * kw, oh, ow)
+        names.append("mask")
+    model = make_model("DeformConv", feeds, dict(attrs, offset_group=og), opset=19, input_names=names)
+    model.graph.output[0].type.tensor_type.elem_type = onnx_type(x)
+    got = run_fastinfer(model, feeds, threads)[0]
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_deform_conv_bad_offset_shape():
+    feeds = {"x": rand(1, 2, 5, 5), "w": rand(3, 2, 3, 3), "offset": rand(1, 17, 3, 3)}
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("DeformConv", feeds, opset=19), feeds)
