@@ -294,3 +294,21 @@ def test_deform_conv_bad_offset_shape():
     feeds = {"x": rand(1, 2, 5, 5), "w": rand(3, 2, 3, 3), "offset": rand(1, 17, 3, 3)}
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(make_model("DeformConv", feeds, opset=19), feeds)
+
+
+# ---- float16 (reference paths, float accumulation) ----------------------------------------------
+
+F16 = np.float16
+F16_CASES = [
+    ("MatMul", {"a": (2, 3, 17), "b": (17, 5)}, {}),
+    ("Gemm", {"a": (7, 5), "b": (4, 5), "c": (4,)}, {"transB": 1, "alpha": 0.5}),
+    ("Conv", {"x": (1, 2, 7, 6), "w": (4, 2, 3, 3), "b": (4,)}, {"pads": [1, 1, 1, 1]}),
+    ("ConvTranspose", {"x": (1, 2, 5, 5), "w": (2, 3, 3, 3)}, {"strides": [2, 2]}),
+    ("Einsum", {"x": (3, 5), "y": (5, 4)}, {"equation": "ij,jk->ik"}),
+]
+
+
+@pytest.mark.parametrize("op,shapes,attrs", F16_CASES)
+def test_float16(op, shapes, attrs):
+    feeds = {k: rand(*s, dtype=F16) for k, s in shapes.items()}
+    check_against_ort(op, feeds, attrs, rtol=1e-2, atol=1e-2)

@@ -17,41 +17,51 @@ namespace {
 template <class T>
 void col2im(const T* col, int64_t channels, const nn::ConvGeom& g, T* y, ThreadPool* pool) {
   using Acc = nn::acc_t<T>;
+  // float and double accumulate straight into Y (which holds the bias); 16-bit types in a float row.
+  constexpr bool kDirect = std::is_same<Acc, T>::value;
   const int nd = g.nd;
   const int64_t ks = g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
   parallel_for(pool, channels, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<int64_t> ipos(static_cast<size_t>(nd)), kpos(static_cast<size_t>(nd));
-    std::vector<Acc> acc(static_cast<size_t>(s_out));
+    int64_t ipos[Shape::kMaxRank], kpos[Shape::kMaxRank];
+    std::vector<Acc> row;
+    if (!kDirect) row.resize(size_t(s_out));
     for (int64_t m = c0; m < c1; ++m) {
-      std::fill(acc.begin(), acc.end(), Acc(0));
+      T* ym = y + m * s_out;
+      Acc* acc = nullptr;
+      if constexpr (kDirect) {
+        acc = ym;
+      } else {
+        for (int64_t o = 0; o < s_out; ++o) row[size_t(o)] = Acc(ym[o]);
+        acc = row.data();
+      }
       for (int64_t r = 0; r < ks; ++r) {
         int64_t t = r;
         for (int d = nd - 1; d >= 0; --d) {
-          kpos[size_t(d)] = t % g.k[size_t(d)];
+          kpos[d] = t % g.k[size_t(d)];
           t /= g.k[size_t(d)];
         }
         const T* src = col + (m * ks + r) * s_in;
-        std::fill(ipos.begin(), ipos.end(), 0);
+        for (int d = 0; d < nd; ++d) ipos[d] = 0;
         for (int64_t s = 0; s < s_in; ++s) {
           int64_t idx = 0;
           bool in = true;
           for (int d = 0; d < nd; ++d) {
-            int64_t o = ipos[size_t(d)] * g.s[size_t(d)] - g.pad[size_t(d)] + kpos[size_t(d)] * g.d[size_t(d)];
+            int64_t o = ipos[d] * g.s[size_t(d)] - g.pad[size_t(d)] + kpos[d] * g.d[size_t(d)];
             if (o < 0 || o >= g.out[size_t(d)]) {
               in = false;
               break;
             }
             idx = idx * g.out[size_t(d)] + o;
           }
-          if (in) acc[size_t(idx)] += Acc(src[s]);
+          if (in) acc[idx] += Acc(src[s]);
           for (int d = nd - 1; d >= 0; --d) {
-            if (++ipos[size_t(d)] < g.in[size_t(d)]) break;
-            ipos[size_t(d)] = 0;
+            if (++ipos[d] < g.in[size_t(d)]) break;
+            ipos[d] = 0;
           }
         }
       }
-      T* ym = y + m * s_out;
-      for (int64_t o = 0; o < s_out; ++o) ym[o] = T(double(ym[o]) + double(acc[size_t(o)]));
+      if constexpr (!kDirect)
+        for (int64_t o = 0; o < s_out; ++o) ym[o] = T(row[size_t(o)]);
     }
   });
 }
