@@ -39,19 +39,32 @@ class ConvKernel : public OpKernel {
 
     if (X.dtype() == DataType::Float) {
       const kernels::F32GemmKernel& kern = kernels::select_f32_gemm(Mg, s_out, ck);
-      float* col = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_b_size(ck, s_out, kern.nr)));
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t gi = 0; gi < G; ++gi) {
-          nn::im2col_panels<float>(X.data<float>() + (n * C + gi * Cg) * s_in, Cg, g, kern.nr, col, ctx.pool());
-          kernels::F32PackedB pb{kern.nr, ck, s_out, col};
-          kernels::Epilogue ep;
-          if (B) {
-            ep.bias = B->data<float>() + gi * Mg;
-            ep.bias_per_row = true;
+      const size_t col_size = std::max<size_t>(1, kernels::f32_pack_b_size(ck, s_out, kern.nr));
+      // Many small (image, group) problems (depthwise, grouped, batched small images) run one per
+      // thread with its own column buffer; otherwise each is split over the pool.
+      const int64_t jobs = N * G;
+      const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+      const bool per_job = threads > 1 && jobs >= 2 * threads && double(Mg) * double(s_out) * double(ck) < 4e6;
+      const int64_t chunks = per_job ? std::min<int64_t>(jobs, threads) : 1;
+      float* cols = ctx.scratch_as<float>(col_size * size_t(chunks));
+      ThreadPool* inner = per_job ? nullptr : ctx.pool();
+      parallel_for(per_job ? ctx.pool() : nullptr, chunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t ch = c0; ch < c1; ++ch) {
+          float* col = cols + size_t(ch) * col_size;
+          for (int64_t job = jobs * ch / chunks; job < jobs * (ch + 1) / chunks; ++job) {
+            int64_t n = job / G, gi = job % G;
+            nn::im2col_panels<float>(X.data<float>() + (n * C + gi * Cg) * s_in, Cg, g, kern.nr, col, inner);
+            kernels::F32PackedB pb{kern.nr, ck, s_out, col};
+            kernels::Epilogue ep;
+            if (B) {
+              ep.bias = B->data<float>() + gi * Mg;
+              ep.bias_per_row = true;
+            }
+            kernels::f32_gemm(kern, Mg, s_out, ck, W.data<float>() + gi * Mg * ck, ck, pb,
+                              Y.data<float>() + (n * M + gi * Mg) * s_out, s_out, ep, inner);
           }
-          kernels::f32_gemm(kern, Mg, s_out, ck, W.data<float>() + gi * Mg * ck, ck, pb,
-                            Y.data<float>() + (n * M + gi * Mg) * s_out, s_out, ep, ctx.pool());
         }
+      });
       return;
     }
     dispatch_float(X.dtype(), "Conv", [&](auto tag) {
