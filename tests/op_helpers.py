@@ -3,13 +3,13 @@ Runtime (the reference), and compare."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+import fastinfer
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-
-import fastinfer
 
 try:
     import onnxruntime as ort

@@ -2,9 +2,104 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+#include "kernels/gemm.h"
+
 namespace py = pybind11;
+
+namespace {
+
+using FArray = py::array_t<float, py::array::forcecast>;
+
+py::list list_kernels(const std::string& family) {
+  py::list out;
+  if (family != "f32_gemm") throw py::value_error("unknown kernel family: " + family);
+  for (const auto& k : fi::kernels::f32_gemm_kernels()) {
+    py::dict d;
+    d["name"] = k.name;
+    d["isa"] = fi::isa_name(fi::IsaTier(k.tier));
+    d["mr"] = k.mr;
+    d["nr"] = k.nr;
+    d["supported"] = fi::kernels::f32_gemm_supported(k);
+    out.append(d);
+  }
+  return out;
+}
+
+// C = epilogue(A @ B) with the named microkernel. A may be a strided 2-D view (unit inner stride);
+// B is [K, N] (or [N, K] with trans_b); bias is [M] or [N]; residual broadcasts to [M, N].
+py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias, bool bias_per_row,
+                   py::object residual, float alpha, float beta, float clamp_min, float clamp_max, bool packed,
+                   bool trans_b, int threads, int c_pad) {
+  using namespace fi::kernels;
+  const F32GemmKernel* kern = find_f32_gemm(name.c_str());
+  if (!kern) throw py::value_error("unknown kernel " + name);
+  if (!f32_gemm_supported(*kern)) throw py::value_error("kernel " + name + " is not supported on this CPU");
+  if (a.ndim() != 2 || b.ndim() != 2) throw py::value_error("A and B must be 2-D");
+  int64_t m = a.shape(0), k = a.shape(1);
+  bool strided_ok = (k <= 1 || a.strides(1) == sizeof(float)) &&
+                    (m <= 1 || (a.strides(0) % sizeof(float) == 0 && a.strides(0) / int64_t(sizeof(float)) >= k));
+  if (!strided_ok) a = py::array_t<float, py::array::c_style | py::array::forcecast>(a);
+  int64_t lda = m > 1 ? a.strides(0) / int64_t(sizeof(float)) : k;
+  py::array_t<float, py::array::c_style | py::array::forcecast> bc(b);
+  int64_t kb = trans_b ? bc.shape(1) : bc.shape(0), n = trans_b ? bc.shape(0) : bc.shape(1);
+  if (kb != k) throw py::value_error("inner dimensions differ");
+  if (c_pad < 0) throw py::value_error("c_pad must be >= 0");
+  int64_t ldc = n + c_pad;
+  Epilogue ep;
+  ep.alpha = alpha;
+  ep.beta = beta;
+  ep.clamp_min = clamp_min;
+  ep.clamp_max = clamp_max;
+  py::array_t<float, py::array::c_style | py::array::forcecast> biasc, resc;
+  if (!bias.is_none()) {
+    biasc = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
+    if (biasc.size() != (bias_per_row ? m : n)) throw py::value_error("bias has the wrong size");
+    ep.bias = biasc.data();
+    ep.bias_per_row = bias_per_row;
+  }
+  if (!residual.is_none()) {
+    resc = py::array_t<float, py::array::c_style | py::array::forcecast>(residual);
+    if (resc.ndim() != 2) throw py::value_error("residual must be 2-D");
+    int64_t rm = resc.shape(0), rn = resc.shape(1);
+    if ((rm != m && rm != 1) || (rn != n && rn != 1)) throw py::value_error("residual does not broadcast");
+    ep.residual = resc.data();
+    ep.res_row_stride = rm == 1 ? 0 : rn;
+    ep.res_col_stride = rn == 1 ? 0 : 1;
+  }
+  py::array_t<float> c({m, ldc});
+  std::unique_ptr<fi::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<fi::ThreadPool>(threads);
+  const float* bp = bc.data();
+  int64_t sk = trans_b ? 1 : n, sn = trans_b ? k : 1;
+  std::vector<float> work(std::max<size_t>(1, f32_pack_b_size(k, n, kern->nr)));
+  {
+    py::gil_scoped_release nogil;
+    if (packed) {
+      F32PackedB pb = f32_pack_b(k, n, bp, sk, sn, kern->nr, work.data(), pool.get());
+      f32_gemm(*kern, m, n, k, a.data(), lda, pb, c.mutable_data(), ldc, ep, pool.get());
+    } else {
+      f32_gemm_plain(*kern, m, n, k, a.data(), lda, bp, sk, sn, c.mutable_data(), ldc, ep, work.data(),
+                     pool.get());
+    }
+  }
+  return c[py::make_tuple(py::slice(0, m, 1), py::slice(0, n, 1))];
+}
+
+}  // namespace
 
 void bind_kernels(py::module_& m) {
   py::module_ k = m.def_submodule("kernels", "direct access to kernels, for tests and benchmarks");
-  (void)k;
+  k.def("list_kernels", &list_kernels, py::arg("family"),
+        "Every kernel of a family (e.g. 'f32_gemm') as dicts: name, isa, mr, nr, supported.");
+  k.def("f32_gemm", &f32_gemm, py::arg("name"), py::arg("a"), py::arg("b"), py::arg("bias") = py::none(),
+        py::arg("bias_per_row") = false, py::arg("residual") = py::none(), py::arg("alpha") = 1.f,
+        py::arg("beta") = 1.f, py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY,
+        py::arg("packed") = true, py::arg("trans_b") = false, py::arg("threads") = 1, py::arg("c_pad") = 0,
+        "C = clamp(alpha * A @ B + bias + beta * residual) with the named fp32 GEMM microkernel.");
 }

@@ -1,0 +1,37 @@
+// Portable fp32 GEMM microkernel, the reference for the SIMD ones.
+#include <algorithm>
+
+#include "kernels/gemm.h"
+
+namespace fi::kernels {
+
+// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from A rows (stride lda) and a packed
+// B panel of kc rows of 8 floats; accumulates in a 4x8 array, then applies the epilogue.
+void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b,
+                       float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
+  constexpr int MR = 4, NR = 8;
+  float acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * NR;
+    for (int64_t i = 0; i < mr; ++i) {
+      float ai = a[i * lda + k];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
+    }
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t j = 0; j < nc; ++j) {
+      float v = acc[i][j];
+      if (accumulate) v += ci[j];
+      if (ep) {
+        v *= ep->alpha;
+        if (ep->bias) v += ep->bias_per_row ? ep->bias[i] : ep->bias[j];
+        if (ep->residual) v += ep->beta * ep->residual[i * ep->res_row_stride + j * ep->res_col_stride];
+        v = std::min(std::max(v, ep->clamp_min), ep->clamp_max);
+      }
+      ci[j] = v;
+    }
+  }
+}
+
+}  // namespace fi::kernels

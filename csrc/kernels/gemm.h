@@ -1,0 +1,105 @@
+// fp32 GEMM: C[M,N] = epilogue(A[M,K] x B[K,N]).
+//
+// A is row-major with row stride lda. B is packed once (f32_pack_b) into NR-wide panels: panel p
+// holds columns [p*NR, p*NR+NR) for every k as K rows of NR floats, zero-padded past N, so a
+// K-block [k0, k0+kc) of a panel is the contiguous run panel + k0*NR. The driver (f32_gemm)
+// blocks K by KC and M by MC, splits the (M, N) tiles over the thread pool, and calls one
+// microkernel per MR x NR tile. Microkernels are named after their tile and ISA
+// (f32_gemm_6x16__avx2) and listed once in cpu/f32_gemm.inc.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace fi {
+class ThreadPool;
+}
+
+namespace fi::kernels {
+
+// What happens to each output element v = sum_k A[i,k] B[k,j] before it is stored, as data:
+//   v = alpha * v + bias + beta * residual;  v = min(max(v, clamp_min), clamp_max)
+// bias is per row (bias[i]) or per column (bias[j]); residual is read at
+// residual[i * res_row_stride + j * res_col_stride] with res_col_stride 0 or 1, which covers a
+// full matrix, a row vector, a column vector and a scalar (ONNX Gemm's C, a residual Add).
+struct Epilogue {
+  enum class Act : int32_t { None = 0 };  // room for fused activations (none yet)
+  float alpha = 1.f;
+  const float* bias = nullptr;
+  bool bias_per_row = false;
+  const float* residual = nullptr;
+  int64_t res_row_stride = 0;
+  int64_t res_col_stride = 1;
+  float beta = 1.f;
+  float clamp_min = -INFINITY;
+  float clamp_max = INFINITY;
+  Act act = Act::None;
+};
+
+// Microkernel: one tile of at most MR rows and NR columns over kc steps of k.
+//   mr <= MR rows of A at a[i*lda + k]; nc <= NR columns; b is kc rows of NR packed floats.
+//   C tile at c[i*ldc + j]. accumulate: add the existing C to the product. ep: when non-null
+//   (the last K block), apply it; its pointers are already offset to the tile's origin.
+using f32_gemm_ukernel_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda,
+                                     const float* b, float* c, int64_t ldc, bool accumulate,
+                                     const Epilogue* ep);
+
+// Declarations of every microkernel, from the family's list.
+#define FI_GEMM_KERNEL(isa, name, mr, nr) \
+  void name(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, const Epilogue*);
+#include "kernels/cpu/f32_gemm.inc"
+#undef FI_GEMM_KERNEL
+
+// One entry of the selection table.
+struct F32GemmKernel {
+  const char* name;
+  int tier;  // fi::IsaTier as int: 0 ref, 1 avx2, 2 avx512
+  int mr, nr;
+  f32_gemm_ukernel_fn fn;
+};
+
+// Every kernel in the list, in list order (whether or not the CPU runs it).
+const std::vector<F32GemmKernel>& f32_gemm_kernels();
+// True when the CPU (and FASTINFER_ISA cap) allow kernel k.
+bool f32_gemm_supported(const F32GemmKernel& k);
+// The best allowed kernel for an (m, n, k) problem: highest ISA tier, then best tile use.
+const F32GemmKernel& select_f32_gemm(int64_t m, int64_t n, int64_t k);
+// The kernel of that name, or nullptr.
+const F32GemmKernel* find_f32_gemm(const char* name);
+
+// A packed B: the layout travels with the data so the driver can check it against the kernel.
+struct F32PackedB {
+  int nr = 0;
+  int64_t k = 0, n = 0;
+  const float* data = nullptr;
+};
+
+// Number of floats f32_pack_b writes for a K x N matrix and panel width nr.
+size_t f32_pack_b_size(int64_t k, int64_t n, int nr);
+// Packs B(k, n) = b[k*stride_k + n*stride_n] (stride_n 1 for row-major B, stride_k 1 for B^T)
+// into `out` (f32_pack_b_size floats). Returns the view.
+F32PackedB f32_pack_b(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n, int nr,
+                      float* out, ThreadPool* pool = nullptr);
+
+// Owning packed weights, made once at session creation.
+struct F32PackedWeights {
+  std::shared_ptr<void> owner;
+  F32PackedB b;
+  const F32GemmKernel* kernel = nullptr;
+};
+F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
+                                  int64_t m_hint = 64);
+
+// C = epilogue(A x B) with packed B (B.nr must equal kernel.nr).
+void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+              const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool);
+
+// C = epilogue(A x B) with plain B(k, n) = b[k*stride_k + n*stride_n]; packs B into `workspace`
+// (f32_pack_b_size(k, n, kernel.nr) floats) first.
+void f32_gemm_plain(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                    const float* b, int64_t stride_k, int64_t stride_n, float* c, int64_t ldc, const Epilogue& ep,
+                    float* workspace, ThreadPool* pool);
+
+}  // namespace fi::kernels

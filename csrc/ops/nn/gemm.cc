@@ -1,0 +1,106 @@
+// Gemm: Y[M,N] = alpha * A' B' + beta * C, A' = transA ? A^T : A, B' = transB ? B^T : B, with C
+// unidirectionally broadcast to [M, N] (scalar, [N], [M,1], [1,N], [M,N]); C optional from opset 11.
+#include "core/dispatch_type.h"
+#include "ops/nn/gemm_util.h"
+#include "ops/op_util.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+namespace {
+
+// float32 runs the fast GEMM with alpha, beta*C fused in the epilogue; a constant B is packed once.
+class GemmKernel : public OpKernel {
+ public:
+  explicit GemmKernel(const OpInit& init) {
+    const Attributes& at = init.attrs();
+    alpha_ = at.get_float("alpha", 1.f);
+    beta_ = at.get_float("beta", 1.f);
+    trans_a_ = at.get_int("transA", 0) != 0;
+    trans_b_ = at.get_int("transB", 0) != 0;
+    if (init.opset() < 7 && at.get_int("broadcast", 0) == 0 && init.has_input(2)) legacy_no_broadcast_ = true;
+    const Tensor* b = init.constant_input(1);
+    if (b && b->dtype() == DataType::Float && b->rank() == 2 && b->numel() > 0) {
+      int64_t k = trans_b_ ? b->dim(1) : b->dim(0), n = trans_b_ ? b->dim(0) : b->dim(1);
+      packed_ = kernels::f32_pack_weights(k, n, b->data<float>(), trans_b_ ? 1 : n, trans_b_ ? k : 1);
+      has_packed_ = true;
+    }
+  }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& A = ctx.in(0);
+    const Tensor& B = ctx.in(1);
+    const Tensor* C = ctx.input(2);
+    FI_CHECK(A.rank() == 2 && B.rank() == 2, InvalidArgument, "Gemm: A and B must be 2-D, got ", A.shape().str(),
+             " and ", B.shape().str());
+    FI_CHECK(A.dtype() == B.dtype() && (!C || C->dtype() == A.dtype()), InvalidArgument,
+             "Gemm: inputs must share one element type");
+    int64_t M = trans_a_ ? A.dim(1) : A.dim(0), K = trans_a_ ? A.dim(0) : A.dim(1);
+    int64_t Kb = trans_b_ ? B.dim(1) : B.dim(0), N = trans_b_ ? B.dim(0) : B.dim(1);
+    FI_CHECK(K == Kb, InvalidArgument, "Gemm: inner dimensions differ: A' is [", M, ",", K, "], B' is [", Kb, ",",
+             N, "]");
+    Shape out{M, N};
+    Shape cs;
+    if (C) {
+      FI_CHECK(C->rank() <= 2, InvalidArgument, "Gemm: C must have rank <= 2, got ", C->shape().str());
+      FI_CHECK(!legacy_no_broadcast_ || C->shape() == out, InvalidArgument, "Gemm: C must be [M, N] without broadcast");
+      FI_CHECK(broadcast_shapes(C->shape(), out) == out, InvalidArgument, "Gemm: C of shape ", C->shape().str(),
+               " does not broadcast to ", out.str());
+      cs = broadcast_strides(C->shape(), out);
+    }
+    Tensor& Y = ctx.output(0, A.dtype(), out);
+    if (Y.numel() == 0) return;
+    if (A.dtype() == DataType::Float) {
+      kernels::Epilogue ep;
+      ep.alpha = alpha_;
+      if (C && beta_ != 0.f) {
+        ep.residual = C->data<float>();
+        ep.res_row_stride = cs[0];
+        ep.res_col_stride = cs[1];
+        ep.beta = beta_;
+      }
+      const float* pa = A.data<float>();
+      if (trans_a_) {  // the microkernels read A row-major
+        float* t = ctx.scratch_as<float>(size_t(M * K));
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t i = 0; i < M; ++i) t[i * K + k] = pa[k * M + i];
+        pa = t;
+      }
+      if (has_packed_ && packed_.b.k == K && packed_.b.n == N) {
+        kernels::f32_gemm(*packed_.kernel, M, N, K, pa, K, packed_.b, Y.data<float>(), N, ep, ctx.pool());
+      } else {
+        const kernels::F32GemmKernel& kern = kernels::select_f32_gemm(M, N, K);
+        float* ws = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_b_size(K, N, kern.nr)));
+        kernels::f32_gemm_plain(kern, M, N, K, pa, K, B.data<float>(), trans_b_ ? 1 : N, trans_b_ ? K : 1,
+                                Y.data<float>(), N, ep, ws, ctx.pool());
+      }
+      return;
+    }
+    dispatch_numeric(A.dtype(), "Gemm", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* py = Y.data<T>();
+      nn::ref_gemm<T>(M, N, K, A.data<T>(), trans_a_ ? 1 : K, trans_a_ ? M : 1, B.data<T>(), trans_b_ ? 1 : N,
+                      trans_b_ ? K : 1, py, N, ctx.pool());
+      const T* pc = C ? C->data<T>() : nullptr;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          if (alpha_ == 1.f && (!pc || beta_ == 0.f)) continue;
+          double v = double(alpha_) * double(py[i * N + j]);
+          if (pc && beta_ != 0.f) v += double(beta_) * double(pc[i * cs[0] + j * cs[1]]);
+          py[i * N + j] = T(v);
+        }
+    });
+  }
+
+ private:
+  float alpha_ = 1.f, beta_ = 1.f;
+  bool trans_a_ = false, trans_b_ = false, legacy_no_broadcast_ = false;
+  kernels::F32PackedWeights packed_;
+  bool has_packed_ = false;
+};
+
+}  // namespace
+
+void register_gemm_ops(OpRegistry& r) { r.add("Gemm", 1, make_kernel<GemmKernel>); }
+
+}  // namespace fi

@@ -1,0 +1,192 @@
+"""fp32 GEMM microkernels against a float64 numpy reference: every kernel of the family list, on
+shapes with tails, packed and plain B, with epilogues, single- and multi-threaded; and one model
+run under each FASTINFER_ISA tier in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from fastinfer import _core
+
+KERNELS = _core.kernels.list_kernels("f32_gemm")
+SIZES = [1, 3, 7, 17, 33, 65, 127]
+
+
+def kernel_ids():
+    """Names of every kernel in the family list."""
+    return [k["name"] for k in KERNELS]
+
+
+def need(name: str) -> dict:
+    """The kernel's table entry, skipping the test when this CPU cannot run it."""
+    k = next(k for k in KERNELS if k["name"] == name)
+    if not k["supported"]:
+        pytest.skip(f"{name} needs {k['isa']}")
+    return k
+
+
+def reference(a, b, bias=None, bias_per_row=False, residual=None, alpha=1.0, beta=1.0,
+              lo=-np.inf, hi=np.inf):
+    """The epilogue(A @ B) in float64."""
+    y = alpha * (a.astype(np.float64) @ b.astype(np.float64))
+    if bias is not None:
+        y = y + (bias[:, None] if bias_per_row else bias[None, :])
+    if residual is not None:
+        y = y + beta * residual
+    return np.clip(y, lo, hi)
+
+
+def check(got, want, k):
+    tol = 1e-5 * max(1, k) ** 0.5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 4)
+
+
+def test_list_has_every_tier():
+    isas = {k["isa"] for k in KERNELS}
+    assert {"ref", "avx2", "avx512"} <= isas
+    assert any(k["supported"] and k["isa"] == "ref" for k in KERNELS)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+def test_shapes_with_tails(name):
+    need(name)
+    rng = np.random.default_rng(1)
+    for m in SIZES:
+        for n in SIZES:
+            k = int(rng.choice(SIZES))
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            got = _core.kernels.f32_gemm(name, a, b, packed=bool((m + n) % 2))
+            check(got, reference(a, b), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("k", [1, 255, 256, 257, 600])
+def test_k_around_block(name, k):
+    kern = need(name)
+    rng = np.random.default_rng(k)
+    m, n = 2 * kern["mr"] + 1, 3 * kern["nr"] + 5
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
+    got = _core.kernels.f32_gemm(name, a, b, bias=bias, clamp_min=-1.0)
+    check(got, reference(a, b, bias, lo=-1.0), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+def test_k_zero_applies_epilogue(name):
+    need(name)
+    a = np.zeros((5, 0), np.float32)
+    b = np.zeros((0, 9), np.float32)
+    bias = np.arange(5, dtype=np.float32)
+    got = _core.kernels.f32_gemm(name, a, b, bias=bias, bias_per_row=True)
+    np.testing.assert_array_equal(got, np.repeat(bias[:, None], 9, axis=1))
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("rshape", ["full", "row", "col", "scalar"])
+def test_epilogues(name, rshape):
+    need(name)
+    rng = np.random.default_rng(7)
+    m, n, k = 17, 33, 65
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    bt = rng.standard_normal((n, k), dtype=np.float32)
+    bias = rng.standard_normal(m, dtype=np.float32)
+    shape = {"full": (m, n), "row": (1, n), "col": (m, 1), "scalar": (1, 1)}[rshape]
+    res = rng.standard_normal(shape, dtype=np.float32)
+    got = _core.kernels.f32_gemm(name, a, bt, bias=bias, bias_per_row=True, residual=res, alpha=0.5,
+                                 beta=-2.0, clamp_min=-3.0, clamp_max=2.5, trans_b=True, packed=False)
+    check(got, reference(a, bt.T, bias, True, res, 0.5, -2.0, -3.0, 2.5), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+def test_strided_a_and_c(name):
+    need(name)
+    rng = np.random.default_rng(3)
+    big = rng.standard_normal((40, 90), dtype=np.float32)
+    a = big[3:30, 5:70]
+    b = rng.standard_normal((65, 47), dtype=np.float32)
+    got = _core.kernels.f32_gemm(name, a, b, c_pad=5)
+    check(got, reference(a, b), 65)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("threads", [2, 3])
+def test_multithreaded(name, threads):
+    need(name)
+    rng = np.random.default_rng(threads)
+    for m, n, k in [(127, 65, 300), (1, 200, 33), (300, 7, 17), (65, 127, 513)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        res = rng.standard_normal((m, n), dtype=np.float32)
+        got = _core.kernels.f32_gemm(name, a, b, residual=res, threads=threads)
+        check(got, reference(a, b, residual=res), k)
+
+
+def test_nan_propagates_through_clamp():
+    a = np.array([[np.nan, 1.0]], np.float32)
+    b = np.ones((2, 3), np.float32)
+    for k in KERNELS:
+        if k["supported"]:
+            got = _core.kernels.f32_gemm(k["name"], a, b, clamp_min=0.0, clamp_max=6.0)
+            assert np.isnan(got).all(), k["name"]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        _core.kernels.f32_gemm("nope", np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError):
+        _core.kernels.f32_gemm(KERNELS[0]["name"], np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError):
+        _core.kernels.list_kernels("no_such_family")
+
+
+_ISA_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    import fastinfer
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((200, 37)).astype(np.float32)
+    w3 = rng.standard_normal((19, 37)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("MatMul", ["z", "w2"], ["m"]),
+             helper.make_node("Gemm", ["m", "w3"], ["g"], transB=1, alpha=0.5)]
+    f = TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 3, 5, 5]),
+                                       helper.make_tensor_value_info("z", f, [9, 200])],
+                          [helper.make_tensor_value_info("c", f, None), helper.make_tensor_value_info("g", f, None)],
+                          [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+                           numpy_helper.from_array(w3, "w3")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": rng.standard_normal((2, 3, 5, 5)).astype(np.float32),
+             "z": rng.standard_normal((9, 200)).astype(np.float32)}
+    c, y = fastinfer.Session(m.SerializeToString(), threads=2).run(None, feeds)
+    np.savez(sys.argv[1], c=c, y=y)
+    print(fastinfer._core.cpu_info()["isa"])
+""")
+
+
+def test_same_model_under_every_isa(tmp_path):
+    """One Conv+MatMul model under FASTINFER_ISA=ref, avx2 and avx512 gives the same numbers."""
+    script = tmp_path / "run.py"
+    script.write_text(_ISA_SCRIPT)
+    outs = {}
+    for isa in ["ref", "avx2", "avx512"]:
+        env = dict(os.environ, FASTINFER_ISA=isa)
+        path = tmp_path / f"{isa}.npz"
+        r = subprocess.run([sys.executable, str(script), str(path)], env=env, capture_output=True, text=True, check=False,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        with np.load(path) as z:
+            outs[r.stdout.strip()] = (z["c"], z["y"])
+    assert "ref" in outs
+    for isa, (c, y) in outs.items():
+        np.testing.assert_allclose(c, outs["ref"][0], rtol=1e-4, atol=1e-4, err_msg=isa)
+        np.testing.assert_allclose(y, outs["ref"][1], rtol=1e-4, atol=1e-4, err_msg=isa)
