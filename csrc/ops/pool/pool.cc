@@ -1,0 +1,260 @@
+// MaxPool, AveragePool, LpPool and their Global variants over NCHW-style tensors (N, C, spatial
+// up to 3 dims). Work is split over the N*C planes; each plane walks its output positions and
+// sums or maxes the valid taps of the window (per-dim tap tables, no per-element division).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/dispatch_type.h"
+#include "ops/pool/pool_geometry.h"
+#include "ops/pool/pool_ops.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+namespace {
+
+template <class T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
+int64_t plane_grain(int64_t work_per_plane) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_plane));
+}
+
+// Max over each window; optional int64 Indices output (row- or column-major flat index).
+class MaxPoolKernel : public OpKernel {
+ public:
+  explicit MaxPoolKernel(const OpInit& init) {
+    a_.read(init, init.opset() >= 10, init.opset() >= 10);
+    storage_order_ = init.opset() >= 8 ? init.attrs().get_int("storage_order", 0) : 0;
+    FI_CHECK(storage_order_ == 0 || storage_order_ == 1, InvalidModel, "storage_order must be 0 or 1");
+  }
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.in(0);
+    PoolGeom g = resolve_pool(a_, x.shape(), "MaxPool");
+    Shape ys = pool_output_shape(g, x.shape());
+    Tensor& y = ctx.output(0, x.dtype(), ys);
+    int64_t* ind = nullptr;
+    if (ctx.has_output(1)) ind = ctx.output(1, DataType::Int64, ys).data<int64_t>();
+    if (y.numel() == 0) return;
+    std::vector<PoolGeom::Taps> t0 = pool_taps(g, 0), t1 = pool_taps(g, 1), t2 = pool_taps(g, 2);
+    int64_t planes = x.dim(0) * x.dim(1), isz = g.in_size(), osz = g.out_size();
+    // strides of each 3-D position in the flat index: row- or column-major over spatial dims
+    int64_t m0 = storage_order_ ? 1 : g.in[1] * g.in[2];
+    int64_t m1 = storage_order_ ? g.in[0] : g.in[2];
+    int64_t m2 = storage_order_ ? g.in[0] * g.in[1] : 1;
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = std::conditional_t<std::is_integral<T>::value, int, typename AccOf<T>::type>;
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+      parallel_for(ctx.pool(), planes, plane_grain(osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
+        for (int64_t pl = b; pl < e; ++pl) {
+          const T* xp = px + pl * isz;
+          T* yp = py + pl * osz;
+          int64_t* ip = ind ? ind + pl * osz : nullptr;
+          int64_t oi = 0;
+          for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+            const auto& a0 = t0[size_t(o0)];
+            for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+              const auto& a1 = t1[size_t(o1)];
+              for (int64_t o2 = 0; o2 < g.out[2]; ++o2, ++oi) {
+                const auto& a2 = t2[size_t(o2)];
+                A best = std::numeric_limits<A>::lowest();
+                if (!std::is_integral<T>::value) best = -std::numeric_limits<A>::infinity();
+                int64_t bi = -1;
+                for (int64_t k0 = 0, p0 = a0.p0; k0 < a0.n; ++k0, p0 += g.d[0]) {
+                  for (int64_t k1 = 0, p1 = a1.p0; k1 < a1.n; ++k1, p1 += g.d[1]) {
+                    const T* row = xp + (p0 * g.in[1] + p1) * g.in[2];
+                    for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2]) {
+                      A v = A(row[p2]);
+                      if (v > best || bi < 0) {
+                        best = v;
+                        bi = p0 * m0 + p1 * m1 + p2 * m2;
+                      }
+                    }
+                  }
+                }
+                yp[oi] = T(best);
+                if (ip) ip[oi] = bi < 0 ? -1 : pl * isz + bi;
+              }
+            }
+          }
+        }
+      });
+    };
+    switch (x.dtype()) {
+      case DataType::Float: run(TypeTag<float>{}); break;
+      case DataType::Double: run(TypeTag<double>{}); break;
+      case DataType::Float16: run(TypeTag<Float16>{}); break;
+      case DataType::Int8: run(TypeTag<int8_t>{}); break;
+      case DataType::UInt8: run(TypeTag<uint8_t>{}); break;
+      default: throw NotImplemented(str("MaxPool: element type ", dtype_name(x.dtype()), " is not supported"));
+    }
+  }
+
+ private:
+  PoolAttrs a_;
+  int64_t storage_order_ = 0;
+};
+
+// AveragePool (p == 0) and LpPool (p >= 1): mean, or p-norm, of each window.
+class SumPoolKernel : public OpKernel {
+ public:
+  SumPoolKernel(const OpInit& init, bool lp) : lp_(lp) {
+    int op = init.opset();
+    if (lp) {
+      a_.read(init, op >= 18, op >= 18);
+      p_ = init.attrs().get_int("p", 2);
+      FI_CHECK(p_ >= 1, InvalidModel, "LpPool: p must be >= 1");
+    } else {
+      a_.read(init, op >= 19, op >= 10);
+      count_include_pad_ = init.attrs().get_int("count_include_pad", 0) != 0;
+    }
+  }
+  void compute(KernelContext& ctx) const override {
+    const char* name = lp_ ? "LpPool" : "AveragePool";
+    const Tensor& x = ctx.in(0);
+    PoolGeom g = resolve_pool(a_, x.shape(), name);
+    Tensor& y = ctx.output(0, x.dtype(), pool_output_shape(g, x.shape()));
+    if (y.numel() == 0) return;
+    std::vector<PoolGeom::Taps> t0 = pool_taps(g, 0), t1 = pool_taps(g, 1), t2 = pool_taps(g, 2);
+    int64_t planes = x.dim(0) * x.dim(1), isz = g.in_size(), osz = g.out_size();
+    bool include_pad = count_include_pad_;
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = typename AccOf<T>::type;
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+      A p = A(p_), inv_p = A(1) / A(p_);
+      parallel_for(ctx.pool(), planes, plane_grain(osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
+        for (int64_t pl = b; pl < e; ++pl) {
+          const T* xp = px + pl * isz;
+          T* yp = py + pl * osz;
+          int64_t oi = 0;
+          for (int64_t o0 = 0; o0 < g.out[0]; ++o0) {
+            const auto& a0 = t0[size_t(o0)];
+            for (int64_t o1 = 0; o1 < g.out[1]; ++o1) {
+              const auto& a1 = t1[size_t(o1)];
+              for (int64_t o2 = 0; o2 < g.out[2]; ++o2, ++oi) {
+                const auto& a2 = t2[size_t(o2)];
+                A sum = 0;
+                for (int64_t k0 = 0, p0 = a0.p0; k0 < a0.n; ++k0, p0 += g.d[0]) {
+                  for (int64_t k1 = 0, p1 = a1.p0; k1 < a1.n; ++k1, p1 += g.d[1]) {
+                    const T* row = xp + (p0 * g.in[1] + p1) * g.in[2];
+                    if (!lp_) {
+                      for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2]) sum += A(row[p2]);
+                    } else if (p_ == 1) {
+                      for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2]) sum += std::abs(A(row[p2]));
+                    } else if (p_ == 2) {
+                      for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2]) {
+                        A v = A(row[p2]);
+                        sum += v * v;
+                      }
+                    } else {
+                      for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2])
+                        sum += std::pow(std::abs(A(row[p2])), p);
+                    }
+                  }
+                }
+                A r;
+                if (lp_) {
+                  r = p_ == 1 ? sum : (p_ == 2 ? std::sqrt(sum) : std::pow(sum, inv_p));
+                } else {
+                  int64_t cnt = include_pad ? a0.npad * a1.npad * a2.npad : a0.n * a1.n * a2.n;
+                  r = cnt > 0 ? sum / A(cnt) : std::numeric_limits<A>::quiet_NaN();
+                }
+                yp[oi] = T(r);
+              }
+            }
+          }
+        }
+      });
+    };
+    switch (x.dtype()) {
+      case DataType::Float: run(TypeTag<float>{}); break;
+      case DataType::Double: run(TypeTag<double>{}); break;
+      case DataType::Float16: run(TypeTag<Float16>{}); break;
+      default: throw NotImplemented(str(name, ": element type ", dtype_name(x.dtype()), " is not supported"));
+    }
+  }
+
+ private:
+  PoolAttrs a_;
+  bool lp_;
+  int64_t p_ = 2;
+  bool count_include_pad_ = false;
+};
+
+class AveragePoolKernel : public SumPoolKernel {
+ public:
+  explicit AveragePoolKernel(const OpInit& init) : SumPoolKernel(init, false) {}
+};
+class LpPoolKernel : public SumPoolKernel {
+ public:
+  explicit LpPoolKernel(const OpInit& init) : SumPoolKernel(init, true) {}
+};
+
+// GlobalAveragePool / GlobalMaxPool / GlobalLpPool: reduce all spatial dims of each plane.
+enum class GlobalKind { Avg, Max, Lp };
+template <GlobalKind K>
+class GlobalPoolKernel : public OpKernel {
+ public:
+  explicit GlobalPoolKernel(const OpInit& init) {
+    if (K == GlobalKind::Lp) {
+      p_ = init.attrs().get_int("p", 2);
+      FI_CHECK(p_ >= 1, InvalidModel, "GlobalLpPool: p must be >= 1");
+    }
+  }
+  void compute(KernelContext& ctx) const override {
+    const char* name = K == GlobalKind::Avg ? "GlobalAveragePool" : (K == GlobalKind::Max ? "GlobalMaxPool" : "GlobalLpPool");
+    const Tensor& x = ctx.in(0);
+    FI_CHECK(x.rank() >= 3, InvalidArgument, name, ": input must have rank >= 3, got ", x.shape().str());
+    Shape ys = x.shape();
+    for (int i = 2; i < ys.rank(); ++i) ys[size_t(i)] = 1;
+    Tensor& y = ctx.output(0, x.dtype(), ys);
+    int64_t planes = x.dim(0) * x.dim(1), n = x.shape().prod(2, x.rank());
+    if (planes == 0) return;
+    dispatch_float(x.dtype(), name, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = typename AccOf<T>::type;
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+      parallel_for(ctx.pool(), planes, plane_grain(n), [&](int64_t b, int64_t e) {
+        for (int64_t pl = b; pl < e; ++pl) {
+          const T* xp = px + pl * n;
+          A r;
+          if (K == GlobalKind::Max) {
+            r = n > 0 ? A(xp[0]) : std::numeric_limits<A>::quiet_NaN();
+            for (int64_t i = 1; i < n; ++i) r = A(xp[i]) > r ? A(xp[i]) : r;
+          } else if (K == GlobalKind::Avg) {
+            A s = 0;
+            for (int64_t i = 0; i < n; ++i) s += A(xp[i]);
+            r = n > 0 ? s / A(n) : std::numeric_limits<A>::quiet_NaN();
+          } else {
+            A s = 0;
+            for (int64_t i = 0; i < n; ++i) s += std::pow(std::abs(A(xp[i])), A(p_));
+            r = std::pow(s, A(1) / A(p_));
+          }
+          py[pl] = T(r);
+        }
+      });
+    });
+  }
+
+ private:
+  int64_t p_ = 2;
+};
+
+}  // namespace
+
+void register_pooling_kernels(OpRegistry& r) {
+  r.add("MaxPool", 1, make_kernel<MaxPoolKernel>);
+  r.add("AveragePool", 1, make_kernel<AveragePoolKernel>);
+  r.add("LpPool", 1, make_kernel<LpPoolKernel>);
+  r.add("GlobalAveragePool", 1, make_kernel<GlobalPoolKernel<GlobalKind::Avg>>);
+  r.add("GlobalMaxPool", 1, make_kernel<GlobalPoolKernel<GlobalKind::Max>>);
+  r.add("GlobalLpPool", 1, make_kernel<GlobalPoolKernel<GlobalKind::Lp>>);
+}
+
+}  // namespace fi
