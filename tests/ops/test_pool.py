@@ -1,0 +1,159 @@
+"""Pooling ops (MaxPool, AveragePool, LpPool, Global*Pool, MaxUnpool) against ONNX Runtime."""
+
+from __future__ import annotations
+
+import fastinfer
+import numpy as np
+import pytest
+from op_helpers import make_model, rng, run_fastinfer, run_ort
+from ort_typed import check as check_against_ort
+from ort_typed import typed_model
+
+
+def _x(shape, dtype=np.float32, seed=0):
+    return rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("shape,attrs", [
+    ((1, 1, 7), {"kernel_shape": [3]}),
+    ((2, 3, 17), {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}),
+    ((2, 3, 7, 9), {"kernel_shape": [3, 3]}),
+    ((1, 2, 17, 33), {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [1, 0, 1, 2]}),
+    ((1, 2, 17, 33), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    ((1, 2, 9, 9), {"kernel_shape": [3, 3], "dilations": [2, 2]}),
+    ((1, 2, 7, 8), {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 2, 7, 8), {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER"}),
+    ((1, 2, 7, 8), {"kernel_shape": [3, 2], "auto_pad": "VALID", "strides": [2, 1]}),
+    ((1, 2, 5, 6, 7), {"kernel_shape": [2, 3, 2], "strides": [1, 2, 2], "pads": [1, 0, 1, 0, 1, 1]}),
+])
+def test_maxpool(shape, attrs):
+    check_against_ort("MaxPool", {"x": _x(shape)}, attrs, opset=12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int8, np.uint8])
+def test_maxpool_dtypes(dtype):
+    x = (rng(1).standard_normal((2, 3, 9, 7)) * 40).astype(dtype) if dtype != np.uint8 else \
+        rng(1).integers(0, 255, (2, 3, 9, 7)).astype(dtype)
+    check_against_ort("MaxPool", {"x": x}, {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 1, 0, 0]}, opset=12)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_maxpool_indices(order):
+    attrs = {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [0, 1, 1, 1], "storage_order": order}
+    check_against_ort("MaxPool", {"x": _x((2, 3, 7, 9), seed=2)}, attrs, n_outputs=2, opset=12)
+
+
+def test_maxpool_indices_3d():
+    check_against_ort("MaxPool", {"x": _x((1, 2, 4, 5, 6), seed=3)}, {"kernel_shape": [2, 2, 3]}, n_outputs=2, opset=12)
+
+
+def test_maxpool_opset8():
+    check_against_ort("MaxPool", {"x": _x((1, 3, 8, 8))}, {"kernel_shape": [2, 2], "strides": [2, 2]}, opset=8)
+
+
+def test_maxpool_threads():
+    check_against_ort("MaxPool", {"x": _x((3, 7, 33, 17))}, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]},
+                      opset=12, threads=4)
+
+
+@pytest.mark.parametrize("shape,attrs", [
+    ((1, 1, 7), {"kernel_shape": [3]}),
+    ((2, 3, 7, 9), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+    ((2, 3, 7, 9), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
+    ((1, 2, 17, 33), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    ((1, 2, 17, 33), {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 1, 1, 1],
+                      "count_include_pad": 1}),
+    ((1, 2, 7, 8), {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 2, 7, 8), {"kernel_shape": [3, 3], "auto_pad": "SAME_LOWER", "count_include_pad": 1}),
+    ((1, 2, 5, 6, 7), {"kernel_shape": [2, 3, 2], "strides": [1, 2, 2]}),
+])
+def test_averagepool(shape, attrs):
+    check_against_ort("AveragePool", {"x": _x(shape)}, attrs, opset=11)
+
+
+def test_averagepool_dilations_opset19():
+    attrs = {"kernel_shape": [2, 2], "dilations": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 0}
+    check_against_ort("AveragePool", {"x": _x((1, 2, 9, 9))}, attrs, opset=19)
+
+
+@pytest.mark.parametrize("op,attrs", [("AveragePool", {"kernel_shape": [2, 2], "pads": [1, 0, 1, 1]}),
+                                      ("LpPool", {"kernel_shape": [2, 3], "p": 2}),
+                                      ("GlobalAveragePool", {}), ("GlobalMaxPool", {})])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-6), (np.float16, 2e-3)])
+def test_sum_pools_dtypes(op, attrs, dtype, tol):
+    """Double and half results match onnxruntime's float32 results (it lacks most of these kernels)."""
+    x = _x((2, 3, 9, 7), dtype)
+    (ours,) = run_fastinfer(typed_model(op, {"x": x}, attrs, opset=11), {"x": x})
+    x32 = x.astype(np.float32)
+    (ref,) = run_ort(typed_model(op, {"x": x32}, attrs, opset=11), {"x": x32})
+    assert ours.dtype == dtype
+    np.testing.assert_allclose(ours.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_lppool(p):
+    check_against_ort("LpPool", {"x": _x((2, 3, 7, 9))}, {"kernel_shape": [3, 2], "p": p, "pads": [1, 0, 1, 1]},
+                      opset=11, rtol=1e-4)
+
+
+def test_lppool_opset18():
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1, "dilations": [1, 2]}
+    check_against_ort("LpPool", {"x": _x((1, 2, 9, 9))}, attrs, opset=18, rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+@pytest.mark.parametrize("shape", [(1, 1, 7), (2, 3, 7, 9), (1, 2, 3, 4, 5)])
+def test_global(op, shape):
+    check_against_ort(op, {"x": _x(shape)}, {}, opset=13)
+
+
+def test_global_lp():
+    check_against_ort("GlobalLpPool", {"x": _x((2, 3, 5, 6))}, {"p": 3}, opset=13, rtol=1e-4)
+
+
+def test_maxunpool_roundtrip():
+    x = _x((2, 3, 8, 6), seed=5)
+    model = make_model("MaxPool", {"x": x}, {"kernel_shape": [2, 2], "strides": [2, 2]}, n_outputs=2, opset=12)
+    y, ind = run_fastinfer(model, {"x": x})
+    check_against_ort("MaxUnpool", {"x": y, "i": ind}, {"kernel_shape": [2, 2], "strides": [2, 2]}, opset=11)
+
+
+def test_maxunpool_output_shape():
+    x = np.array([[[[5, 6], [7, 8]]]], dtype=np.float32)
+    ind = np.array([[[[5, 7], [13, 15]]]], dtype=np.int64)
+    model = make_model("MaxUnpool", {"x": x, "i": ind}, {"kernel_shape": [2, 2], "strides": [2, 2]}, opset=11,
+                       initializers={"s": np.array([1, 1, 5, 5], dtype=np.int64)})
+    (y,) = run_fastinfer(model, {"x": x, "i": ind})
+    expected = np.zeros((1, 1, 5, 5), np.float32)
+    expected[0, 0, :4, :4].flat[[5, 7, 13, 15]] = [5, 6, 7, 8]
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_maxunpool_bad_index():
+    x = np.ones((1, 1, 2, 2), np.float32)
+    ind = np.array([[[[0, 1], [2, 99]]]], dtype=np.int64)
+    model = make_model("MaxUnpool", {"x": x, "i": ind}, {"kernel_shape": [2, 2], "strides": [2, 2]}, opset=11)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, {"x": x, "i": ind})
+
+
+def test_pool_errors():
+    x = _x((1, 2, 5, 5))
+    with pytest.raises(fastinfer.InvalidArgument):  # kernel rank differs from spatial rank
+        run_fastinfer(make_model("MaxPool", {"x": x}, {"kernel_shape": [2]}, opset=12), {"x": x})
+    with pytest.raises(fastinfer.InvalidModel):
+        fastinfer.Session(make_model("AveragePool", {"x": x}, {"kernel_shape": [2, 2], "strides": [0, 1]},
+                                     opset=11).SerializeToString())
+    x2 = _x((5, 5))
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(make_model("GlobalMaxPool", {"x": x2}, {}, opset=13), {"x": x2})
+    with pytest.raises(fastinfer.NotImplemented):
+        xi = np.ones((1, 1, 4, 4), np.int32)
+        run_fastinfer(make_model("AveragePool", {"x": xi}, {"kernel_shape": [2, 2]}, opset=11), {"x": xi})
+
+
+def test_pool_empty_batch():
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    model = make_model("MaxPool", {"x": x}, {"kernel_shape": [2, 2]}, opset=12)
+    (y,) = run_fastinfer(model, {"x": x})
+    assert y.shape == (0, 3, 4, 4)
