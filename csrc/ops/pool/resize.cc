@@ -45,6 +45,9 @@ double cubic_kernel(double x, double A) {
 }
 
 // Builds the taps of one axis from in_len to out_len with scale `scale` (and roi for tf_crop).
+// As in the ONNX reference, align_corners, pytorch_half_pixel and tf_crop_and_resize use the
+// unrounded resized length scale * in_len (onnxruntime uses the integer output length; the two
+// agree whenever sizes are given or scale * in_len is whole).
 AxisTaps build_taps(const ResizeParams& p, int64_t in_len, int64_t out_len, double scale, double roi0, double roi1) {
   AxisTaps t;
   t.start.resize(size_t(out_len));
