@@ -157,3 +157,71 @@ def test_pool_empty_batch():
     model = make_model("MaxPool", {"x": x}, {"kernel_shape": [2, 2]}, opset=12)
     (y,) = run_fastinfer(model, {"x": x})
     assert y.shape == (0, 3, 4, 4)
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1]}, {"pads": [1, 0, 1, 2]}, {"dilations": [2, 1]}])
+def test_col2im(attrs):
+    image, block = [6, 5], [2, 3]
+    st = attrs.get("strides", [1, 1])
+    pd = attrs.get("pads", [0, 0, 0, 0])
+    dl = attrs.get("dilations", [1, 1])
+    nb = [(image[i] + pd[i] + pd[i + 2] - dl[i] * (block[i] - 1) - 1) // st[i] + 1 for i in range(2)]
+    x = _x((2, 3 * 6, nb[0] * nb[1]))
+    check_against_ort("Col2Im", {"x": x}, attrs, opset=18, rtol=1e-5, atol=1e-5,
+                      initializers={"img": np.array(image, np.int64), "blk": np.array(block, np.int64)})
+
+
+def test_col2im_bad_length():
+    x = _x((1, 6, 5))
+    model = make_model("Col2Im", {"x": x}, {}, opset=18,
+                       initializers={"img": np.array([4, 4], np.int64), "blk": np.array([2, 3], np.int64)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, {"x": x})
+
+
+@pytest.mark.parametrize("opset,attrs", [
+    (10, {}),
+    (16, {"output_height": 3, "output_width": 4, "sampling_ratio": 2, "spatial_scale": 0.5}),
+    (16, {"output_height": 2, "output_width": 2, "coordinate_transformation_mode": "output_half_pixel"}),
+    (16, {"output_height": 3, "output_width": 2, "mode": "max", "sampling_ratio": 2}),
+])
+def test_roialign(opset, attrs):
+    x = _x((2, 3, 9, 11))
+    rois = np.array([[0, 0, 5, 5], [1.5, 2.2, 9.5, 8.1], [-2, -1, 3, 20], [4, 4, 4.5, 4.2]], np.float32)
+    bi = np.array([0, 1, 1, 0], np.int64)
+    check_against_ort("RoiAlign", {"x": x, "rois": rois, "bi": bi}, attrs, opset=opset, rtol=1e-4, atol=1e-5)
+
+
+def test_roialign_bad_batch_index():
+    x = _x((1, 1, 4, 4))
+    rois = np.array([[0, 0, 2, 2]], np.float32)
+    bi = np.array([3], np.int64)
+    model = make_model("RoiAlign", {"x": x, "rois": rois, "bi": bi}, {}, opset=16)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, {"x": x, "rois": rois, "bi": bi})
+
+
+@pytest.mark.parametrize("center", [0, 1])
+@pytest.mark.parametrize("score_threshold", [None, 0.3])
+def test_nms(center, score_threshold):
+    g = rng(7)
+    xy = g.uniform(0, 10, (2, 17, 2))
+    wh = g.uniform(1, 4, (2, 17, 2))
+    boxes = (np.concatenate([xy, wh], -1) if center else
+             np.concatenate([xy[..., ::-1], (xy + wh)[..., ::-1]], -1)).astype(np.float32)
+    scores = g.uniform(0, 1, (2, 3, 17)).astype(np.float32)
+    inits = {"max": np.array([5], np.int64), "iou": np.array([0.3], np.float32)}
+    names = ["boxes", "scores", "max", "iou"]
+    if score_threshold is not None:
+        inits["st"] = np.array([score_threshold], np.float32)
+        names.append("st")
+    check_against_ort("NonMaxSuppression", {"boxes": boxes, "scores": scores}, {"center_point_box": center},
+                      opset=11, initializers=inits, input_names=names)
+
+
+def test_nms_no_limit():
+    boxes = _x((1, 5, 4))
+    scores = _x((1, 1, 5))
+    model = make_model("NonMaxSuppression", {"boxes": boxes, "scores": scores}, {}, opset=11)
+    (y,) = run_fastinfer(model, {"boxes": boxes, "scores": scores})
+    assert y.shape == (0, 3) and y.dtype == np.int64

@@ -168,3 +168,45 @@ def test_align_corners_fractional_matches_onnx_reference():
     (ours,) = run_fastinfer(model, {"x": x})
     (ref,) = ReferenceEvaluator(model).run(None, {"x": x})
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [0, 1])
+def test_gridsample16(mode, padding, align):
+    x = _x((2, 3, 5, 7))
+    grid = (rng(1).uniform(-1.3, 1.3, (2, 4, 6, 2))).astype(F32)
+    check("GridSample", {"x": x, "grid": grid}, {"mode": mode, "padding_mode": padding, "align_corners": align},
+          opset=16, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "nearest"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_gridsample20_3d(mode, padding):
+    x = _x((1, 2, 4, 5, 3))
+    grid = (rng(2).uniform(-1.2, 1.2, (1, 3, 2, 4, 3))).astype(F32)
+    check("GridSample", {"x": x, "grid": grid}, {"mode": mode, "padding_mode": padding}, opset=20,
+          rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("align", [0, 1])
+def test_affine_grid(align):
+    theta2 = _x((2, 2, 3))
+    check("AffineGrid", {"theta": theta2}, {"align_corners": align}, opset=20,
+          initializers={"size": np.array([2, 3, 5, 7], np.int64)}, rtol=1e-5, atol=1e-5)
+    theta3 = _x((1, 3, 4))
+    check("AffineGrid", {"theta": theta3}, {"align_corners": align}, opset=20,
+          initializers={"size": np.array([1, 1, 3, 4, 5], np.int64)}, rtol=1e-5, atol=1e-5)
+
+
+def test_image_op_errors():
+    x = _x((1, 1, 4, 4))
+    grid = _x((1, 3, 3, 3))  # last dim must be 2 for a 2-D image
+    model = typed_model("GridSample", {"x": x, "grid": grid}, {}, opset=16)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, {"x": x, "grid": grid})
+    theta = _x((1, 2, 3))
+    model = typed_model("AffineGrid", {"theta": theta}, {}, opset=20,
+                        initializers={"size": np.array([2, 1, 3, 3], np.int64)})
+    with pytest.raises(fastinfer.InvalidArgument):  # batch of theta and size differ
+        run_fastinfer(model, {"theta": theta})

@@ -142,7 +142,8 @@ class GridSampleKernel : public OpKernel {
     if (mode_ == GsMode::Nearest) v = std::nearbyint(v);
     if (!std::isfinite(v)) v = -2;  // NaN grid: outside
     if (v < lo || v > hi) {
-      if (pad_ == GsPad::Border) v = std::min(std::max(v, 0.0f), fd - 1);
+      // cubic with border padding clamps each tap index only (as PyTorch and onnxruntime do)
+      if (pad_ == GsPad::Border && mode_ != GsMode::Cubic) v = std::min(std::max(v, 0.0f), fd - 1);
       else if (pad_ == GsPad::Reflection) v = gs_reflect(v, lo, hi);
     }
     auto pixel = [&](int64_t i) -> int64_t {
