@@ -116,3 +116,16 @@ def test_signal_errors():
     model = typed_model("HannWindow", {}, {}, opset=17, initializers={"n": np.array(-3, I64)})
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(model, {})
+
+
+@pytest.mark.parametrize("n", [64, 65, 100, 127, 256, 1000])
+@pytest.mark.parametrize("inverse", [0, 1])
+def test_dft_long_against_numpy(n, inverse):
+    """Power-of-two, short and Bluestein plans agree with numpy.fft."""
+    g = rng(n)
+    sig = g.standard_normal((3, n)) + 1j * g.standard_normal((3, n))
+    x = np.stack([sig.real, sig.imag], -1)
+    model = typed_model("DFT", {"x": x}, {"axis": 1, "inverse": inverse}, opset=17)
+    (y,) = run_fastinfer(model, {"x": x}, threads=2)
+    ref = np.fft.ifft(sig, axis=1) if inverse else np.fft.fft(sig, axis=1)
+    np.testing.assert_allclose(y[..., 0] + 1j * y[..., 1], ref, rtol=1e-9, atol=1e-9)

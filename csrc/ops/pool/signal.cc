@@ -1,6 +1,6 @@
 // Signal ops: DFT (17, 20), STFT (17), Hann/Hamming/BlackmanWindow (17), MelWeightMatrix (17).
 // Signals are [..., length, 1 (real) or 2 (complex)] tensors; transforms run in double per
-// signal, parallel over the signals, using a twiddle table per transform length.
+// signal, parallel over the signals, with an O(n log n) plan per transform length.
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -17,29 +17,101 @@ namespace {
 using cd = std::complex<double>;
 constexpr double kPi = 3.14159265358979323846;
 
-// exp(sign * 2 pi i k / n) for k in [0, n).
-std::vector<cd> twiddles(int64_t n, double sign) {
-  std::vector<cd> t(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) {
+// Largest transform length accepted (the plans hold O(n) tables).
+constexpr int64_t kMaxDftLength = int64_t(1) << 26;
+
+// exp(sign * 2 pi i k / n) for k in [0, count).
+std::vector<cd> twiddles(int64_t n, int64_t count, double sign) {
+  std::vector<cd> t(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k) {
     double a = sign * 2 * kPi * double(k) / double(n);
     t[size_t(k)] = cd(std::cos(a), std::sin(a));
   }
   return t;
 }
 
-// out[k] = sum_t in[t] * tw[(k * t) mod n], for k < nout; `in` has n entries.
-void naive_dft(const cd* in, int64_t n, const std::vector<cd>& tw, cd* out, int64_t nout) {
-  for (int64_t k = 0; k < nout; ++k) {
-    cd s = 0;
-    int64_t idx = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      s += in[t] * tw[size_t(idx)];
-      idx += k;
-      if (idx >= n) idx %= n;
-    }
-    out[k] = s;
+// In-place iterative radix-2 FFT of a power-of-two length n; tw = twiddles(n, n / 2, sign).
+void fft_pow2(cd* a, int64_t n, const std::vector<cd>& tw) {
+  for (int64_t i = 1, j = 0; i < n; ++i) {
+    int64_t bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) std::swap(a[i], a[j]);
+  }
+  for (int64_t len = 2; len <= n; len <<= 1) {
+    int64_t half = len / 2, step = n / len;
+    for (int64_t i = 0; i < n; i += len)
+      for (int64_t j = 0; j < half; ++j) {
+        cd u = a[i + j], v = a[i + j + half] * tw[size_t(j * step)];
+        a[i + j] = u + v;
+        a[i + j + half] = u - v;
+      }
   }
 }
+
+// out[k] = sum_t in[t] exp(sign * 2 pi i k t / n) for every k < n: radix-2 for powers of two,
+// direct sums for short lengths, Bluestein's chirp transform otherwise. Immutable once built;
+// run() takes the caller's scratch so one plan serves many threads.
+class DftPlan {
+ public:
+  DftPlan(int64_t n, double sign) : n_(n) {
+    if ((n & (n - 1)) == 0) {
+      kind_ = 0;
+      tw_ = twiddles(n, n / 2, sign);
+    } else if (n <= 64) {
+      kind_ = 1;
+      tw_ = twiddles(n, n, sign);
+    } else {
+      kind_ = 2;
+      m_ = 1;
+      while (m_ < 2 * n - 1) m_ <<= 1;
+      chirp_.resize(size_t(n));
+      for (int64_t k = 0; k < n; ++k) {
+        int64_t k2 = (k * k) % (2 * n);  // exp(sign * pi i k^2 / n), reduced for precision
+        double a = sign * kPi * double(k2) / double(n);
+        chirp_[size_t(k)] = cd(std::cos(a), std::sin(a));
+      }
+      tw_ = twiddles(m_, m_ / 2, -1.0);
+      itw_ = twiddles(m_, m_ / 2, 1.0);
+      fb_.assign(size_t(m_), cd(0));
+      fb_[0] = std::conj(chirp_[0]);
+      for (int64_t k = 1; k < n; ++k) fb_[size_t(k)] = fb_[size_t(m_ - k)] = std::conj(chirp_[size_t(k)]);
+      fft_pow2(fb_.data(), m_, tw_);
+    }
+  }
+  // Scratch entries run() needs.
+  int64_t scratch_size() const { return kind_ == 2 ? m_ : n_; }
+  void run(const cd* in, cd* out, cd* scratch) const {
+    if (kind_ == 0) {
+      std::copy(in, in + n_, out);
+      fft_pow2(out, n_, tw_);
+    } else if (kind_ == 1) {
+      for (int64_t k = 0; k < n_; ++k) {
+        cd s = 0;
+        int64_t idx = 0;
+        for (int64_t t = 0; t < n_; ++t) {
+          s += in[t] * tw_[size_t(idx)];
+          idx += k;
+          if (idx >= n_) idx -= n_;
+        }
+        out[k] = s;
+      }
+    } else {
+      std::fill(scratch, scratch + m_, cd(0));
+      for (int64_t k = 0; k < n_; ++k) scratch[k] = in[k] * chirp_[size_t(k)];
+      fft_pow2(scratch, m_, tw_);
+      for (int64_t k = 0; k < m_; ++k) scratch[k] *= fb_[size_t(k)];
+      fft_pow2(scratch, m_, itw_);
+      double inv = 1.0 / double(m_);
+      for (int64_t k = 0; k < n_; ++k) out[k] = scratch[k] * inv * chirp_[size_t(k)];
+    }
+  }
+
+ private:
+  int64_t n_, m_ = 0;
+  int kind_ = 0;
+  std::vector<cd> tw_, itw_, chirp_, fb_;
+};
 
 int64_t scalar_int(const Tensor& t, const char* what) {
   FI_CHECK(t.numel() == 1, InvalidArgument, what, " must be a scalar, got shape ", t.shape().str());
@@ -70,7 +142,7 @@ class DftKernel : public OpKernel {
     int64_t len = x.dim(int(axis));
     int64_t n = (inverse_ && onesided_) ? 2 * (len - 1) : len;
     if (ctx.input(1)) n = scalar_int(*ctx.input(1), "DFT dft_length");
-    FI_CHECK(n >= 1, InvalidArgument, "DFT: dft_length must be positive, got ", n);
+    FI_CHECK(n >= 1 && n <= kMaxDftLength, InvalidArgument, "DFT: dft_length must be in [1, 2^26], got ", n);
     bool irfft = inverse_ && onesided_;
     int64_t nout = irfft ? n : (onesided_ ? n / 2 + 1 : n);
     Shape ys = x.shape();
@@ -79,14 +151,14 @@ class DftKernel : public OpKernel {
     Tensor& y = ctx.output(0, x.dtype(), ys);
     if (y.numel() == 0) return;
     int64_t outer = x.shape().prod(0, int(axis)), inner = x.shape().prod(int(axis) + 1, r - 1);
-    std::vector<cd> tw = twiddles(n, inverse_ ? 1.0 : -1.0);
+    DftPlan plan(n, inverse_ ? 1.0 : -1.0);
     double scale = inverse_ ? 1.0 / double(n) : 1.0;
     dispatch_float(x.dtype(), "DFT", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      parallel_for(ctx.pool(), outer * inner, std::max<int64_t>(1, 4096 / (n * nout + 1)), [&](int64_t b, int64_t e) {
-        std::vector<cd> in(static_cast<size_t>(n)), out(static_cast<size_t>(nout));
+      parallel_for(ctx.pool(), outer * inner, std::max<int64_t>(1, 4096 / n), [&](int64_t b, int64_t e) {
+        std::vector<cd> in(static_cast<size_t>(n)), out(static_cast<size_t>(n)), tmp(size_t(plan.scratch_size()));
         for (int64_t s = b; s < e; ++s) {
           int64_t o = s / inner, i = s - o * inner;
           const T* xs = px + (o * len * inner + i) * comp;
@@ -104,7 +176,7 @@ class DftKernel : public OpKernel {
               in[size_t(t)] = cd(double(v[0]), comp == 2 ? double(v[1]) : 0.0);
             }
           }
-          naive_dft(in.data(), n, tw, out.data(), nout);
+          plan.run(in.data(), out.data(), tmp.data());
           int64_t oc = irfft ? 1 : 2;
           T* ysg = py + (o * nout * inner + i) * oc;
           for (int64_t k = 0; k < nout; ++k) {
@@ -145,20 +217,21 @@ class StftKernel : public OpKernel {
       FI_CHECK(win->dim(0) == fl, InvalidArgument, "STFT: window length ", win->dim(0), " != frame_length ", fl);
     }
     if (fl < 0) fl = len;
-    FI_CHECK(fl >= 1 && fl <= len, InvalidArgument, "STFT: frame_length ", fl, " must be in [1, ", len, "]");
+    FI_CHECK(fl >= 1 && fl <= len && fl <= kMaxDftLength, InvalidArgument, "STFT: frame_length ", fl,
+             " must be in [1, ", len, "]");
     FI_CHECK(!(onesided_ && comp == 2), InvalidArgument, "STFT: onesided needs a real signal");
     int64_t frames = 1 + (len - fl) / step;
     int64_t bins = onesided_ ? fl / 2 + 1 : fl;
     Tensor& y = ctx.output(0, x.dtype(), Shape{batch, frames, bins, 2});
     if (y.numel() == 0) return;
-    std::vector<cd> tw = twiddles(fl, -1.0);
+    DftPlan plan(fl, -1.0);
     dispatch_float(x.dtype(), "STFT", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T* px = x.data<T>();
       const T* pw = win ? win->data<T>() : nullptr;
       T* py = y.data<T>();
       parallel_for(ctx.pool(), batch * frames, 1, [&](int64_t b, int64_t e) {
-        std::vector<cd> in(static_cast<size_t>(fl)), out(static_cast<size_t>(bins));
+        std::vector<cd> in(static_cast<size_t>(fl)), out(static_cast<size_t>(fl)), tmp(size_t(plan.scratch_size()));
         for (int64_t s = b; s < e; ++s) {
           int64_t bi = s / frames, f = s - bi * frames;
           const T* xs = px + (bi * len + f * step) * comp;
@@ -166,7 +239,7 @@ class StftKernel : public OpKernel {
             double w = pw ? double(pw[t]) : 1.0;
             in[size_t(t)] = cd(double(xs[t * comp]) * w, comp == 2 ? double(xs[t * comp + 1]) * w : 0.0);
           }
-          naive_dft(in.data(), fl, tw, out.data(), bins);
+          plan.run(in.data(), out.data(), tmp.data());
           T* ys = py + s * bins * 2;
           for (int64_t k = 0; k < bins; ++k) {
             ys[2 * k] = T(out[size_t(k)].real());
@@ -205,7 +278,7 @@ class WindowKernel : public OpKernel {
   }
   void compute(KernelContext& ctx) const override {
     int64_t size = scalar_int(ctx.in(0), "window size");
-    FI_CHECK(size >= 0 && size < (int64_t(1) << 40), InvalidArgument, "window size must be non-negative, got ", size);
+    FI_CHECK(size >= 0 && size <= (int64_t(1) << 32), InvalidArgument, "window size must be in [0, 2^32], got ", size);
     Tensor& y = ctx.output(0, dt_, Shape{size});
     double N = double(periodic_ ? size : size - 1);
     std::vector<double> v(static_cast<size_t>(size));
@@ -237,6 +310,7 @@ class MelKernel : public OpKernel {
     FI_CHECK(nmel >= 0 && nmel < (1 << 20) && dft >= 1 && dft < (1 << 24) && rate > 0, InvalidArgument,
              "MelWeightMatrix: bad num_mel_bins, dft_length or sample_rate");
     int64_t nspec = dft / 2 + 1;
+    FI_CHECK(nspec * std::max<int64_t>(nmel, 1) <= (int64_t(1) << 28), InvalidArgument, "MelWeightMatrix: output too large");
     Tensor& y = ctx.output(0, dt_, Shape{nspec, nmel});
     float lmel = float(2595 * std::log1p(float(lo) / 700) / std::log(10.0));
     float hmel = float(2595 * std::log1p(float(hi) / 700) / std::log(10.0));
