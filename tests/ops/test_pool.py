@@ -225,3 +225,34 @@ def test_nms_no_limit():
     model = make_model("NonMaxSuppression", {"boxes": boxes, "scores": scores}, {}, opset=11)
     (y,) = run_fastinfer(model, {"boxes": boxes, "scores": scores})
     assert y.shape == (0, 3) and y.dtype == np.int64
+
+
+def test_maxpool_skips_nan():
+    """NaN never wins a window (onnxruntime's answer depends on its code path): the result equals
+    onnxruntime's on the input with the NaN replaced by -inf."""
+    x = _x((1, 2, 6, 6), seed=9)
+    x[0, 0, 1, 1] = np.nan
+    attrs = {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1]}
+    ours = run_fastinfer(typed_model("MaxPool", {"x": x}, attrs, n_outputs=2, opset=12), {"x": x})
+    xi = np.where(np.isnan(x), -np.inf, x).astype(np.float32)
+    ref = run_ort(typed_model("MaxPool", {"x": xi}, attrs, n_outputs=2, opset=12), {"x": xi})
+    np.testing.assert_array_equal(ours[0], ref[0])
+    np.testing.assert_array_equal(ours[1], ref[1])
+
+
+def test_roialign_non_finite_roi():
+    x = _x((1, 1, 4, 4))
+    rois = np.array([[0, 0, np.inf, 2]], np.float32)
+    bi = np.array([0], np.int64)
+    model = make_model("RoiAlign", {"x": x, "rois": rois, "bi": bi}, {}, opset=16)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, {"x": x, "rois": rois, "bi": bi})
+
+
+def test_nms_nan_scores():
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 1.1], [5, 5, 6, 6]]], np.float32)
+    scores = np.array([[[np.nan, 0.9, 0.5]]], np.float32)
+    inits = {"max": np.array([3], np.int64), "iou": np.array([0.5], np.float32)}
+    model = make_model("NonMaxSuppression", {"boxes": boxes, "scores": scores}, {}, opset=11, initializers=inits)
+    (y,) = run_fastinfer(model, {"boxes": boxes, "scores": scores})
+    assert y[:, 2].tolist()[:2] == [1, 2]

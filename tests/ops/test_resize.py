@@ -210,3 +210,12 @@ def test_image_op_errors():
                         initializers={"size": np.array([2, 1, 3, 3], np.int64)})
     with pytest.raises(fastinfer.InvalidArgument):  # batch of theta and size differ
         run_fastinfer(model, {"theta": theta})
+
+
+def test_gridsample_extreme_grid():
+    x = _x((1, 2, 4, 5))
+    grid = np.array([[[[1e30, -1e30], [np.inf, 0.5]], [[-3e9, 2e9], [0.1, -0.2]]]], np.float32)
+    for padding in ["zeros", "border", "reflection"]:
+        model = typed_model("GridSample", {"x": x, "grid": grid}, {"padding_mode": padding}, opset=16)
+        (y,) = run_fastinfer(model, {"x": x, "grid": grid})
+        assert y.shape == (1, 2, 2, 2)

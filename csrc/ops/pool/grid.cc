@@ -146,6 +146,8 @@ class GridSampleKernel : public OpKernel {
       if (pad_ == GsPad::Border && mode_ != GsMode::Cubic) v = std::min(std::max(v, 0.0f), fd - 1);
       else if (pad_ == GsPad::Reflection) v = gs_reflect(v, lo, hi);
     }
+    // far outside the image every tap is padding: bound v so the index casts stay defined
+    v = std::min(std::max(v, -8.0f), fd + 8.0f);
     auto pixel = [&](int64_t i) -> int64_t {
       if (pad_ == GsPad::Zeros) return (i >= 0 && i < d) ? i : -1;
       if (pad_ == GsPad::Border) return std::min(std::max<int64_t>(i, 0), d - 1);

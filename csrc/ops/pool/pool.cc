@@ -60,15 +60,14 @@ class MaxPoolKernel : public OpKernel {
               const auto& a1 = t1[size_t(o1)];
               for (int64_t o2 = 0; o2 < g.out[2]; ++o2, ++oi) {
                 const auto& a2 = t2[size_t(o2)];
-                A best = std::numeric_limits<A>::lowest();
-                if (!std::is_integral<T>::value) best = -std::numeric_limits<A>::infinity();
+                A best = std::numeric_limits<A>::lowest();  // as onnxruntime: NaNs are skipped
                 int64_t bi = -1;
                 for (int64_t k0 = 0, p0 = a0.p0; k0 < a0.n; ++k0, p0 += g.d[0]) {
                   for (int64_t k1 = 0, p1 = a1.p0; k1 < a1.n; ++k1, p1 += g.d[1]) {
                     const T* row = xp + (p0 * g.in[1] + p1) * g.in[2];
                     for (int64_t k2 = 0, p2 = a2.p0; k2 < a2.n; ++k2, p2 += g.d[2]) {
                       A v = A(row[p2]);
-                      if (v > best || bi < 0) {
+                      if (v > best) {
                         best = v;
                         bi = p0 * m0 + p1 * m1 + p2 * m2;
                       }

@@ -14,10 +14,11 @@ void PoolAttrs::read(const OpInit& init, bool with_dilations, bool with_ceil, bo
   if (with_ceil) ceil_mode = at.get_int("ceil_mode", 0) != 0;
   FI_CHECK(auto_pad == "NOTSET" || auto_pad == "VALID" || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER",
            InvalidModel, "unknown auto_pad '", auto_pad, "'");
-  for (int64_t v : kernel) FI_CHECK(v >= 1, InvalidModel, "kernel_shape values must be positive");
-  for (int64_t v : strides) FI_CHECK(v >= 1, InvalidModel, "strides must be positive");
-  for (int64_t v : dilations) FI_CHECK(v >= 1, InvalidModel, "dilations must be positive");
-  for (int64_t v : pads) FI_CHECK(v >= 0, InvalidModel, "pads must be non-negative");
+  const int64_t kMax = int64_t(1) << 31;  // keeps window arithmetic far from overflow
+  for (int64_t v : kernel) FI_CHECK(v >= 1 && v <= kMax, InvalidModel, "kernel_shape values must be in [1, 2^31]");
+  for (int64_t v : strides) FI_CHECK(v >= 1 && v <= kMax, InvalidModel, "strides must be in [1, 2^31]");
+  for (int64_t v : dilations) FI_CHECK(v >= 1 && v <= kMax, InvalidModel, "dilations must be in [1, 2^31]");
+  for (int64_t v : pads) FI_CHECK(v >= 0 && v <= kMax, InvalidModel, "pads must be in [0, 2^31]");
   if (!kernel.empty()) {
     size_t n = kernel.size();
     FI_CHECK(strides.empty() || strides.size() == n, InvalidModel, "strides has ", strides.size(),

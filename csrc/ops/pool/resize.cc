@@ -101,6 +101,7 @@ AxisTaps build_taps(const ResizeParams& p, int64_t in_len, int64_t out_len, doub
       cw.push_back(1.0);
     } else {
       double sa = p.antialias ? std::min(scale, 1.0) : 1.0;
+      FI_CHECK(sa >= 1e-6, InvalidArgument, "Resize: antialias scale ", scale, " is too small");
       if (p.mode == Mode::Linear) {
         j0 = int64_t(std::floor(-1 / sa) + 1);
         for (int64_t j = j0; j <= 1 - j0; ++j) cw.push_back(std::max(0.0, 1 - std::abs((double(j) - r) * sa)));

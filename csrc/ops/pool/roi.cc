@@ -1,6 +1,7 @@
 // RoiAlign (10, 16) and NonMaxSuppression (10).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -71,10 +72,16 @@ class RoiAlignKernel : public OpKernel {
             rh = std::max(rh, 1.0f);
           }
           float bh = rh / float(oh_), bw = rw / float(ow_);
-          int64_t gh = sampling_ > 0 ? sampling_ : int64_t(std::ceil(rh / float(oh_)));
-          int64_t gw = sampling_ > 0 ? sampling_ : int64_t(std::ceil(rw / float(ow_)));
-          gh = std::max<int64_t>(0, std::min<int64_t>(gh, 1 << 16));
-          gw = std::max<int64_t>(0, std::min<int64_t>(gw, 1 << 16));
+          FI_CHECK(std::isfinite(rh) && std::isfinite(rw) && std::isfinite(sh) && std::isfinite(sw), InvalidArgument,
+                   "RoiAlign: roi ", r, " has non-finite coordinates");
+          auto grid_n = [&](float len, int64_t bins) -> int64_t {
+            if (sampling_ > 0) return sampling_;
+            double g = std::ceil(double(len) / double(bins));
+            return g <= 0 ? 0 : int64_t(std::min(g, 1024.0));
+          };
+          int64_t gh = grid_n(rh, oh_), gw = grid_n(rw, ow_);
+          FI_CHECK(gh * gw * oh_ * ow_ <= (int64_t(1) << 26), InvalidArgument, "RoiAlign: roi ", r,
+                   " needs too many samples");
           float count = float(std::max<int64_t>(gh * gw, 1));
           samples.clear();
           for (int64_t ph = 0; ph < oh_; ++ph)
@@ -117,7 +124,7 @@ class RoiAlignKernel : public OpKernel {
  private:
   static RoiSample bilinear(float y, float x, int64_t H, int64_t W) {
     RoiSample s{{0, 0, 0, 0}, {0, 0, 0, 0}};
-    if (y < -1.0f || y > float(H) || x < -1.0f || x > float(W) || H == 0 || W == 0) return s;
+    if (!(y >= -1.0f && y <= float(H) && x >= -1.0f && x <= float(W)) || H == 0 || W == 0) return s;
     y = std::max(y, 0.0f);
     x = std::max(x, 0.0f);
     int64_t yl = int64_t(y), xl = int64_t(x), yh, xh;
@@ -191,7 +198,8 @@ class NmsKernel : public OpKernel {
           order.clear();
           for (int64_t i = 0; i < S; ++i)
             if (!has_score || sc[i] > score_t) order.push_back(i);
-          std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) { return sc[a] > sc[c]; });
+          auto key = [&](int64_t i) { return std::isnan(sc[i]) ? -std::numeric_limits<float>::infinity() : sc[i]; };
+          std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) { return key(a) > key(c); });
           kept.clear();
           for (int64_t i : order) {
             if (int64_t(kept.size()) >= max_out) break;
