@@ -219,3 +219,21 @@ def test_gridsample_extreme_grid():
         model = typed_model("GridSample", {"x": x, "grid": grid}, {"padding_mode": padding}, opset=16)
         (y,) = run_fastinfer(model, {"x": x, "grid": grid})
         assert y.shape == (1, 2, 2, 2)
+
+
+def test_wide_int_and_half():
+    x = rng(5).integers(-(2**40), 2**40, (1, 1, 4, 5)).astype(np.int64)
+    inits = {"scales": np.array([1, 1, 2, 0.6], F32)}
+    model = typed_model("Resize", {"x": x}, {"mode": "nearest"}, opset=13, initializers=inits,
+                        input_names=["x", "", "scales"])
+    (ours,) = run_fastinfer(model, {"x": x})
+    np.testing.assert_array_equal(ours, x[:, :, [0, 0, 1, 1, 2, 2, 3, 3]][..., [0, 2, 4]])
+    xf = _x((1, 2, 5, 6))
+    outs = {}
+    for dt in (np.float16, np.float32):
+        xi = xf.astype(dt)
+        m = typed_model("Resize", {"x": xi}, {"mode": "cubic"}, opset=13, initializers=inits,
+                        input_names=["x", "", "scales"])
+        (outs[dt],) = run_fastinfer(m, {"x": xi})
+    assert outs[np.float16].dtype == np.float16
+    np.testing.assert_allclose(outs[np.float16].astype(F32), outs[np.float32], rtol=1e-2, atol=1e-2)

@@ -86,6 +86,7 @@ class MaxPoolKernel : public OpKernel {
       case DataType::Float: run(TypeTag<float>{}); break;
       case DataType::Double: run(TypeTag<double>{}); break;
       case DataType::Float16: run(TypeTag<Float16>{}); break;
+      case DataType::BFloat16: run(TypeTag<BFloat16>{}); break;
       case DataType::Int8: run(TypeTag<int8_t>{}); break;
       case DataType::UInt8: run(TypeTag<uint8_t>{}); break;
       default: throw NotImplemented(str("MaxPool: element type ", dtype_name(x.dtype()), " is not supported"));
@@ -174,6 +175,7 @@ class SumPoolKernel : public OpKernel {
       case DataType::Float: run(TypeTag<float>{}); break;
       case DataType::Double: run(TypeTag<double>{}); break;
       case DataType::Float16: run(TypeTag<Float16>{}); break;
+      case DataType::BFloat16: run(TypeTag<BFloat16>{}); break;
       default: throw NotImplemented(str(name, ": element type ", dtype_name(x.dtype()), " is not supported"));
     }
   }

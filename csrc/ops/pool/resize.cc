@@ -302,36 +302,60 @@ class ResizeKernel : public OpKernel {
     Tensor& y = ctx.output(0, x.dtype(), ys);
     if (y.numel() == 0) return;
     FI_CHECK(x.numel() > 0, InvalidArgument, "Resize: cannot resize an empty input to a non-empty output");
-    auto run = [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      using W = std::conditional_t<std::is_same<T, double>::value, double, float>;
-      std::vector<W> cur(size_t(x.numel())), next;
-      const T* px = x.data<T>();
-      for (size_t i = 0; i < cur.size(); ++i) cur[i] = W(px[i]);
+    // the axes that change, and the largest intermediate tensor between passes
+    std::vector<int> pass_axes;
+    int64_t max_mid = 0;
+    {
       Shape cs = x.shape();
       for (int ax = 0; ax < r; ++ax) {
-        int64_t in_len = cs[size_t(ax)], out_len = ys[size_t(ax)];
-        bool identity = std::abs(scale[size_t(ax)] - 1.0) < 1e-9 && in_len == out_len &&
+        bool identity = std::abs(scale[size_t(ax)] - 1.0) < 1e-9 && cs[size_t(ax)] == ys[size_t(ax)] &&
                         std::abs(roi[size_t(ax)]) < 1e-9 && std::abs(roi[size_t(r + ax)] - 1.0) < 1e-9;
         if (identity) continue;
+        pass_axes.push_back(ax);
+        cs[size_t(ax)] = ys[size_t(ax)];
+        max_mid = std::max(max_mid, cs.numel());
+      }
+    }
+    auto run = [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      // work type: double for double and wide integers, float otherwise
+      using W = std::conditional_t<std::is_same<T, double>::value || (std::is_integral<T>::value && sizeof(T) >= 4),
+                                   double, float>;
+      constexpr bool direct = std::is_same<T, W>::value;  // passes read x and write y in place
+      const T* px = x.data<T>();
+      T* py = y.data<T>();
+      const W* src;
+      W* bufs[2] = {ctx.scratch_as<W>(size_t(max_mid)), ctx.scratch_as<W>(size_t(max_mid))};
+      if (direct) {
+        src = reinterpret_cast<const W*>(px);
+      } else {
+        W* conv = ctx.scratch_as<W>(size_t(x.numel()));
+        for (int64_t i = 0; i < x.numel(); ++i) conv[i] = W(px[i]);
+        src = conv;
+      }
+      Shape cs = x.shape();
+      for (size_t k = 0; k < pass_axes.size(); ++k) {
+        int ax = pass_axes[k];
+        int64_t in_len = cs[size_t(ax)], out_len = ys[size_t(ax)];
         AxisTaps t = build_taps(p_, in_len, out_len, scale[size_t(ax)], roi[size_t(ax)], roi[size_t(r + ax)]);
         int64_t outer = cs.prod(0, ax), inner = cs.prod(ax + 1, r);
-        next.assign(size_t(outer * out_len * inner), W(0));
-        apply_pass<W>(ctx.pool(), t, cur.data(), next.data(), outer, in_len, out_len, inner, W(p_.extrapolation));
-        cur.swap(next);
+        W* dst = (direct && k + 1 == pass_axes.size()) ? reinterpret_cast<W*>(py) : bufs[k % 2];
+        apply_pass<W>(ctx.pool(), t, src, dst, outer, in_len, out_len, inner, W(p_.extrapolation));
+        src = dst;
         cs[size_t(ax)] = out_len;
       }
-      T* py = y.data<T>();
       int64_t n = y.numel();
-      if (std::is_integral<T>::value) {
+      if (direct) {
+        if (pass_axes.empty()) std::copy(px, px + n, py);
+      } else if (std::is_integral<T>::value) {
         double lo = double(std::numeric_limits<T>::lowest()), hi = double(std::numeric_limits<T>::max());
         for (int64_t i = 0; i < n; ++i) {
-          double v = std::nearbyint(double(cur[size_t(i)]));
+          double v = std::nearbyint(double(src[i]));
           v = std::isnan(v) ? 0 : std::min(std::max(v, lo), hi);
-          py[i] = T(v);
+          py[i] = v >= hi ? std::numeric_limits<T>::max() : T(v);
         }
       } else {
-        for (int64_t i = 0; i < n; ++i) py[i] = T(cur[size_t(i)]);
+        for (int64_t i = 0; i < n; ++i) py[i] = T(src[i]);
       }
     };
     switch (x.dtype()) {
