@@ -256,3 +256,42 @@ def test_nms_nan_scores():
     model = make_model("NonMaxSuppression", {"boxes": boxes, "scores": scores}, {}, opset=11, initializers=inits)
     (y,) = run_fastinfer(model, {"boxes": boxes, "scores": scores})
     assert y[:, 2].tolist()[:2] == [1, 2]
+
+
+_ERRORS = (fastinfer.InvalidArgument, fastinfer.InvalidModel, fastinfer.NotImplemented)
+
+
+def _run_or_reject(op, ins, attrs, opset, inits=None, names=None, n_outputs=1):
+    """Runs the node; a clean fastinfer error is fine, anything else (or a crash) fails the test."""
+    model = make_model(op, ins, attrs, opset=opset, initializers=inits or {}, input_names=names, n_outputs=n_outputs)
+    try:
+        run_fastinfer(model, ins, threads=2)
+    except _ERRORS:
+        pass
+
+
+def test_random_geometry_never_crashes():
+    g = np.random.default_rng(11)
+    for _ in range(60):
+        shape = [int(v) for v in g.choice([0, 1, 2, 3, 5], size=int(g.integers(3, 6)))]
+        nsp = len(shape) - 2
+        x = g.random(shape).astype(np.float32)
+        attrs = {"kernel_shape": [int(v) for v in g.choice([1, 2, 3, 7], size=nsp)]}
+        if g.random() < 0.5:
+            attrs["strides"] = [int(v) for v in g.choice([1, 2, 5], size=nsp)]
+        if g.random() < 0.5:
+            attrs["pads"] = [int(v) for v in g.choice([0, 1, 3], size=2 * nsp)]
+        if g.random() < 0.3:
+            attrs["dilations"] = [int(v) for v in g.choice([1, 2], size=nsp)]
+        if g.random() < 0.3:
+            attrs["ceil_mode"] = 1
+        op = str(g.choice(["MaxPool", "AveragePool", "LpPool"]))
+        _run_or_reject(op, {"x": x}, attrs, 19, n_outputs=2 if op == "MaxPool" else 1)
+        ind = g.integers(-3, 200, shape).astype(np.int64)
+        _run_or_reject("MaxUnpool", {"x": x, "i": ind}, {"kernel_shape": attrs["kernel_shape"], "strides": [2] * nsp}, 11)
+        cols = g.random([int(v) for v in g.choice([0, 1, 4, 9], size=3)]).astype(np.float32)
+        _run_or_reject("Col2Im", {"x": cols}, {}, 18, {"img": g.choice([0, 2, 3], size=2).astype(np.int64),
+                                                         "blk": g.choice([1, 2], size=2).astype(np.int64)})
+        rois = (g.random((3, 4)) * 20 - 5).astype(np.float32)
+        _run_or_reject("RoiAlign", {"x": g.random((2, 1, 3, 4)).astype(np.float32), "rois": rois,
+                                    "bi": g.integers(-1, 3, 3).astype(np.int64)}, {"sampling_ratio": 0}, 16)

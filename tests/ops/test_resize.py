@@ -237,3 +237,29 @@ def test_wide_int_and_half():
         (outs[dt],) = run_fastinfer(m, {"x": xi})
     assert outs[np.float16].dtype == np.float16
     np.testing.assert_allclose(outs[np.float16].astype(F32), outs[np.float32], rtol=1e-2, atol=1e-2)
+
+
+def test_random_resize_and_grid_never_crash():
+    errors = (fastinfer.InvalidArgument, fastinfer.InvalidModel, fastinfer.NotImplemented)
+    g = np.random.default_rng(12)
+    for _ in range(60):
+        shape = [int(v) for v in g.choice([0, 1, 2, 3, 5], size=int(g.integers(3, 6)))]
+        x = g.random(shape).astype(F32)
+        attrs = {"mode": str(g.choice(["nearest", "linear", "cubic"])), "antialias": int(g.integers(0, 2)),
+                 "coordinate_transformation_mode": str(g.choice(["half_pixel", "align_corners", "tf_crop_and_resize"]))}
+        inits = {"roi": g.random(2 * len(shape)).astype(F32),
+                 "scales": g.choice([0.01, 0.5, 1, 1.7, 3], size=len(shape)).astype(F32)}
+        model = typed_model("Resize", {"x": x}, attrs, opset=19, initializers=inits, input_names=["x", "roi", "scales"])
+        try:
+            run_fastinfer(model, {"x": x}, threads=2)
+        except errors:
+            pass
+        nsp = len(shape) - 2
+        grid = (g.random([shape[0], *g.choice([0, 1, 3], size=nsp), nsp]) * 4 - 2).astype(F32)
+        attrs = {"mode": str(g.choice(["linear", "nearest", "cubic"])),
+                 "padding_mode": str(g.choice(["zeros", "border", "reflection"]))}
+        model = typed_model("GridSample", {"x": x, "grid": grid}, attrs, opset=20)
+        try:
+            run_fastinfer(model, {"x": x, "grid": grid}, threads=2)
+        except errors:
+            pass
