@@ -295,3 +295,13 @@ def test_random_geometry_never_crashes():
         rois = (g.random((3, 4)) * 20 - 5).astype(np.float32)
         _run_or_reject("RoiAlign", {"x": g.random((2, 1, 3, 4)).astype(np.float32), "rois": rois,
                                     "bi": g.integers(-1, 3, 3).astype(np.int64)}, {"sampling_ratio": 0}, 16)
+
+
+def test_maxpool_int8_window_in_padding():
+    """A window that covers only padding yields the lowest value of the type."""
+    x = np.full((1, 1, 3, 3), 5, np.int8)
+    model = make_model("MaxPool", {"x": x}, {"kernel_shape": [2, 2], "pads": [0, 0, 3, 3], "strides": [2, 2]}, opset=12)
+    (y,) = run_fastinfer(model, {"x": x})
+    assert y.dtype == np.int8 and y.shape == (1, 1, 3, 3)
+    assert y[0, 0, 0, 0] == 5 and y[0, 0, 1, 1] == 5
+    assert y[0, 0, 2, 2] == -128 and y[0, 0, 0, 2] == -128

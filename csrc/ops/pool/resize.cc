@@ -146,10 +146,29 @@ AxisTaps build_taps(const ResizeParams& p, int64_t in_len, int64_t out_len, doub
 template <class W>
 void apply_pass(ThreadPool* pool, const AxisTaps& t, const W* src, W* dst, int64_t outer, int64_t in_len,
                 int64_t out_len, int64_t inner, W extrap) {
+  if (inner == 1) {  // resizing the innermost axis: a short dot product per output element
+    parallel_for(pool, outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, out_len)), [&](int64_t b, int64_t e) {
+      for (int64_t ob = b; ob < e; ++ob) {
+        const W* base = src + ob * in_len;
+        W* d = dst + ob * out_len;
+        for (int64_t o = 0; o < out_len; ++o) {
+          int64_t c = t.count[size_t(o)], s0 = t.start[size_t(o)];
+          W acc = c == 0 ? extrap : W(0);
+          for (int64_t k = 0; k < c; ++k) acc += W(t.w[size_t(s0 + k)]) * base[t.idx[size_t(s0 + k)]];
+          d[o] = acc;
+        }
+      }
+    });
+    return;
+  }
   int64_t rows = outer * out_len;
-  parallel_for(pool, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, inner)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t ob = r / out_len, o = r - ob * out_len;
+  parallel_for(pool, rows, std::max<int64_t>(1, 4096 / inner), [&](int64_t b, int64_t e) {
+    int64_t ob = b / out_len, o = b - ob * out_len;
+    for (int64_t r = b; r < e; ++r, ++o) {
+      if (o == out_len) {
+        o = 0;
+        ++ob;
+      }
       W* d = dst + r * inner;
       int64_t c = t.count[size_t(o)], s0 = t.start[size_t(o)];
       if (c == 0) {
