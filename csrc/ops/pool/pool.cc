@@ -18,6 +18,13 @@ namespace {
 template <class T> struct AccOf { using type = float; };
 template <> struct AccOf<double> { using type = double; };
 
+// The lowest value of T, in the accumulator type A (the result of a window without elements).
+template <class T, class A>
+A lowest_of() {
+  if constexpr (std::is_integral<T>::value) return A(std::numeric_limits<T>::lowest());
+  else return std::numeric_limits<A>::lowest();
+}
+
 int64_t plane_grain(int64_t work_per_plane) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_plane));
 }
@@ -93,8 +100,7 @@ class MaxPoolKernel : public OpKernel {
       const T* px = x.data<T>();
       T* py = y.data<T>();
       // the result of a window with no input element: the lowest value of T
-      const A lowest = std::is_integral<T>::value ? A(std::numeric_limits<std::conditional_t<std::is_integral<T>::value, T, int>>::lowest())
-                                                  : std::numeric_limits<A>::lowest();
+      const A lowest = lowest_of<T, A>();
       if (!ind) {  // separable max, NaNs skipped as onnxruntime does
         std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
         parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
