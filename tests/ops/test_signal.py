@@ -129,3 +129,12 @@ def test_dft_long_against_numpy(n, inverse):
     (y,) = run_fastinfer(model, {"x": x}, threads=2)
     ref = np.fft.ifft(sig, axis=1) if inverse else np.fft.fft(sig, axis=1)
     np.testing.assert_allclose(y[..., 0] + 1j * y[..., 1], ref, rtol=1e-9, atol=1e-9)
+
+
+def test_scalar_inputs_fed_at_run_time():
+    """0-d arrays fed as inputs keep rank 0 (they used to arrive as shape [1])."""
+    x = _x((2, 6, 1))
+    axis = np.array(1, I64)
+    model = typed_model("DFT", {"x": x, "axis": axis}, {}, opset=20, input_names=["x", "", "axis"])
+    (ours,) = run_fastinfer(model, {"x": x, "axis": axis})
+    np.testing.assert_allclose(ours[..., 0] + 1j * ours[..., 1], np.fft.fft(x[..., 0], axis=1), rtol=1e-5, atol=1e-5)
