@@ -207,6 +207,7 @@ class ScanKernel : public OpKernel {
         if (!ctx.has_output(int(i))) continue;
         const Tensor& e = *per[i];
         bool is_scan = int(i) >= n_state_;
+        if (is_scan && lens[size_t(b)] == 0) continue;  // stays zero; the shape comes from another entry
         Shape want = e.shape();
         if (is_scan) want[0] = seq;
         want.insert(0, batch);
@@ -220,6 +221,16 @@ class ScanKernel : public OpKernel {
         int64_t per_b = y.numel() / (batch ? batch : 1);
         copy_elems(e.dtype(), y.raw(), b * per_b, e.raw(), 0, e.numel());
       }
+    }
+    for (int k = 0; k < n_scan_out_; ++k) {  // every entry had length 0: shape from the body's declaration
+      size_t i = size_t(n_state_ + k);
+      if (outs[i] || int(i) >= ctx.num_outputs() || !ctx.has_output(int(i))) continue;
+      const TypeInfo& info = body_->value(body_->outputs()[i]).info;
+      Shape s{batch, seq};
+      if (info.has_shape)
+        for (int64_t d : info.dims) s.push_back(d < 0 ? 0 : d);
+      Tensor& y = ctx.output(int(i), info.dtype == DataType::Undefined ? DataType::Float : info.dtype, s);
+      if (y.dtype() != DataType::String) std::memset(y.raw(), 0, y.nbytes());
     }
   }
 
