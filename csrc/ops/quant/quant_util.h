@@ -39,7 +39,15 @@ void quant_store(Tensor& y, bool saturate, F&& v) {
       if constexpr (sizeof(T) == 1 && !std::is_integral<T>::value && !std::is_same<T, UInt4>::value &&
                     !std::is_same<T, Int4>::value && !std::is_same<T, Float4E2M1>::value) {
         T* p = y.data<T>();
-        for (int64_t i = 0; i < n; ++i) p[i].bits = T::from_float(v(i), saturate);
+        constexpr bool fn = std::is_same<T, Float8E4M3FN>::value;
+        for (int64_t i = 0; i < n; ++i) {
+          float f = v(i);
+          uint8_t b = T::from_float(f, saturate);
+          // ONNX keeps the sign on E4M3FN's NaN from a non-saturated overflow (0xFF for negatives);
+          // the core encoder returns 0x7F.
+          if (fn && b == 0x7F && !std::isnan(f) && std::signbit(f)) b = 0xFF;
+          p[i].bits = b;
+        }
       }
     });
     return;
