@@ -129,9 +129,9 @@ class RecurrentKernel : public OpKernel {
       const size_t ho = size_t(d * batch * H);
       std::vector<Acc> h(h0.begin() + long(ho), h0.begin() + long(ho + size_t(batch * H)));
       std::vector<Acc> c(c0.begin() + long(ho), c0.begin() + long(ho + size_t(batch * H)));
-      run_direction<Acc>(seq, batch, in, H, &X[0], &W[size_t(d * G * H * in)], &R[size_t(d * G * H * H)],
-                         &B[size_t(d * 2 * G * H)], &P[size_t(d * 3 * H)], lens, rev, &acts_[size_t(d * per_dir_)],
-                         h, c, Y.data() + d * batch * H);
+      run_direction<Acc>(ctx.pool(), seq, batch, in, H, X.data(), W.data() + d * G * H * in,
+                         R.data() + d * G * H * H, B.data() + d * 2 * G * H, P.data() + d * 3 * H, lens, rev,
+                         &acts_[size_t(d * per_dir_)], h, c, Y.data() + d * batch * H);
       std::copy(h.begin(), h.end(), Yh.begin() + long(ho));
       std::copy(c.begin(), c.end(), Yc.begin() + long(ho));
     }
@@ -170,14 +170,16 @@ class RecurrentKernel : public OpKernel {
   // One direction over the sequence: h (and c) hold the state in and out; Y points at
   // Y[0, d, 0, 0] with a time stride of dirs*batch*H.
   template <class Acc>
-  void run_direction(int64_t seq, int64_t batch, int64_t in, int64_t H, const Acc* X, const Acc* W, const Acc* R,
+  void run_direction(ThreadPool* pool, int64_t seq, int64_t batch, int64_t in, int64_t H, const Acc* X, const Acc* W, const Acc* R,
                      const Acc* B, const Acc* P, const std::vector<int64_t>& lens, bool rev,
                      const RnnActivation* act, std::vector<Acc>& h, std::vector<Acc>& c, Acc* Y) const {
     const int64_t G = gates_, GH = G * H;
     const Acc* Wb = B;
     const Acc* Rb = B + GH;
     std::vector<Acc> xw(size_t(seq * batch * GH));
-    if (seq * batch > 0) gemm_nt<Acc>(seq * batch, GH, in, X, in, W, in, xw.data(), GH, false);
+    parallel_for(pool, seq * batch, 8, [&](int64_t lo, int64_t hi) {  // input projection of every step
+      gemm_nt<Acc>(hi - lo, GH, in, X + lo * in, in, W, in, xw.data() + lo * GH, GH, false);
+    });
     std::vector<Acc> hr(size_t(batch * GH)), hn(size_t(batch * H)), rh(size_t(batch * H));
     const int64_t ystride = ndir_ * batch * H;
     const RnnActivation &f = act[0], &g = act[per_dir_ > 1 ? 1 : 0], &ha = act[per_dir_ > 2 ? 2 : 0];
