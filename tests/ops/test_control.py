@@ -81,8 +81,7 @@ def test_loop_trip_count_and_scan_output(trips):
     ours = run_fastinfer(m, feeds)
     ref = run_ort(m, feeds)
     assert_close(ours[0], ref[0])
-    if trips:
-        assert_close(ours[1], ref[1])
+    assert_close(ours[1], ref[1])  # zero trips: shape (0,) as ORT gives for an unshaped body output
     assert ours[1].shape[0] == trips
 
 

@@ -136,6 +136,25 @@ def test_dequantize_float16_scale():
     assert out.dtype == np.float16
 
 
+def test_quantize_float16_input():
+    r = rng(12)
+    x = ties((4, 9), 0.5, r).astype(np.float16)
+    check("QuantizeLinear", {"x": x}, {"axis": 0}, [I8], 19,
+          inits={"s": np.array([0.5, 0.25, 1.0, 2.0], np.float16), "zp": np.array([1, 2, 3, -4], np.int8)})
+
+
+def test_threaded_integer_kernels():
+    """The parallel loops give the same result with a thread pool."""
+    r = rng(13)
+    a, b = int8_arr(r, (65, 33), np.uint8), int8_arr(r, (33, 17), np.uint8)
+    m = build("MatMulInteger", {"a": a, "b": b}, {}, [TensorProto.INT32], 10)
+    want = a.astype(np.int32) @ b.astype(np.int32)
+    np.testing.assert_array_equal(run_fastinfer(m, {"a": a, "b": b}, threads=4)[0], want)
+    x, w = int8_arr(r, (2, 4, 9, 9), np.uint8), int8_arr(r, (8, 4, 3, 3), np.uint8)
+    m = build("ConvInteger", {"x": x}, {"pads": [1, 1, 1, 1]}, [TensorProto.INT32], 10, inits={"w": w})
+    np.testing.assert_array_equal(run_fastinfer(m, {"x": x}, threads=4)[0], run_ort(m, {"x": x})[0])
+
+
 def test_quantize_bad_scale_size():
     x = np.zeros((2, 3), np.float32)
     m = build("QuantizeLinear", {"x": x}, {"axis": 1}, [U8], 13, inits={"s": np.ones(4, np.float32)})

@@ -144,6 +144,14 @@ def test_double_and_old_opset():
     run_case("LSTM", {"hidden_size": 3}, opset=7, seq=3, batch=2, inp=2, hidden=3, ndir=1, seed=10)
 
 
+def test_threaded_matches_single_thread():
+    vals, names = rnn_inputs("LSTM", seq=17, batch=3, inp=7, hidden=5, ndir=2, init=True, peep=True, seed=13)
+    m = build("LSTM", vals, {"hidden_size": 5, "direction": "bidirectional"}, names, 3)
+    one, four = run_fastinfer(m, vals), run_fastinfer(m, vals, threads=4)
+    for a, b in zip(one, four):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_only_y_h_output():
     vals, names = rnn_inputs("LSTM", seq=4, batch=2, inp=3, hidden=4, ndir=1, seed=11)
     check_against_ort("LSTM", vals, {"hidden_size": 4}, opset=14, rtol=1e-4, atol=1e-5, input_names=names,
