@@ -152,6 +152,25 @@ def test_threaded_matches_single_thread():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_weights(dtype):
+    """W, R and B as initializers (converted once at session creation)."""
+    vals, names = rnn_inputs("GRU", seq=4, batch=3, inp=5, hidden=6, ndir=2, init=True, seed=14, dtype=dtype)
+    attrs = {"hidden_size": 6, "direction": "bidirectional"}
+    feeds = {k: v for k, v in vals.items() if k not in ("W", "R", "B")}
+    consts = {k: vals[k] for k in ("W", "R", "B")}
+    m = make_model("GRU", feeds, attrs, 2, 14, initializers=consts, input_names=names)
+    for o in m.graph.output:
+        o.type.tensor_type.elem_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    ours = run_fastinfer(m, feeds)
+    ref = run_fastinfer(build("GRU", vals, attrs, names), vals)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a, b)
+    if dtype == np.float32:
+        for a, b in zip(ours, run_ort(m, feeds)):
+            assert_close(a, b, 1e-4, 1e-5)
+
+
 def test_only_y_h_output():
     vals, names = rnn_inputs("LSTM", seq=4, batch=2, inp=3, hidden=4, ndir=1, seed=11)
     check_against_ort("LSTM", vals, {"hidden_size": 4}, opset=14, rtol=1e-4, atol=1e-5, input_names=names,

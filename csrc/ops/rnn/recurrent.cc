@@ -72,6 +72,12 @@ class RecurrentKernel : public OpKernel {
     FI_CHECK(layout_ == 0 || layout_ == 1, InvalidModel, "layout must be 0 or 1, got ", layout_);
     lbr_ = a.get_int("linear_before_reset", 0) != 0;
     input_forget_ = a.get_int("input_forget", 0) != 0;
+    for (int i = 0; i < 3; ++i) {  // constant W, R, B converted once
+      const Tensor* t = init.constant_input(1 + i);
+      if (!t) continue;
+      if (t->dtype() == DataType::Double) const_d_[i] = to_acc<double>(*t);
+      else if (dtype_is_float(t->dtype()) && t->dtype() != DataType::Double) const_f_[i] = to_acc<float>(*t);
+    }
   }
 
   void compute(KernelContext& ctx) const override {
@@ -114,9 +120,12 @@ class RecurrentKernel : public OpKernel {
       lens = lt->to_int64_vector();
       for (int64_t l : lens) FI_CHECK(l >= 0 && l <= seq, InvalidArgument, "sequence length ", l, " out of [0, ", seq, "]");
     }
-    std::vector<Acc> X = to_acc<Acc>(xt), W = to_acc<Acc>(wt), R = to_acc<Acc>(rt);
+    std::vector<Acc> X = to_acc<Acc>(xt);
+    std::vector<Acc> wbuf, rbuf, bbuf(size_t(ndir_ * 2 * G * H), Acc(0));
+    const Acc* W = weights<Acc>(0, wt, wbuf);
+    const Acc* R = weights<Acc>(1, rt, rbuf);
+    const Acc* B = bt ? weights<Acc>(2, *bt, bbuf) : bbuf.data();
     if (layout_) X = swap01(X, batch, seq, in);
-    std::vector<Acc> B = bt ? to_acc<Acc>(*bt) : std::vector<Acc>(size_t(ndir_ * 2 * G * H), Acc(0));
     std::vector<Acc> h0 = h0t ? to_acc<Acc>(*h0t) : std::vector<Acc>(size_t(ndir_ * batch * H), Acc(0));
     std::vector<Acc> c0 = c0t ? to_acc<Acc>(*c0t) : std::vector<Acc>(size_t(ndir_ * batch * H), Acc(0));
     if (layout_) h0 = swap01(h0, batch, ndir_, H), c0 = swap01(c0, batch, ndir_, H);
@@ -129,8 +138,8 @@ class RecurrentKernel : public OpKernel {
       const size_t ho = size_t(d * batch * H);
       std::vector<Acc> h(h0.begin() + long(ho), h0.begin() + long(ho + size_t(batch * H)));
       std::vector<Acc> c(c0.begin() + long(ho), c0.begin() + long(ho + size_t(batch * H)));
-      run_direction<Acc>(ctx.pool(), seq, batch, in, H, X.data(), W.data() + d * G * H * in,
-                         R.data() + d * G * H * H, B.data() + d * 2 * G * H, P.data() + d * 3 * H, lens, rev,
+      run_direction<Acc>(ctx.pool(), seq, batch, in, H, X.data(), W + d * G * H * in,
+                         R + d * G * H * H, B + d * 2 * G * H, P.data() + d * 3 * H, lens, rev,
                          &acts_[size_t(d * per_dir_)], h, c, Y.data() + d * batch * H);
       std::copy(h.begin(), h.end(), Yh.begin() + long(ho));
       std::copy(c.begin(), c.end(), Yc.begin() + long(ho));
@@ -151,6 +160,17 @@ class RecurrentKernel : public OpKernel {
     if (ctx.num_outputs() > 1 && ctx.has_output(1)) store(ctx.output(1, dt, hshape), Yh);
     if (cell_ == Cell::Lstm && ctx.num_outputs() > 2 && ctx.has_output(2)) store(ctx.output(2, dt, hshape), Yc);
   }
+
+  // Input 1+i (W, R, B) as Acc: the copy made at session creation when it is constant.
+  template <class Acc>
+  const Acc* weights(int i, const Tensor& t, std::vector<Acc>& buf) const {
+    const std::vector<Acc>& c = cached(i, static_cast<Acc*>(nullptr));
+    if (!c.empty() && int64_t(c.size()) == t.numel()) return c.data();
+    buf = to_acc<Acc>(t);
+    return buf.data();
+  }
+  const std::vector<float>& cached(int i, float*) const { return const_f_[i]; }
+  const std::vector<double>& cached(int i, double*) const { return const_d_[i]; }
 
   template <class Acc>
   static void store(Tensor& y, const std::vector<Acc>& v) {
@@ -243,6 +263,8 @@ class RecurrentKernel : public OpKernel {
   int per_dir_ = 1;
   float clip_ = 0;
   int layout_ = 0;
+  std::vector<float> const_f_[3];
+  std::vector<double> const_d_[3];
 };
 
 template <Cell C>
