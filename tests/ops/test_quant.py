@@ -226,8 +226,9 @@ CONV_CASES = [
 def test_conv_integer(xshape, wshape, attrs):
     r = rng(10)
     x, w = int8_arr(r, xshape, np.uint8), int8_arr(r, wshape, np.uint8)
-    check("ConvInteger", {"x": x}, attrs, [TensorProto.INT32], 10,
-          inits={"w": w, "xzp": np.array(7, np.uint8), "wzp": np.array(120, np.uint8)})
+    zps = {"xzp": np.array(7, np.uint8), "wzp": np.array(120, np.uint8)}
+    check("ConvInteger", {"x": x}, attrs, [TensorProto.INT32], 10, inits=dict(w=w, **zps))
+    check("ConvInteger", {"x": x, "w": w}, attrs, [TensorProto.INT32], 10, inits=zps)  # weight fed at run time
 
 
 @pytest.mark.parametrize("xshape,wshape,attrs", CONV_CASES[:4])

@@ -95,42 +95,45 @@ ConvGeom conv_geometry(const ConvAttrs& at, const Shape& xs, const Shape& ws) {
 }
 
 // acc[n, m, out] = sum over the group's channels and kernel taps of (x - xzp) * (w - wzp[m]).
+// Parallel over (n, output position); the valid taps of a position are found once for all m.
+// Sums wrap modulo 2^32 like int32 hardware accumulators (no signed overflow).
 std::vector<int32_t> int_conv(KernelContext& ctx, const ConvGeom& g, const std::vector<int32_t>& x, int32_t xzp,
                               const std::vector<int32_t>& w, const std::vector<int32_t>& wzp) {
   std::vector<int32_t> acc(size_t(g.N * g.M * g.out_size), 0);
   const size_t k = size_t(g.k);
-  parallel_for(ctx.pool(), g.N * g.M, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<int64_t> oc(k), kc(k);
+  parallel_for(ctx.pool(), g.N * g.out_size, 16, [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> oc(k);
     std::vector<int64_t> tap_off, tap_ker;
-    for (int64_t nm = lo; nm < hi; ++nm) {
-      int64_t n = nm / g.M, m = nm % g.M, grp = m / g.mg;
-      int32_t* out = &acc[size_t(nm * g.out_size)];
-      for (int64_t o = 0; o < g.out_size; ++o) {
-        int64_t rem = o;
-        for (size_t d = k; d-- > 0;) oc[d] = rem % g.out[d], rem /= g.out[d];
-        tap_off.clear();
-        tap_ker.clear();
-        for (int64_t t = 0; t < g.ker_size; ++t) {  // valid taps of this output position
-          int64_t r = t, off = 0, mul = 1;
-          bool ok = true;
-          for (size_t d = k; d-- > 0;) {
-            kc[d] = r % g.ker[d];
-            r /= g.ker[d];
-            int64_t pos = oc[d] * g.stride[d] - g.pad_begin[d] + kc[d] * g.dil[d];
-            if (pos < 0 || pos >= g.in[d]) ok = false;
-            off += pos * mul;
-            mul *= g.in[d];
-          }
-          if (ok) tap_off.push_back(off), tap_ker.push_back(t);
+    for (int64_t no = lo; no < hi; ++no) {
+      int64_t n = no / g.out_size, o = no % g.out_size;
+      int64_t rem = o;
+      for (size_t d = k; d-- > 0;) oc[d] = rem % g.out[d], rem /= g.out[d];
+      tap_off.clear();
+      tap_ker.clear();
+      for (int64_t t = 0; t < g.ker_size; ++t) {  // valid taps of this output position
+        int64_t r = t, off = 0, mul = 1;
+        bool ok = true;
+        for (size_t d = k; d-- > 0;) {
+          int64_t kc = r % g.ker[d];
+          r /= g.ker[d];
+          int64_t pos = oc[d] * g.stride[d] - g.pad_begin[d] + kc * g.dil[d];
+          if (pos < 0 || pos >= g.in[d]) ok = false;
+          off += pos * mul;
+          mul *= g.in[d];
         }
-        int32_t s = 0;
+        if (ok) tap_off.push_back(off), tap_ker.push_back(t);
+      }
+      for (int64_t m = 0; m < g.M; ++m) {
+        int64_t grp = m / g.mg;
+        int32_t wz = wzp[size_t(m)];
+        uint32_t s = 0;
         for (int64_t c = 0; c < g.cg; ++c) {
           const int32_t* xp = &x[size_t((n * g.C + grp * g.cg + c) * g.in_size)];
           const int32_t* wp = &w[size_t((m * g.cg + c) * g.ker_size)];
           for (size_t t = 0; t < tap_off.size(); ++t)
-            s += (xp[tap_off[t]] - xzp) * (wp[tap_ker[t]] - wzp[size_t(m)]);
+            s += uint32_t((xp[tap_off[t]] - xzp) * (wp[tap_ker[t]] - wz));
         }
-        out[o] = s;
+        acc[size_t((n * g.M + m) * g.out_size + o)] = int32_t(s);
       }
     }
   });
@@ -159,9 +162,22 @@ void check_8bit(const Tensor& t, const char* what) {
            " must be uint8 or int8, got ", dtype_name(t.dtype()));
 }
 
+// The weight as int32, from the copy made at session creation when it is constant.
+const std::vector<int32_t>& weight_ints(const Tensor& w, const std::vector<int32_t>& cached, std::vector<int32_t>& buf) {
+  if (!cached.empty() && int64_t(cached.size()) == w.numel()) return cached;
+  buf = quant_to_int32(w, "w");
+  return buf;
+}
+
+std::vector<int32_t> constant_ints(const OpInit& init, int i) {
+  const Tensor* t = init.constant_input(i);
+  if (!t || (t->dtype() != DataType::UInt8 && t->dtype() != DataType::Int8)) return {};
+  return quant_to_int32(*t, "w");
+}
+
 class ConvIntegerKernel : public OpKernel {
  public:
-  explicit ConvIntegerKernel(const OpInit& init) : at_(init.attrs()) {}
+  explicit ConvIntegerKernel(const OpInit& init) : at_(init.attrs()), w_const_(constant_ints(init, 1)) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     const Tensor& w = ctx.in(1);
@@ -170,18 +186,20 @@ class ConvIntegerKernel : public OpKernel {
     ConvGeom g = conv_geometry(at_, x.shape(), w.shape());
     int32_t xzp = scalar_zp(ctx.input(2), x.dtype(), "x_zero_point");
     std::vector<int32_t> wzp = per_channel(ctx.input(3), w.dtype(), g.M, "w_zero_point");
-    std::vector<int32_t> acc = int_conv(ctx, g, quant_to_int32(x, "x"), xzp, quant_to_int32(w, "w"), wzp);
+    std::vector<int32_t> wbuf;
+    std::vector<int32_t> acc = int_conv(ctx, g, quant_to_int32(x, "x"), xzp, weight_ints(w, w_const_, wbuf), wzp);
     Tensor& y = ctx.output(0, DataType::Int32, g.out_shape);
     std::copy(acc.begin(), acc.end(), y.data<int32_t>());
   }
 
  private:
   ConvAttrs at_;
+  std::vector<int32_t> w_const_;
 };
 
 class QLinearConvKernel : public OpKernel {
  public:
-  explicit QLinearConvKernel(const OpInit& init) : at_(init.attrs()) {}
+  explicit QLinearConvKernel(const OpInit& init) : at_(init.attrs()), w_const_(constant_ints(init, 3)) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     const Tensor& w = ctx.in(3);
@@ -206,18 +224,20 @@ class QLinearConvKernel : public OpKernel {
                " elements");
       bias = quant_to_int32(*b, "B");
     }
-    std::vector<int32_t> acc = int_conv(ctx, g, quant_to_int32(x, "x"), xzp, quant_to_int32(w, "w"), wzp);
+    std::vector<int32_t> wbuf;
+    std::vector<int32_t> acc = int_conv(ctx, g, quant_to_int32(x, "x"), xzp, weight_ints(w, w_const_, wbuf), wzp);
     Tensor& y = ctx.output(0, yzp_t.dtype(), g.out_shape);
     const int64_t M = g.M, os = g.out_size;
     quant_store(y, true, [&](int64_t i) {
       int64_t m = (i / os) % M;
       float mult = xs * ws[size_t(m)] / ys;
-      return std::nearbyint(float(acc[size_t(i)] + bias[size_t(m)]) * mult) + yzp;
+      return std::nearbyint(float(int32_t(uint32_t(acc[size_t(i)]) + uint32_t(bias[size_t(m)]))) * mult) + yzp;
     });
   }
 
  private:
   ConvAttrs at_;
+  std::vector<int32_t> w_const_;
 };
 
 }  // namespace

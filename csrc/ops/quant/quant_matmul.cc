@@ -84,7 +84,8 @@ std::vector<int32_t> int_matmul(KernelContext& ctx, const Tensor& a, const Tenso
         int32_t x = arow[size_t(k)];
         if (x == 0) continue;
         const int32_t* brow = bp + k * N;
-        for (int64_t n = 0; n < N; ++n) out[n] += x * (brow[n] - bzp[size_t(n)]);
+        for (int64_t n = 0; n < N; ++n)  // wraps modulo 2^32 like int32 accumulators
+          out[n] = int32_t(uint32_t(out[n]) + uint32_t(x * (brow[n] - bzp[size_t(n)])));
       }
     }
   });
