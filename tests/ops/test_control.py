@@ -107,6 +107,22 @@ def test_loop_cond_from_outer_scope_stops():
     np.testing.assert_array_equal(out[0], feeds["x"])
 
 
+def test_body_condition_stops_counted_loop():
+    """With M and no cond input, a false condition from the body still ends the loop (as ORT does)."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["stop"], ["cond_out"]), helper.make_node("Add", ["v_in", "x"], ["v_out"])],
+        "body", [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("v_in")],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out")])
+    node = helper.make_node("Loop", ["M", "", "v0"], ["v"], body=body)
+    m = model([node], [vi("M", TensorProto.INT64, []), vi("stop", TensorProto.BOOL, []), vi("v0", F, [3]),
+                       vi("x", F, [3])], [vi("v")])
+    for stop in (True, False):
+        feeds = {"M": np.array(5, np.int64), "stop": np.array(stop), "v0": np.zeros(3, np.float32),
+                 "x": np.ones(3, np.float32)}
+        out = check(m, feeds)
+        np.testing.assert_array_equal(out[0], np.full(3, 5.0 if stop else 1.0, np.float32))
+
+
 def test_nested_loops_with_if_inside():
     """Outer Loop (M1 trips) runs an inner Loop (M2 trips) and an If on an outer-scope flag."""
     inner = helper.make_node("Loop", ["M2", "cond_in", "v_in"], ["w"], body=loop_body(scan=False))
@@ -125,7 +141,9 @@ def test_nested_loops_with_if_inside():
     for flag in (True, False):
         feeds = {"M1": np.array(3, np.int64), "M2": np.array(2, np.int64), "flag": np.array(flag),
                  "v0": r.standard_normal(5).astype(np.float32), "x": r.standard_normal(5).astype(np.float32)}
-        check(m, feeds)
+        ours = check(m, feeds)
+        for a, b in zip(ours, run_fastinfer(m, feeds, threads=4)):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_loop_strings_and_iteration_number():
