@@ -226,3 +226,24 @@ def test_scan_opset8_batch_and_sequence_lens(lens, direction):
         assert_close(ours[0], s)
     else:
         check(m, feeds)
+
+
+def test_concurrent_runs_of_one_session():
+    """Several Python threads run one session with a Loop + Scan model at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inner = helper.make_node("Scan", ["v_in", "xs"], ["w", "ys"], body=scan_body(), num_scan_inputs=1)
+    body = helper.make_graph(
+        [inner, helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["w"], ["v_out"])],
+        "body", [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("v_in", F, [2])],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out", F, [2])])
+    node = helper.make_node("Loop", ["M", "", "v0"], ["v"], body=body)
+    m = model([node], [vi("M", TensorProto.INT64, []), vi("v0", F, [2]), vi("xs", F, [5, 2])], [vi("v")], opset=16)
+    sess = fastinfer.Session(m.SerializeToString(), threads=2)
+    r = rng(7)
+    feeds = [{"M": np.array(k, np.int64), "v0": r.standard_normal(2).astype(np.float32),
+              "xs": r.standard_normal((5, 2)).astype(np.float32)} for k in range(8)]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda f: sess.run(None, f)[0], feeds * 3))
+    for f, g in zip(feeds * 3, got):
+        assert_close(g, run_ort(m, f)[0])
