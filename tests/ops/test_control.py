@@ -247,3 +247,23 @@ def test_concurrent_runs_of_one_session():
         got = list(ex.map(lambda f: sess.run(None, f)[0], feeds * 3))
     for f, g in zip(feeds * 3, got):
         assert_close(g, run_ort(m, f)[0])
+
+
+def test_scan_outputs_changing_shape_rejected():
+    """A scan output whose shape differs between iterations is a runtime error, for Loop and Scan."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "x"], ["v_out"]),
+         helper.make_node("Identity", ["v_in"], ["s_out"])],
+        "body", [vi("i", TensorProto.INT64, []), vi("cond_in", TensorProto.BOOL, []), vi("v_in")],
+        [vi("cond_out", TensorProto.BOOL, []), vi("v_out"), vi("s_out")])
+    node = helper.make_node("Loop", ["M", "", "v0"], ["v", "s"], body=body)
+    m = model([node], [vi("M", TensorProto.INT64, []), vi("v0", F, None), vi("x", F, [3])], [vi("v"), vi("s")])
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"M": np.array(2, np.int64), "v0": np.array(1.0, np.float32), "x": np.ones(3, np.float32)})
+    sbody = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Identity", ["s_in"], ["y_t"])],
+        "body", [vi("s_in"), vi("x_t")], [vi("s_out"), vi("y_t")])
+    node = helper.make_node("Scan", ["init", "xs"], ["final", "ys"], body=sbody, num_scan_inputs=1)
+    m = model([node], [vi("init", F, None), vi("xs", F, [4, 2])], [vi("final"), vi("ys")], opset=16)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(m, {"init": np.array(0.0, np.float32), "xs": np.ones((4, 2), np.float32)})

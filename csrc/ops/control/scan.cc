@@ -78,7 +78,7 @@ class ScanKernel : public OpKernel {
     }
     Result r;
     std::vector<AxisView> out_views;
-    std::vector<int64_t> out_per;
+    std::vector<Shape> elem_shapes;
     for (int64_t t = 0; t < len; ++t) {
       std::vector<Tensor> ins = states;
       for (size_t j = 0; j < xs.size(); ++j) {
@@ -97,10 +97,11 @@ class ScanKernel : public OpKernel {
           s.insert(size_t(ax), len);
           r.scans.push_back(Tensor::empty(e.dtype(), s));
           out_views.emplace_back(s, int(ax));
+          elem_shapes.push_back(e.shape());
         } else {
-          const Tensor& o = r.scans[size_t(k)];
-          FI_CHECK(e.dtype() == o.dtype() && e.numel() * len == o.numel(), InvalidArgument, "Scan output ", k,
-                   " changes type or shape between iterations");
+          FI_CHECK(e.dtype() == r.scans[size_t(k)].dtype() && e.shape() == elem_shapes[size_t(k)], InvalidArgument,
+                   "Scan output ", k, " changes from ", elem_shapes[size_t(k)].str(), " to ", e.shape().str(),
+                   " between iterations");
         }
         int64_t pos = out_dirs_[size_t(k)] ? len - 1 - t : t;
         scatter_slice(e.dtype(), out_views[size_t(k)], e.raw(), r.scans[size_t(k)].raw(), pos);
