@@ -153,6 +153,10 @@ def test_threaded_integer_kernels():
     x, w = int8_arr(r, (2, 4, 9, 9), np.uint8), int8_arr(r, (8, 4, 3, 3), np.uint8)
     m = build("ConvInteger", {"x": x}, {"pads": [1, 1, 1, 1]}, [TensorProto.INT32], 10, inits={"w": w})
     np.testing.assert_array_equal(run_fastinfer(m, {"x": x}, threads=4)[0], run_ort(m, {"x": x})[0])
+    big = ties((7, 65, 127), 0.5, r)  # several chunks of the parallel store
+    m = build("QuantizeLinear", {"x": big}, {"axis": 1}, [I8], 13,
+              inits={"s": (r.random(65) + 0.1).astype(np.float32), "zp": r.integers(-9, 9, 65).astype(np.int8)})
+    np.testing.assert_array_equal(run_fastinfer(m, {"x": big}, threads=4)[0], run_ort(m, {"x": big})[0])
 
 
 def test_quantize_bad_scale_size():

@@ -232,7 +232,7 @@ class QLinearConvKernel : public OpKernel {
       int64_t m = (i / os) % M;
       float mult = xs * ws[size_t(m)] / ys;
       return std::nearbyint(float(int32_t(uint32_t(acc[size_t(i)]) + uint32_t(bias[size_t(m)]))) * mult) + yzp;
-    });
+    }, ctx.pool());
   }
 
  private:

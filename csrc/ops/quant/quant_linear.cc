@@ -101,12 +101,18 @@ class QuantizeLinearKernel : public OpKernel {
     std::vector<float> zv = zp ? quant_to_float(*zp, "QuantizeLinear zero point") : std::vector<float>(sv.size(), 0.f);
     Tensor& y = ctx.output(0, dt, x.shape());
     if (quant_is_qfloat(dt))
-      quant_store(y, saturate_, [&](int64_t i) { int64_t k = idx(i); return xv[size_t(i)] / sv[size_t(k)] + zv[size_t(k)]; });
+      quant_store(
+          y, saturate_,
+          [&](int64_t i) {
+            int64_t k = idx(i);
+            return xv[size_t(i)] / sv[size_t(k)] + zv[size_t(k)];
+          },
+          ctx.pool());
     else
       quant_store(y, true, [&](int64_t i) {
         int64_t k = idx(i);
         return std::nearbyint(xv[size_t(i)] / sv[size_t(k)]) + zv[size_t(k)];
-      });
+      }, ctx.pool());
   }
 
  private:
@@ -192,7 +198,7 @@ class DynamicQuantizeLinearKernel : public OpKernel {
     float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
     float zpf = std::nearbyint(std::max(0.0f, std::min(255.0f, 0.0f - lo / scale)));
     Tensor& y = ctx.output(0, DataType::UInt8, x.shape());
-    quant_store(y, true, [&](int64_t i) { return std::nearbyint(p[i] / scale) + zpf; });
+    quant_store(y, true, [&](int64_t i) { return std::nearbyint(p[i] / scale) + zpf; }, ctx.pool());
     if (ctx.num_outputs() > 1 && ctx.has_output(1)) *ctx.output(1, DataType::Float, Shape{}).data<float>() = scale;
     if (ctx.num_outputs() > 2 && ctx.has_output(2))
       *ctx.output(2, DataType::UInt8, Shape{}).data<uint8_t>() = uint8_t(zpf);

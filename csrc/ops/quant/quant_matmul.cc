@@ -142,7 +142,7 @@ class QLinearMatMulKernel : public OpKernel {
       int64_t n = i % N, m = (i / N) % M;
       float mult = as[size_t(m)] * bs[size_t(n)] / ys[0];
       return std::nearbyint(float(acc[size_t(i)]) * mult) + yzp;
-    });
+    }, ctx.pool());
   }
 };
 

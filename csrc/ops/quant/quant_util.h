@@ -7,6 +7,7 @@
 
 #include "core/dispatch_type.h"
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 
 namespace fi {
 
@@ -23,14 +24,20 @@ bool quant_is_qfloat(DataType dt);
 void quant_range(DataType dt, float& lo, float& hi);
 
 // Writes float values into y (integer types: round half to even and saturate; float8 types:
-// cast with `saturate`). `v(i)` returns the unrounded value of element i.
+// cast with `saturate`). `v(i)` returns the unrounded value of element i and must be safe to call
+// from several threads: chunks of elements run on `pool` (inline when null).
 template <class F>
-void quant_store(Tensor& y, bool saturate, F&& v) {
-  int64_t n = y.numel();
-  DataType dt = y.dtype();
+void quant_store(Tensor& y, bool saturate, F&& v, ThreadPool* pool = nullptr) {
+  const int64_t n = y.numel();
+  const DataType dt = y.dtype();
+  auto each = [&](auto&& body) {
+    parallel_for(pool, n, 16384, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) body(i);
+    });
+  };
   if (dt == DataType::Float4E2M1) {
     auto* p = y.data<Float4E2M1>();
-    for (int64_t i = 0; i < n; ++i) p[i].bits = Float4E2M1::from_float(v(i));
+    each([&](int64_t i) { p[i].bits = Float4E2M1::from_float(v(i)); });
     return;
   }
   if (quant_is_float8(dt)) {
@@ -40,14 +47,14 @@ void quant_store(Tensor& y, bool saturate, F&& v) {
                     !std::is_same<T, Int4>::value && !std::is_same<T, Float4E2M1>::value) {
         T* p = y.data<T>();
         constexpr bool fn = std::is_same<T, Float8E4M3FN>::value;
-        for (int64_t i = 0; i < n; ++i) {
+        each([&](int64_t i) {
           float f = v(i);
           uint8_t b = T::from_float(f, saturate);
           // ONNX keeps the sign on E4M3FN's NaN from a non-saturated overflow (0xFF for negatives);
           // the core encoder returns 0x7F.
           if (fn && b == 0x7F && !std::isnan(f) && std::signbit(f)) b = 0xFF;
           p[i].bits = b;
-        }
+        });
       }
     });
     return;
@@ -59,22 +66,15 @@ void quant_store(Tensor& y, bool saturate, F&& v) {
     if (std::isnan(f)) f = 0;
     return f < lo ? lo : (f > hi ? hi : f);
   };
+  auto write = [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    each([&](int64_t i) { p[i] = T(q(i)); });
+  };
   switch (dt) {
-    case DataType::UInt8: { auto* p = y.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(q(i)); break; }
-    case DataType::Int8: { auto* p = y.data<int8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int8_t(q(i)); break; }
-    case DataType::UInt16: { auto* p = y.data<uint16_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint16_t(q(i)); break; }
-    case DataType::Int16: { auto* p = y.data<int16_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int16_t(q(i)); break; }
-    case DataType::UInt4: { auto* p = y.data<uint8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = uint8_t(q(i)); break; }
-    case DataType::Int4: { auto* p = y.data<int8_t>(); for (int64_t i = 0; i < n; ++i) p[i] = int8_t(q(i)); break; }
-    case DataType::Int32: {  // float cannot hold int32 max exactly: clamp in double
-      auto* p = y.data<int32_t>();
-      for (int64_t i = 0; i < n; ++i) {
-        double f = std::nearbyint(double(v(i)));
-        if (std::isnan(f)) f = 0;
-        p[i] = int32_t(f < -2147483648.0 ? -2147483648.0 : (f > 2147483647.0 ? 2147483647.0 : f));
-      }
-      break;
-    }
+    case DataType::UInt8: case DataType::UInt4: write(y.data<uint8_t>()); break;
+    case DataType::Int8: case DataType::Int4: write(y.data<int8_t>()); break;
+    case DataType::UInt16: write(y.data<uint16_t>()); break;
+    case DataType::Int16: write(y.data<int16_t>()); break;
     default: throw NotImplemented(str("quantised type ", dtype_name(dt), " is not supported"));
   }
 }
