@@ -59,10 +59,16 @@ def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
 def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
     if t.data_location == onnx.TensorProto.EXTERNAL:
         _external_path(t, base_dir)  # validates location before onnx reads it
+    if any(d < 0 for d in t.dims):
+        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
     try:
-        return numpy_helper.to_array(t, base_dir=base_dir)
+        arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:
         raise InvalidModel(f"tensor '{t.name}' cannot be read: {e}") from None
+    if arr.shape != tuple(t.dims):
+        raise InvalidModel(f"tensor '{t.name}' holds {arr.size} elements in shape {arr.shape}, "
+                           f"its dims are {list(t.dims)}")
+    return arr
 
 
 def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], list[str]]:
@@ -77,6 +83,8 @@ def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], lis
     dims, params = [], []
     for d in tt.shape.dim:
         if d.HasField("dim_value"):
+            if d.dim_value < 0:
+                raise InvalidModel(f"{what} has a negative dimension {d.dim_value}")
             dims.append(int(d.dim_value))
             params.append("")
         else:
@@ -116,14 +124,25 @@ def _attribute(a: onnx.AttributeProto, base_dir: str, node: str) -> tuple[str, i
 
 
 def _sparse_to_dense(sp: onnx.SparseTensorProto, base_dir: str) -> tuple[str, np.ndarray, int]:
+    name = sp.values.name
     values = tensor_to_numpy(sp.values, base_dir)
-    idx = tensor_to_numpy(sp.indices, base_dir).astype(np.int64)
+    idx = tensor_to_numpy(sp.indices, base_dir)
     dims = tuple(sp.dims)
-    dense = np.zeros(int(np.prod(dims)) if dims else 1, dtype=values.dtype)
-    if idx.ndim == 2:
-        idx = np.ravel_multi_index(idx.T, dims)
-    dense[idx.reshape(-1)] = values.reshape(-1)
-    return sp.values.name, dense.reshape(dims), sp.values.data_type
+    if any(d < 0 for d in dims) or idx.dtype.kind not in "iu":
+        raise InvalidModel(f"sparse initializer '{name}' has invalid dims {list(dims)} or indices")
+    idx = idx.astype(np.int64)
+    size = int(np.prod(dims)) if dims else 1
+    try:
+        if idx.ndim == 2:
+            idx = np.ravel_multi_index(idx.T, dims)
+        idx = idx.reshape(-1)
+        if idx.size != values.size or (idx.size and (idx.min() < 0 or idx.max() >= size)):
+            raise ValueError("indices out of range or not one per value")
+        dense = np.zeros(size, dtype=values.dtype)
+        dense[idx] = values.reshape(-1)
+    except (ValueError, IndexError, MemoryError) as e:
+        raise InvalidModel(f"sparse initializer '{name}': {e}") from None
+    return name, dense.reshape(dims), sp.values.data_type
 
 
 def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None) -> Any:
