@@ -145,9 +145,36 @@ def _sparse_to_dense(sp: onnx.SparseTensorProto, base_dir: str) -> tuple[str, np
     return name, dense.reshape(dims), sp.values.data_type
 
 
+def _text(v: Any, what: str) -> str:
+    """A name from the model; protobuf hands back bytes for strings that are not valid UTF-8."""
+    if isinstance(v, str):
+        return v
+    raise InvalidModel(f"{what} is not valid UTF-8: {bytes(v)[:80]!r}")
+
+
+def _check_names(g: Any) -> None:
+    for t in g.initializer:
+        _text(t.name, "an initializer name")
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        _text(vi.name, "a value name")
+        if vi.type.WhichOneof("value") == "tensor_type":
+            for d in vi.type.tensor_type.shape.dim:
+                _text(d.dim_param, f"a dimension name of '{vi.name}'")
+    for i, n in enumerate(g.node):
+        name = _text(n.name, f"the name of node #{i}")
+        where = f"node '{name or i}'"
+        _text(n.op_type, f"the operator of {where}")
+        _text(n.domain, f"the domain of {where}")
+        for x in list(n.input) + list(n.output):
+            _text(x, f"an input or output name of {where}")
+        for a in n.attribute:
+            _text(a.name, f"an attribute name of {where}")
+
+
 def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None) -> Any:
+    _check_names(g)
     cg = _core.Graph()
-    cg.set_name(g.name)
+    cg.set_name(g.name if isinstance(g.name, str) else "")
     if opsets is not None:
         for domain, version in opsets.items():
             cg.set_opset(domain, version)
@@ -174,6 +201,7 @@ def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None
 def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     opsets: dict[str, int] = {}
     for o in model.opset_import:
+        _text(o.domain, "an imported domain")
         opsets["" if o.domain == "ai.onnx" else o.domain] = int(o.version)
     if "" not in opsets and model.ir_version < 3:
         opsets[""] = 1
@@ -187,6 +215,9 @@ def import_model(model: ModelLike) -> tuple[Any, onnx.ModelProto]:
         raise InvalidModel("the model has no graph")
     opsets = model_opsets(proto)
     graph = expand_functions(proto, opsets)
-    cg = build_graph(graph, base_dir, opsets)
-    cg.prepare()
+    try:
+        cg = build_graph(graph, base_dir, opsets)
+        cg.prepare()
+    except UnicodeError as e:  # a core message quoting a name that is not UTF-8
+        raise InvalidModel(f"the model contains text that is not valid UTF-8: {e}") from None
     return cg, proto
