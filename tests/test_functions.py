@@ -44,10 +44,17 @@ def all_values(g) -> list[str]:
     return [o for n in g.node for o in n.output if o]
 
 
+ALL_STANDARD_OPS = frozenset(("", s.name) for s in onnx.defs.get_all_schemas_with_history() if s.domain == "")
+
+
 @pytest.fixture
-def no_kernels(monkeypatch):
-    """Pretends fastinfer has no kernels, so that every function op is expanded."""
-    monkeypatch.setattr(_functions, "_supported", frozenset())
+def kernels_except(monkeypatch):
+    """Pretends fastinfer has a kernel for every standard op except the given ones."""
+
+    def set_missing(*ops: str) -> None:
+        monkeypatch.setattr(_functions, "_supported", ALL_STANDARD_OPS - {("", o) for o in ops})
+
+    return set_missing
 
 
 def _model(nodes, inputs, outputs, opset=17, functions=(), domains=("custom",)):
@@ -243,13 +250,13 @@ STD_IDS = [f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(STD_CASES)]
 
 
 @pytest.mark.parametrize("op,opset,attrs,feeds", STD_CASES, ids=STD_IDS)
-def test_standard_function_expands_into_base_ops(no_kernels, op, opset, attrs, feeds):
+def test_standard_function_expands_into_base_ops(kernels_except, op, opset, attrs, feeds):
+    kernels_except(op, "CastLike")
     m = _std_model(op, opset, attrs, feeds)
     ex = expanded(m)
     types = set(all_op_types(ex.graph))
     assert op not in types
-    # Function ops in the body (CastLike...) are expanded too, unless their body is written for
-    # another opset with other semantics (Range-11's Loop at opset 23): those stay for a kernel.
+    # Function ops in the body without a kernel (CastLike here) are expanded too.
     assert "CastLike" not in types
     vals = all_values(ex.graph)
     assert len(vals) == len(set(vals))
@@ -268,8 +275,28 @@ def test_standard_function_runs_like_onnxruntime(op, opset, attrs, feeds):
     assert_close(got[0], ref[0], rtol=1e-4, atol=1e-5, what=op)
 
 
-def test_old_opset_does_not_take_a_newer_body(no_kernels):
+def test_old_opset_does_not_take_a_newer_body(kernels_except):
     # Elu's function body is written for opset 18 (CastLike); at opset 10 it must stay Elu.
+    kernels_except("Elu")
     m = _std_model("Elu", 10, {}, {"x": _rand((3,))})
     assert all_op_types(expanded(m).graph) == ["Elu"]
+
+
+def test_body_needing_a_missing_kernel_keeps_the_op(kernels_except):
+    # Gelu(tanh) needs Tanh: without a Tanh kernel, Gelu stays, and the error names Gelu.
+    kernels_except("Gelu", "Tanh")
+    m = _std_model("Gelu", 20, {"approximate": "tanh"}, {"x": _rand((3,))})
+    assert all_op_types(expanded(m).graph) == ["Gelu"]
+    kernels_except("Gelu")
+    assert "Gelu" not in all_op_types(expanded(m).graph)
+
+
+def test_unsupported_inner_op_of_local_function_is_reported():
+    f = helper.make_function("custom", "Weird", ["a"], ["b"], [helper.make_node("NoSuchOp", ["a"], ["b"])],
+                             [helper.make_opsetid("", 17)])
+    x = helper.make_tensor_value_info("x", F, [2])
+    y = helper.make_tensor_value_info("y", F, [2])
+    m = _model([helper.make_node("Weird", ["x"], ["y"], domain="custom", name="w0")], [x], [y], functions=[f])
+    with pytest.raises(fastinfer.NotImplemented, match=r"NoSuchOp.*w0/"):
+        fastinfer.Session(m)
 

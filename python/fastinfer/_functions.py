@@ -2,12 +2,14 @@
 the model (local functions) or the ONNX standard defines as a function of other operators, is
 replaced by that function's body. The kernels that then run are fastinfer's own.
 
-Expansion works in passes over the whole graph (subgraphs of If/Loop/Scan included): each pass
-replaces every expandable node by its body, whose nodes may themselves be functions and are
-expanded by the next pass. Bodies get fresh value and node names (prefixed with the caller's
-node name), attribute references (``ref_attr_name``) take the caller's attribute or the
-function's default. Context-dependent standard functions (Gelu, Attention, the losses...) are
-built from the node and its input types, which come from ONNX shape inference."""
+Each such node (in the main graph and in If/Loop/Scan subgraphs) is expanded recursively: body
+nodes that are functions themselves are expanded in turn. Bodies get fresh value and node names
+(prefixed with the caller's node name); attribute references (``ref_attr_name``) take the caller's
+attribute or the function's default. Context-dependent standard functions (Gelu, Attention, the
+losses...) are built from the node and its input types, found by ONNX shape inference (on the
+model for its own nodes, on the enclosing body for nodes inside a body). A standard operator
+whose expansion still needs an operator without a kernel is left as it is, so that the error
+names the operator the model uses."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TypeProto
 from . import _core
 from .errors import InvalidModel
 
-# Passes (nesting depth of function calls) before expansion gives up: a recursive function.
-MAX_PASSES = 32
+# Nesting depth of function calls at which expansion gives up: a recursive function.
+MAX_DEPTH = 32
 # Initializers up to this many bytes keep their values in the model given to shape inference
 # (shape tensors feed Reshape and friends); larger ones are passed as typed inputs only.
 _INFERENCE_INIT_BYTES = 1 << 16
@@ -120,7 +122,6 @@ class _Expander:
         self.names: set[str] | None = None
         self.counter = 0
         self.types: dict[str, TypeProto] | None = None
-        self.graph: Any = None
 
     # ---- which nodes expand ----
     def _local_function(self, n: NodeProto) -> FunctionProto | None:
@@ -163,7 +164,7 @@ class _Expander:
         return cand
 
     # ---- the body of a node ----
-    def body_of(self, n: NodeProto) -> tuple[FunctionProto, dict[str, AttributeProto]] | None:
+    def body_of(self, n: NodeProto, types: Any) -> tuple[FunctionProto, dict[str, AttributeProto]] | None:
         """The function body to inline for node n and the default values of its attributes."""
         f = self._local_function(n)
         if f is not None:
@@ -187,13 +188,15 @@ class _Expander:
                     body = cand
                     break
         if body is None and s.has_context_dependent_function:
-            types = self.input_types(n)
+            type_map = types()
+            empty = TypeProto()
+            in_types = [type_map.get(x, empty).SerializeToString() if x else b"" for x in n.input]
             node_bytes = n.SerializeToString()
             for v in _version_candidates(list(s.context_dependent_function_opset_versions)
                                          or [s.since_version], opset):
                 try:
                     cand = _parse_function(
-                        s.get_context_dependent_function_with_opset_version(v, node_bytes, types))
+                        s.get_context_dependent_function_with_opset_version(v, node_bytes, in_types))
                 except Exception:  # noqa: BLE001 - the builder rejects the node or types
                     cand = None
                 if cand is not None and _same_semantics(cand, opset):
@@ -203,14 +206,29 @@ class _Expander:
             return None
         return body, defaults
 
-    def input_types(self, n: NodeProto) -> list[bytes]:
+    def model_types(self) -> dict[str, TypeProto]:
+        """Types of the model's values (subgraphs included), inferred once, when first needed."""
         if self.types is None:
-            self.types = self._infer_types()
-        empty = TypeProto()
-        return [self.types.get(x, empty).SerializeToString() if x else b"" for x in n.input]
+            self.types = self._infer_model_types()
+        return self.types
 
-    def _infer_types(self) -> dict[str, TypeProto]:
-        g = self.graph
+    def _infer(self, graph: GraphProto) -> dict[str, TypeProto]:
+        m = onnx.ModelProto()
+        m.ir_version = max(self.model.ir_version, 4)
+        m.graph.CopyFrom(graph)
+        for d, v in self.opsets.items():
+            m.opset_import.append(onnx.helper.make_opsetid(d, v))
+        m.functions.extend(self.model.functions)
+        types: dict[str, TypeProto] = {}
+        try:
+            inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
+        except Exception:  # noqa: BLE001 - types stay unknown; builders may still cope
+            inferred = m
+        _collect_types(inferred.graph, types)
+        return types
+
+    def _infer_model_types(self) -> dict[str, TypeProto]:
+        g = self.model.graph
         tmp = GraphProto()
         tmp.name = g.name or "main"
         tmp.input.extend(g.input)
@@ -224,19 +242,49 @@ class _Expander:
                 tmp.initializer.append(t)
             elif t.name not in declared:
                 tmp.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-        m = onnx.ModelProto()
-        m.ir_version = max(self.model.ir_version, 4)
-        m.graph.CopyFrom(tmp)
-        for d, v in self.opsets.items():
-            m.opset_import.append(onnx.helper.make_opsetid(d, v))
-        m.functions.extend(self.model.functions)
-        types: dict[str, TypeProto] = {}
-        try:
-            inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
-        except Exception:  # noqa: BLE001 - types stay unknown; builders may still cope
-            inferred = m
-        _collect_types(inferred.graph, types)
+        return self._infer(tmp)
+
+    def _body_types(self, caller: NodeProto, outer: dict[str, TypeProto], nodes: list[NodeProto]) -> dict[str, TypeProto]:
+        """Types of the values of an inlined body, from the types of the caller's inputs."""
+        g = GraphProto()
+        g.name = "body"
+        for x in caller.input:
+            if x and x in outer and x not in {vi.name for vi in g.input}:
+                vi = g.input.add()
+                vi.name = x
+                vi.type.CopyFrom(outer[x])
+        g.node.extend(nodes)
+        for x in caller.output:
+            if x:
+                g.output.add().name = x
+        types = dict(outer)
+        types.update(self._infer(g))
         return types
+
+    def leaves_supported(self, nodes: list[NodeProto]) -> bool:
+        for n in nodes:
+            d = "" if n.domain == "ai.onnx" else n.domain
+            if (d, n.op_type) not in self.supported:
+                return False
+            for sg in _subgraphs(n):
+                if not self.leaves_supported(list(sg.node)):
+                    return False
+        return True
+
+    def expand_node(self, n: NodeProto, types: Any, depth: int) -> list[NodeProto] | None:
+        """The fully expanded body of n, or None to keep n (no body, or a standard op whose body
+        needs operators without kernels)."""
+        if depth > MAX_DEPTH:
+            raise InvalidModel(f"function expansion of node '{n.name or n.op_type}' ({n.op_type}) is nested "
+                               f"more than {MAX_DEPTH} levels deep: a function calls itself")
+        found = self.body_of(n, types)
+        if found is None:
+            return None
+        body_nodes = self.inline(n, *found)
+        inner = self.expand_nodes(body_nodes, lambda: self._body_types(n, types(), body_nodes), depth + 1)
+        if self._local_function(n) is None and not self.leaves_supported(inner):
+            return None
+        return inner
 
     def inline(self, n: NodeProto, body: FunctionProto, defaults: dict[str, AttributeProto]) -> list[NodeProto]:
         prefix = n.name or f"{n.op_type}_{n.output[0] if n.output else ''}"
@@ -268,28 +316,33 @@ class _Expander:
             out.append(nn)
         return out
 
-    # ---- one pass ----
-    def expand_nodes(self, nodes: Any) -> tuple[list[NodeProto], bool]:
+    def expand_nodes(self, nodes: Any, types: Any, depth: int) -> list[NodeProto]:
+        """nodes with every expandable node replaced by its expansion; `types` is a callable giving
+        the value types (computed only when a context-dependent function needs them)."""
+        cache: list[dict[str, TypeProto]] = []
+
+        def lazy_types() -> dict[str, TypeProto]:
+            if not cache:
+                cache.append(types())
+            return cache[0]
+
         out: list[NodeProto] = []
-        changed = False
         for n in nodes:
             if any(self.needed(sg) for sg in _subgraphs(n)):
                 n = _copy(n)
                 for a in n.attribute:
-                    for sg in ([a.g] if a.type == AttributeProto.GRAPH else
-                               list(a.graphs) if a.type == AttributeProto.GRAPHS else []):
-                        new_nodes, ch = self.expand_nodes(sg.node)
-                        changed |= ch
+                    graphs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs)
+                    for sg in graphs:
+                        new_nodes = self.expand_nodes(list(sg.node), lazy_types, depth)
                         del sg.node[:]
                         sg.node.extend(new_nodes)
             if self.expandable(n):
-                found = self.body_of(n)
-                if found is not None:
-                    out.extend(self.inline(n, *found))
-                    changed = True
+                expansion = self.expand_node(n, lazy_types, depth)
+                if expansion is not None:
+                    out.extend(expansion)
                     continue
             out.append(n)
-        return out, changed
+        return out
 
 
 def _copy(n: NodeProto) -> NodeProto:
@@ -370,13 +423,4 @@ def expand_functions(model: onnx.ModelProto, opsets: dict[str, int]) -> Any:
     _all_names(g, ex.names)
     for f in model.functions:
         ex.names.add(f.name)
-    nodes: Any = g.node
-    ex.graph = g
-    for _ in range(MAX_PASSES):
-        nodes, changed = ex.expand_nodes(nodes)
-        ex.graph = _Graph(g, nodes)
-        ex.types = None
-        if not changed or not ex.needed(ex.graph):
-            return ex.graph
-    raise InvalidModel(f"function expansion did not finish after {MAX_PASSES} levels: "
-                       "a function calls itself")
+    return _Graph(g, ex.expand_nodes(list(g.node), ex.model_types, 0))
