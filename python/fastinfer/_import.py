@@ -11,7 +11,7 @@ import onnx
 from onnx import numpy_helper
 
 from . import _core
-from ._dtypes import to_core
+from ._dtypes import numpy_dtype, to_core
 from ._functions import expand_functions
 from .errors import InvalidModel, ModelNotFound, NotImplemented
 
@@ -56,11 +56,37 @@ def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
     return path
 
 
+# Element types whose external bytes are laid out as numpy lays them out (not 4-bit, not strings).
+_MAPPABLE = {1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}
+
+
+def _map_external(t: onnx.TensorProto, path: str) -> np.ndarray:
+    """The external data of t, memory-mapped read-only (no copy; the core copies it once)."""
+    info = {e.key: e.value for e in t.external_data}
+    dtype = numpy_dtype(t.data_type)
+    count = int(np.prod([int(d) for d in t.dims], dtype=object)) if len(t.dims) else 1
+    nbytes = count * dtype.itemsize
+    try:
+        offset = int(info.get("offset") or 0)
+        length = int(info["length"]) if info.get("length") else nbytes
+    except ValueError:
+        raise InvalidModel(f"tensor '{t.name}' has a malformed external data offset or length") from None
+    size = os.path.getsize(path)
+    if offset < 0 or length != nbytes or offset + nbytes > size:
+        raise InvalidModel(f"tensor '{t.name}': external data needs {nbytes} bytes at offset {offset} of "
+                           f"'{info.get('location')}' ({size} bytes, length field {length})")
+    if nbytes == 0:
+        return np.zeros(tuple(t.dims), dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(int(d) for d in t.dims))
+
+
 def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        _external_path(t, base_dir)  # validates location before onnx reads it
     if any(d < 0 for d in t.dims):
         raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        path = _external_path(t, base_dir)  # validates the location before anything reads it
+        if t.data_type in _MAPPABLE:
+            return _map_external(t, path)
     try:
         arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:
