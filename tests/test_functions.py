@@ -230,6 +230,14 @@ def _std_cases():
         ("Attention", 23, {}, {"q": _rand((2, 3, 4, 8)), "k": _rand((2, 3, 6, 8), 2), "v": _rand((2, 3, 6, 8), 3)}),
         ("Attention", 23, {"is_causal": 1, "q_num_heads": 2, "kv_num_heads": 2},
          {"q": _rand((1, 5, 16)), "k": _rand((1, 5, 16), 2), "v": _rand((1, 5, 16), 3)}),
+        # Models at other opsets than the body's: the body is taken where its ops mean the same.
+        ("Gelu", 24, {"approximate": "tanh"}, {"x": _rand((3, 4))}),
+        ("Elu", 17, {}, {"x": _rand((3, 4))}),
+        ("MeanVarianceNormalization", 22, {}, {"x": _rand((2, 3, 4, 5))}),
+        ("RMSNormalization", 24, {}, {"x": _rand((2, 3, 8)), "scale": _rand((8,), 2)}),
+        ("Range", 21, {}, {"start": np.array(1.0, np.float32), "limit": np.array(9.5, np.float32),
+                           "delta": np.array(1.5, np.float32)}),
+        ("Attention", 24, {}, {"q": _rand((2, 3, 4, 8)), "k": _rand((2, 3, 6, 8), 2), "v": _rand((2, 3, 6, 8), 3)}),
         ("RotaryEmbedding", 23, {"num_heads": 2},
          {"x": _rand((1, 4, 16)), "cos": _rand((1, 4, 4), 2), "sin": _rand((1, 4, 4), 3),
           }),
@@ -300,3 +308,17 @@ def test_unsupported_inner_op_of_local_function_is_reported():
     with pytest.raises(fastinfer.NotImplemented, match=r"NoSuchOp.*w0/"):
         fastinfer.Session(m)
 
+
+
+@pytest.mark.parametrize("node,body_opset,opset,ok", [
+    (helper.make_node("Constant", [], ["c"], value_float=1.0), 19, 21, True),
+    (helper.make_node("ReduceMean", ["x"], ["y"], axes=[1]), 13, 18, False),
+    (helper.make_node("ReduceMean", ["x", "axes"], ["y"]), 18, 13, False),
+    (helper.make_node("Softmax", ["x"], ["y"], axis=1), 13, 12, False),
+    (helper.make_node("Cast", ["x"], ["y"], to=1, saturate=1), 21, 13, False),
+    (helper.make_node("Cast", ["x"], ["y"], to=1), 13, 21, True),
+    (helper.make_node("Sum", ["a", "b", "c"], ["y"]), 13, 8, True),
+    (helper.make_node("CastLike", ["a", "b"], ["y"]), 19, 13, False),
+], ids=["Constant", "ReduceMean-attr", "ReduceMean-input", "Softmax", "Cast-saturate", "Cast", "Sum", "CastLike"])
+def test_body_node_compatibility(node, body_opset, opset, ok):
+    assert _functions._node_compatible(node, body_opset, opset) is ok

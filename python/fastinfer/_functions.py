@@ -84,23 +84,54 @@ def _version_candidates(versions: list[int], opset: int) -> list[int]:
     return below + above
 
 
-def _same_semantics(body: FunctionProto, opset: int) -> bool:
-    """Whether each standard operator in the body has the same schema at the model's opset as at
-    the opset the body was written for (the core runs every node at the model's opset)."""
-    body_opset = next((o.version for o in body.opset_import if o.domain in ("", "ai.onnx")), opset)
-    if body_opset == opset:
+# Operators whose meaning changed at an opset without a change of inputs or attributes.
+_SILENT_CHANGES = {"Softmax": 13, "LogSoftmax": 13, "Hardmax": 13}
+
+
+def _node_compatible(n: NodeProto, body_opset: int, opset: int) -> bool:
+    """Whether node n, written for body_opset, means the same when run at the model's opset: the
+    same schema, or one whose inputs and attributes that n uses are still there, in place (ONNX adds
+    inputs and attributes with defaults that keep the old behaviour; moving an attribute to an input,
+    as ReduceMean-18 did, breaks it)."""
+    try:
+        a = onnx.defs.get_schema(n.op_type, body_opset, "")
+        b = onnx.defs.get_schema(n.op_type, opset, "")
+    except Exception:  # noqa: BLE001 - no schema at one of the opsets
+        return False
+    if a.since_version == b.since_version:
         return True
-    for n in body.node:
-        if n.domain not in ("", "ai.onnx"):
-            continue
-        try:
-            a = onnx.defs.get_schema(n.op_type, body_opset, "")
-            b = onnx.defs.get_schema(n.op_type, opset, "")
-        except Exception:  # noqa: BLE001 - no schema at one of the opsets
+    change = _SILENT_CHANGES.get(n.op_type)
+    if change is not None and (a.since_version < change) != (b.since_version < change):
+        return False
+    if any(x.name not in b.attributes for x in n.attribute):
+        return False
+    used = len(n.input)
+    a_in, b_in = list(a.inputs), list(b.inputs)
+    variadic = bool(b_in) and b_in[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+    if used > len(b_in) and not variadic:
+        return False
+    for i in range(min(used, len(a_in), len(b_in))):
+        if a_in[i].name != b_in[i].name:
             return False
-        if a.since_version != b.since_version:
+    return len(n.output) <= len(b.outputs) or bool(b.outputs) and \
+        b.outputs[-1].option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+
+
+def _nodes_compatible(nodes: Any, body_opset: int, opset: int) -> bool:
+    for n in nodes:
+        if n.domain in ("", "ai.onnx") and not _node_compatible(n, body_opset, opset):
             return False
+        for sg in _subgraphs(n):
+            if not _nodes_compatible(sg.node, body_opset, opset):
+                return False
     return True
+
+
+def _same_semantics(body: FunctionProto, opset: int) -> bool:
+    """Whether the body, written for the opset in its opset_import, means the same at the model's
+    opset (the core runs every node at the model's opset)."""
+    body_opset = next((o.version for o in body.opset_import if o.domain in ("", "ai.onnx")), opset)
+    return body_opset == opset or _nodes_compatible(body.node, body_opset, opset)
 
 
 def _parse_function(data: bytes) -> FunctionProto | None:
