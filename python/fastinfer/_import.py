@@ -11,7 +11,7 @@ import onnx
 from onnx import numpy_helper
 
 from . import _core
-from ._dtypes import to_core
+from ._dtypes import numpy_dtype, to_core
 from ._functions import expand_functions
 from .errors import InvalidModel, ModelNotFound, NotImplemented
 
@@ -56,13 +56,45 @@ def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
     return path
 
 
-def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        _external_path(t, base_dir)  # validates location before onnx reads it
+# Element types whose external bytes are laid out as numpy lays them out (not 4-bit, not strings).
+_MAPPABLE = {1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}
+
+
+def _map_external(t: onnx.TensorProto, path: str) -> np.ndarray:
+    """The external data of t, memory-mapped read-only (no copy; the core copies it once)."""
+    info = {e.key: e.value for e in t.external_data}
+    dtype = numpy_dtype(t.data_type)
+    count = int(np.prod([int(d) for d in t.dims], dtype=object)) if len(t.dims) else 1
+    nbytes = count * dtype.itemsize
     try:
-        return numpy_helper.to_array(t, base_dir=base_dir)
+        offset = int(info.get("offset") or 0)
+        length = int(info["length"]) if info.get("length") else nbytes
+    except ValueError:
+        raise InvalidModel(f"tensor '{t.name}' has a malformed external data offset or length") from None
+    size = os.path.getsize(path)
+    if offset < 0 or length != nbytes or offset + nbytes > size:
+        raise InvalidModel(f"tensor '{t.name}': external data needs {nbytes} bytes at offset {offset} of "
+                           f"'{info.get('location')}' ({size} bytes, length field {length})")
+    if nbytes == 0:
+        return np.zeros(tuple(t.dims), dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(int(d) for d in t.dims))
+
+
+def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
+    if any(d < 0 for d in t.dims):
+        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        path = _external_path(t, base_dir)  # validates the location before anything reads it
+        if t.data_type in _MAPPABLE:
+            return _map_external(t, path)
+    try:
+        arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:
         raise InvalidModel(f"tensor '{t.name}' cannot be read: {e}") from None
+    if arr.shape != tuple(t.dims):
+        raise InvalidModel(f"tensor '{t.name}' holds {arr.size} elements in shape {arr.shape}, "
+                           f"its dims are {list(t.dims)}")
+    return arr
 
 
 def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], list[str]]:
@@ -77,6 +109,8 @@ def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], lis
     dims, params = [], []
     for d in tt.shape.dim:
         if d.HasField("dim_value"):
+            if d.dim_value < 0:
+                raise InvalidModel(f"{what} has a negative dimension {d.dim_value}")
             dims.append(int(d.dim_value))
             params.append("")
         else:
@@ -116,19 +150,57 @@ def _attribute(a: onnx.AttributeProto, base_dir: str, node: str) -> tuple[str, i
 
 
 def _sparse_to_dense(sp: onnx.SparseTensorProto, base_dir: str) -> tuple[str, np.ndarray, int]:
+    name = sp.values.name
     values = tensor_to_numpy(sp.values, base_dir)
-    idx = tensor_to_numpy(sp.indices, base_dir).astype(np.int64)
+    idx = tensor_to_numpy(sp.indices, base_dir)
     dims = tuple(sp.dims)
-    dense = np.zeros(int(np.prod(dims)) if dims else 1, dtype=values.dtype)
-    if idx.ndim == 2:
-        idx = np.ravel_multi_index(idx.T, dims)
-    dense[idx.reshape(-1)] = values.reshape(-1)
-    return sp.values.name, dense.reshape(dims), sp.values.data_type
+    if any(d < 0 for d in dims) or idx.dtype.kind not in "iu":
+        raise InvalidModel(f"sparse initializer '{name}' has invalid dims {list(dims)} or indices")
+    idx = idx.astype(np.int64)
+    size = int(np.prod(dims)) if dims else 1
+    try:
+        if idx.ndim == 2:
+            idx = np.ravel_multi_index(idx.T, dims)
+        idx = idx.reshape(-1)
+        if idx.size != values.size or (idx.size and (idx.min() < 0 or idx.max() >= size)):
+            raise ValueError("indices out of range or not one per value")
+        dense = np.zeros(size, dtype=values.dtype)
+        dense[idx] = values.reshape(-1)
+    except (ValueError, IndexError, MemoryError) as e:
+        raise InvalidModel(f"sparse initializer '{name}': {e}") from None
+    return name, dense.reshape(dims), sp.values.data_type
+
+
+def _text(v: Any, what: str) -> str:
+    """A name from the model; protobuf hands back bytes for strings that are not valid UTF-8."""
+    if isinstance(v, str):
+        return v
+    raise InvalidModel(f"{what} is not valid UTF-8: {bytes(v)[:80]!r}")
+
+
+def _check_names(g: Any) -> None:
+    for t in g.initializer:
+        _text(t.name, "an initializer name")
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        _text(vi.name, "a value name")
+        if vi.type.WhichOneof("value") == "tensor_type":
+            for d in vi.type.tensor_type.shape.dim:
+                _text(d.dim_param, f"a dimension name of '{vi.name}'")
+    for i, n in enumerate(g.node):
+        name = _text(n.name, f"the name of node #{i}")
+        where = f"node '{name or i}'"
+        _text(n.op_type, f"the operator of {where}")
+        _text(n.domain, f"the domain of {where}")
+        for x in list(n.input) + list(n.output):
+            _text(x, f"an input or output name of {where}")
+        for a in n.attribute:
+            _text(a.name, f"an attribute name of {where}")
 
 
 def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None) -> Any:
+    _check_names(g)
     cg = _core.Graph()
-    cg.set_name(g.name)
+    cg.set_name(g.name if isinstance(g.name, str) else "")
     if opsets is not None:
         for domain, version in opsets.items():
             cg.set_opset(domain, version)
@@ -155,6 +227,7 @@ def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None
 def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     opsets: dict[str, int] = {}
     for o in model.opset_import:
+        _text(o.domain, "an imported domain")
         opsets["" if o.domain == "ai.onnx" else o.domain] = int(o.version)
     if "" not in opsets and model.ir_version < 3:
         opsets[""] = 1
@@ -168,6 +241,9 @@ def import_model(model: ModelLike) -> tuple[Any, onnx.ModelProto]:
         raise InvalidModel("the model has no graph")
     opsets = model_opsets(proto)
     graph = expand_functions(proto, opsets)
-    cg = build_graph(graph, base_dir, opsets)
-    cg.prepare()
+    try:
+        cg = build_graph(graph, base_dir, opsets)
+        cg.prepare()
+    except UnicodeError as e:  # a core message quoting a name that is not UTF-8
+        raise InvalidModel(f"the model contains text that is not valid UTF-8: {e}") from None
     return cg, proto
