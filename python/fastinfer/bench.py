@@ -654,15 +654,14 @@ def format_header(report: BenchReport) -> str:
 
 
 def format_errors(report: BenchReport) -> str:
-    """One line per runtime error, each configuration's first."""
-    lines = []
+    """One line per runtime and distinct error, naming the configurations it hit."""
+    seen: dict[tuple[str, str], list[str]] = {}
     for r in report.rows:
         for name, res in (("fastinfer", r.fastinfer), ("onnxruntime", r.onnxruntime)):
             if res is not None and res.error:
-                line = f"{name} failed at batch {r.batch} threads {r.threads}: {res.error}"
-                if line not in lines:
-                    lines.append(line)
-    return "\n".join(lines)
+                seen.setdefault((name, res.error), []).append(f"{r.batch}/{r.threads}")
+    return "\n".join(f"{name} failed (batch/threads {', '.join(cfgs)}): {err}"
+                     for (name, err), cfgs in seen.items())
 
 
 def resolve_model(arg: str | None, workdir: str) -> tuple[str, str]:
@@ -700,7 +699,8 @@ def run_cli(args: Any) -> int:
             return 2
         try:
             report = benchmark(path, args.batch, args.threads, args.runs, args.warmup, shapes, dims,
-                               compare=compare, memory=not args.no_memory, seed=args.seed, model_name=name,
+                               compare=compare, memory=not args.no_memory, seed=args.seed,
+                               model_name=getattr(args, "name", None) or name,
                                progress=False if args.no_progress else None)
         except ValueError as e:
             print(f"fastinfer bench: {e}", file=sys.stderr)

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the runtime to compare with (default: onnxruntime)")
     b.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory measurement (one subprocess per runtime and configuration)")
+    b.add_argument("--name", metavar="LABEL", help="the model's name in the table (default: the file's)")
     b.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     b.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     b.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
