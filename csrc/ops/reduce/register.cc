@@ -1,7 +1,9 @@
-#include "ops/registry.h"
+#include "ops/reduce/register.h"
 
 namespace fi {
 
-void register_reduce_ops(OpRegistry& r) { (void)r; }
+void register_reduce_ops(OpRegistry& r) {
+  register_reduce_kernels(r);
+}
 
 }  // namespace fi
