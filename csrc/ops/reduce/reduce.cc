@@ -6,7 +6,7 @@
 
 #include "ops/op_util.h"
 #include "ops/reduce/reduce_util.h"
-#include "ops/registry.h"
+#include "ops/reduce/register.h"
 
 namespace fi {
 namespace {
@@ -187,11 +187,10 @@ class ReduceKernel : public OpKernel {
     }
     ReducePlan p = reduce::make_reduce_plan(x.shape(), reduced, keepdims_);
     Tensor& y = ctx.output(0, x.dtype(), p.out_shape);
-    reduce::dispatch_reduce_types(x.dtype(), name_.c_str(), small_ints_, with_bool_, [&](auto tag) {
+    constexpr bool kMinMax = K == RK::Max || K == RK::Min;
+    reduce::dispatch_reduce_types<kMinMax, kMinMax>(x.dtype(), name_.c_str(), small_ints_, with_bool_, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      if constexpr (std::is_same<T, bool>::value && K != RK::Max && K != RK::Min) {
-        throw NotImplemented(str(name_, ": element type bool is not supported"));
-      } else {
+      {
         T* py = y.data<T>();
         if (p.n_out == 0) return;
         if (p.n_reduced == 0) {

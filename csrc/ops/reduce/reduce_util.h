@@ -43,8 +43,8 @@ template <class T, class A> inline T to_storage(A v) {
 }
 
 // float, double, float16, bfloat16, int32, int64, uint32, uint64 (the Reduce* and CumSum set);
-// with `small_ints`, also int8 and uint8; with `with_bool`, also bool.
-template <class Fn>
+// with kSmall and `small_ints`, also int8 and uint8; with kBool and `with_bool`, also bool.
+template <bool kSmall = false, bool kBool = false, class Fn>
 void dispatch_reduce_types(DataType dt, const char* what, bool small_ints, bool with_bool, Fn&& fn) {
   switch (dt) {
     case DataType::Float: return fn(TypeTag<float>{});
@@ -55,9 +55,15 @@ void dispatch_reduce_types(DataType dt, const char* what, bool small_ints, bool 
     case DataType::Int64: return fn(TypeTag<int64_t>{});
     case DataType::UInt32: return fn(TypeTag<uint32_t>{});
     case DataType::UInt64: return fn(TypeTag<uint64_t>{});
-    case DataType::Int8: if (small_ints) return fn(TypeTag<int8_t>{}); break;
-    case DataType::UInt8: if (small_ints) return fn(TypeTag<uint8_t>{}); break;
-    case DataType::Bool: if (with_bool) return fn(TypeTag<bool>{}); break;
+    case DataType::Int8:
+      if constexpr (kSmall) { if (small_ints) return fn(TypeTag<int8_t>{}); }
+      break;
+    case DataType::UInt8:
+      if constexpr (kSmall) { if (small_ints) return fn(TypeTag<uint8_t>{}); }
+      break;
+    case DataType::Bool:
+      if constexpr (kBool) { if (with_bool) return fn(TypeTag<bool>{}); }
+      break;
     default: break;
   }
   throw NotImplemented(str(what, ": element type ", dtype_name(dt), " is not supported"));

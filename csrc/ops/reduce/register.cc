@@ -4,6 +4,11 @@ namespace fi {
 
 void register_reduce_ops(OpRegistry& r) {
   register_reduce_kernels(r);
+  register_argminmax_kernels(r);
+  register_softmax_kernels(r);
+  register_cumulative_kernels(r);
+  register_topk_kernels(r);
+  register_det_kernels(r);
 }
 
 }  // namespace fi
