@@ -49,5 +49,44 @@ std::vector<int64_t> int_input(const Tensor& t, const char* what) {
   return t.to_int64_vector();
 }
 
+std::vector<double> to_doubles(const Tensor& t, const char* what) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  dispatch_float(t.dtype(), what, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = t.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = double(p[i]);
+  });
+  return v;
+}
+
+std::vector<double> broadcast_param(const Tensor& t, const Shape& target, const char* what) {
+  FI_CHECK(t.rank() <= target.rank(), InvalidArgument, what, " of shape ", t.shape().str(),
+           " cannot be broadcast to ", target.str());
+  std::vector<double> src = to_doubles(t, what);
+  if (t.shape() == target) return src;
+  Shape st;
+  try {
+    st = broadcast_strides(t.shape(), target);
+  } catch (const InvalidArgument&) {
+    throw InvalidArgument(str(what, " of shape ", t.shape().str(), " cannot be broadcast to ", target.str()));
+  }
+  int64_t n = target.numel();
+  std::vector<double> out(static_cast<size_t>(n));
+  if (n == 0) return out;
+  int r = target.rank();
+  int64_t idx[Shape::kMaxRank] = {};
+  int64_t off = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[size_t(i)] = src[size_t(off)];
+    for (int d = r; d-- > 0;) {
+      off += st[size_t(d)];
+      if (++idx[d] < target[size_t(d)]) break;
+      off -= st[size_t(d)] * target[size_t(d)];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 }  // namespace reduce
 }  // namespace fi

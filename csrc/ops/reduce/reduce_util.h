@@ -114,6 +114,13 @@ inline void for_each_reduced(const ReducePlan& p, Fn&& fn) {
   }
 }
 
+// Elements of a float tensor (float, double, float16, bfloat16) as double.
+std::vector<double> to_doubles(const Tensor& t, const char* what);
+
+// Elements of float tensor `t` broadcast one-directionally (numpy rules) to `target`, as double;
+// throws InvalidArgument if `t` cannot be broadcast to `target`.
+std::vector<double> broadcast_param(const Tensor& t, const Shape& target, const char* what);
+
 // Reads an optional axis-like scalar/1-D integer input into a vector.
 std::vector<int64_t> int_input(const Tensor& t, const char* what);
 
