@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import fastinfer
 import numpy as np
-import onnx
 import pytest
 from op_helpers import assert_close, make_model, rng, run_fastinfer, run_ort
+from reduce_helpers import check_against_ort, typed
 
 REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
@@ -15,28 +15,6 @@ REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 def axes_from_input(op: str, opset: int) -> bool:
     """Whether `axes` is an input (not an attribute) of `op` at `opset`."""
     return opset >= (13 if op == "ReduceSum" else 18)
-
-
-def typed(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Fills the graph outputs' types from ONNX shape inference (ORT needs them with several outputs)."""
-    inferred = onnx.shape_inference.infer_shapes(model)
-    known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    for o in model.graph.output:
-        if o.name in known:
-            o.type.CopyFrom(known[o.name].type)
-    return model
-
-
-def check_against_ort(op, inputs, attrs=None, n_outputs=1, opset=17, rtol=1e-5, atol=1e-6, initializers=None,
-                      threads=1, **kw):
-    """Like op_helpers.check_against_ort, with the outputs' types filled in for ONNX Runtime."""
-    model = typed(make_model(op, inputs, attrs, n_outputs, opset, initializers, **kw))
-    ours = run_fastinfer(model, inputs, threads)
-    ref = run_ort(model, inputs)
-    assert len(ours) == len(ref)
-    for i, (a, b) in enumerate(zip(ours, ref)):
-        assert_close(a, b, rtol, atol, what=f"{op} output {i}")
-    return ours
 
 
 def data_for(op: str, shape, dtype, seed=0):
