@@ -14,6 +14,8 @@ namespace {
 using reduce::Acc;
 using reduce::ReducePlan;
 
+constexpr int64_t kChunk = 32768;  // elements per parallel chunk of one long reduction
+
 enum class RK { Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare };
 
 // Per-reduction element ops: init (empty-set value before finish), map (per element),
@@ -80,8 +82,27 @@ void reduce_generic(const ReducePlan& p, const T* x, T* y, ThreadPool* pool) {
   using A = Acc<T>;
   using O = ROp<K, T, A>;
   int64_t work = std::max<int64_t>(1, p.n_rsteps * p.inner);
-  int64_t grain = std::max<int64_t>(1, 16384 / work);
+  if (p.inner_reduced && p.rdims.empty() && p.inner >= 2 * kChunk && p.n_outer < 16) {
+    // Few long contiguous rows: fixed-size chunks reduced in parallel, combined in order, so
+    // the result does not depend on the number of threads.
+    int64_t nc = (p.inner + kChunk - 1) / kChunk;
+    std::vector<A> part(static_cast<size_t>(p.n_outer * nc));
+    parallel_for(pool, p.n_outer * nc, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        int64_t o = i / nc, c = i % nc;
+        int64_t len = std::min(kChunk, p.inner - c * kChunk);
+        part[size_t(i)] = reduce_run<O, T, A>(x + reduce::kept_offset(p, o) + c * kChunk, len, O::init());
+      }
+    });
+    for (int64_t o = 0; o < p.n_outer; ++o) {
+      A acc = O::init();
+      for (int64_t c = 0; c < nc; ++c) acc = O::combine(acc, part[size_t(o * nc + c)]);
+      y[o] = O::finish(acc, p.n_reduced);
+    }
+    return;
+  }
   if (p.inner_reduced) {
+    int64_t grain = std::max<int64_t>(1, 16384 / work);
     parallel_for(pool, p.n_outer, grain, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
         const T* base = x + reduce::kept_offset(p, o);
@@ -91,18 +112,23 @@ void reduce_generic(const ReducePlan& p, const T* x, T* y, ThreadPool* pool) {
       }
     });
   } else {
-    int64_t kin = p.inner;
-    parallel_for(pool, p.n_outer, grain, [&](int64_t b, int64_t e) {
-      std::vector<A> acc(static_cast<size_t>(kin));
-      for (int64_t o = b; o < e; ++o) {
-        const T* base = x + reduce::kept_offset(p, o);
-        std::fill(acc.begin(), acc.end(), O::init());
+    // Inner kept run split into blocks of at most kBlock outputs: (outer, block) pairs run in
+    // parallel, each accumulating its block row by row.
+    constexpr int64_t kBlock = 1024;
+    int64_t kin = p.inner, nb = (kin + kBlock - 1) / kBlock;
+    int64_t grain = std::max<int64_t>(1, 16384 / (p.n_rsteps * std::min(kin, kBlock)));
+    parallel_for(pool, p.n_outer * nb, grain, [&](int64_t b, int64_t e) {
+      std::vector<A> acc(static_cast<size_t>(std::min(kin, kBlock)));
+      for (int64_t i = b; i < e; ++i) {
+        int64_t o = i / nb, j0 = (i % nb) * kBlock, len = std::min(kBlock, kin - j0);
+        const T* base = x + reduce::kept_offset(p, o) + j0;
+        std::fill(acc.begin(), acc.begin() + len, O::init());
         reduce::for_each_reduced(p, [&](int64_t off) {
           const T* row = base + off;
-          for (int64_t j = 0; j < kin; ++j) acc[size_t(j)] = O::combine(acc[size_t(j)], O::map(A(row[j])));
+          for (int64_t j = 0; j < len; ++j) acc[size_t(j)] = O::combine(acc[size_t(j)], O::map(A(row[j])));
         });
-        T* out = y + o * kin;
-        for (int64_t j = 0; j < kin; ++j) out[j] = O::finish(acc[size_t(j)], p.n_reduced);
+        T* out = y + o * kin + j0;
+        for (int64_t j = 0; j < len; ++j) out[j] = O::finish(acc[size_t(j)], p.n_reduced);
       }
     });
   }
