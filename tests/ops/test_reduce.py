@@ -149,6 +149,15 @@ def test_reduce_long_rows_chunked(op):
         np.testing.assert_allclose(one, want, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("op", REDUCE_OPS)
+def test_reduce_scalar(op):
+    x = np.array(1.5, np.float32)
+    check_against_ort(op, {"x": x}, {"keepdims": 0}, opset=18, rtol=1e-6)
+    check_against_ort(op, {"x": x}, {"keepdims": 1}, opset=11, rtol=1e-6)
+    model = make_model(op, {"x": x}, {"keepdims": 1}, opset=18, initializers={"axes": np.array([0], np.int64)})
+    assert run_fastinfer(model, {"x": x})[0].shape == ()
+
+
 def test_reduce_errors():
     x = np.ones((2, 3), np.float32)
     for axes in ([2], [-3], [0, 0]):

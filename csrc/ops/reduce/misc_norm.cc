@@ -67,8 +67,7 @@ class MvnKernel : public OpKernel {
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     int rank = x.rank();
-    std::vector<bool> red(size_t(rank), false);
-    for (int64_t a : normalize_axes(axes_, rank)) red[size_t(a)] = true;
+    std::vector<bool> red = reduce::axes_mask(axes_, rank);
     reduce::ReducePlan p = reduce::make_reduce_plan(x.shape(), red, true);
     Tensor& y = ctx.output(0, x.dtype(), x.shape());
     if (p.n_out == 0 || p.n_reduced == 0) return;

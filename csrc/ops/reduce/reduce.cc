@@ -205,12 +205,8 @@ class ReduceKernel : public OpKernel {
     std::vector<int64_t> axes = axes_;
     if (axes_from_input_ && ctx.input(1)) axes = reduce::int_input(*ctx.input(1), "axes");
     int rank = x.rank();
-    std::vector<bool> reduced(size_t(rank), false);
-    if (axes.empty()) {
-      if (!noop_) std::fill(reduced.begin(), reduced.end(), true);
-    } else {
-      for (int64_t a : normalize_axes(axes, rank)) reduced[size_t(a)] = true;
-    }
+    std::vector<bool> reduced = reduce::axes_mask(axes, rank);
+    if (axes.empty() && !noop_) std::fill(reduced.begin(), reduced.end(), true);
     ReducePlan p = reduce::make_reduce_plan(x.shape(), reduced, keepdims_);
     Tensor& y = ctx.output(0, x.dtype(), p.out_shape);
     constexpr bool kMinMax = K == RK::Max || K == RK::Min;

@@ -42,6 +42,13 @@ ReducePlan make_reduce_plan(const Shape& in, const std::vector<bool>& reduced, b
   return p;
 }
 
+std::vector<bool> axes_mask(const std::vector<int64_t>& axes, int rank) {
+  std::vector<bool> mask(static_cast<size_t>(rank), false);
+  for (int64_t a : normalize_axes(axes, rank))
+    if (a < rank) mask[size_t(a)] = true;
+  return mask;
+}
+
 std::vector<int64_t> int_input(const Tensor& t, const char* what) {
   FI_CHECK(t.dtype() == DataType::Int64 || t.dtype() == DataType::Int32, InvalidArgument, what,
            " must be int32 or int64, got ", dtype_name(t.dtype()));

@@ -83,6 +83,10 @@ struct ReducePlan {
   int64_t n_rsteps = 1;       // product of rdims
 };
 
+// Mask of the axes listed in `axes` (negative counted from the end, repeats rejected) for a
+// tensor of `rank`; a scalar accepts axis 0 or -1 and has nothing to reduce.
+std::vector<bool> axes_mask(const std::vector<int64_t>& axes, int rank);
+
 // `reduced[i]` says whether axis i is reduced.
 ReducePlan make_reduce_plan(const Shape& in, const std::vector<bool>& reduced, bool keepdims);
 
