@@ -57,3 +57,17 @@ def test_softmax_empty_and_errors():
     xi = np.ones((2, 3), np.int32)
     with pytest.raises((fastinfer.NotImplemented, fastinfer.InvalidModel)):
         run_fastinfer(make_model("Softmax", {"x": xi}, {}, opset=13), {"x": xi})
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+def test_softmax_wide_range_and_masks(op):
+    # Exponents spanning the whole float range (the float exp is our own), -inf masks and NaN.
+    x = np.linspace(-120, 30, 1001, dtype=np.float32).reshape(7, 143)
+    check_against_ort(op, {"x": x}, {}, opset=13, rtol=2e-6, atol=1e-30)
+    x = rng(2).standard_normal((3, 9)).astype(np.float32)
+    x[0, 2:5] = -np.inf
+    x[1, 4] = np.nan
+    out = check_against_ort(op, {"x": x}, {}, opset=13, rtol=1e-6, atol=1e-7)[0]
+    if op == "Softmax":
+        assert (out[0, 2:5] == 0).all()
+    assert np.isnan(out[1]).all() and np.isfinite(out[2]).all()

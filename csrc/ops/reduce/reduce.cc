@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "ops/op_util.h"
+#include "ops/reduce/fast_exp.h"
 #include "ops/reduce/reduce_util.h"
 #include "ops/reduce/register.h"
 
@@ -163,7 +164,7 @@ void reduce_log_sum_exp(const ReducePlan& p, const T* x, T* y, ThreadPool* pool)
         F mm = m[0];
         if (!std::isinf(mm) && !std::isnan(mm))
           reduce::for_each_reduced(p, [&](int64_t off) {
-            for (int64_t j = 0; j < p.inner; ++j) s[0] += std::exp(F(base[off + j]) - mm);
+            for (int64_t j = 0; j < p.inner; ++j) s[0] += reduce::exp_fast(F(base[off + j]) - mm);
           });
         y[o] = reduce::to_storage<T>(lse(mm, s[0]));
       } else {
@@ -176,7 +177,7 @@ void reduce_log_sum_exp(const ReducePlan& p, const T* x, T* y, ThreadPool* pool)
         reduce::for_each_reduced(p, [&](int64_t off) {
           for (int64_t j = 0; j < kin; ++j) {
             F mm = m[size_t(j)];
-            if (!std::isinf(mm) && !std::isnan(mm)) s[size_t(j)] += std::exp(F(base[off + j]) - mm);
+            if (!std::isinf(mm) && !std::isnan(mm)) s[size_t(j)] += reduce::exp_fast(F(base[off + j]) - mm);
           }
         });
         for (int64_t j = 0; j < kin; ++j) y[o * kin + j] = reduce::to_storage<T>(lse(m[size_t(j)], s[size_t(j)]));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/reduce/fast_exp.h"
 #include "ops/reduce/register.h"
 #include "ops/reduce/reduce_util.h"
 
@@ -12,6 +13,41 @@ namespace fi {
 namespace {
 
 enum class SM { Softmax, LogSoftmax, Hardmax };
+
+// One contiguous row of d elements (the common inner == 1 case); buf holds d values of F.
+template <SM K, class T, class F>
+void softmax_row(const T* src, T* dst, int64_t d, F* buf) {
+  F m = F(src[0]);
+  int64_t arg = 0;
+  for (int64_t k = 1; k < d; ++k) {
+    F v = F(src[k]);
+    if (v > m) { m = v; arg = k; }
+  }
+  if constexpr (K == SM::Hardmax) {
+    for (int64_t k = 0; k < d; ++k) dst[k] = T(k == arg ? 1.0f : 0.0f);
+  } else {
+    for (int64_t k = 0; k < d; ++k) buf[k] = F(src[k]) - m;
+    F s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t k = 0;
+    if constexpr (K == SM::Softmax) {
+      for (int64_t i = 0; i < d; ++i) buf[i] = reduce::exp_fast(buf[i]);
+      for (; k + 4 <= d; k += 4) { s0 += buf[k]; s1 += buf[k + 1]; s2 += buf[k + 2]; s3 += buf[k + 3]; }
+      for (; k < d; ++k) s0 += buf[k];
+      F inv = F(1) / ((s0 + s1) + (s2 + s3));
+      for (int64_t i = 0; i < d; ++i) dst[i] = T(buf[i] * inv);
+    } else {
+      for (; k + 4 <= d; k += 4) {
+        s0 += reduce::exp_fast(buf[k]);
+        s1 += reduce::exp_fast(buf[k + 1]);
+        s2 += reduce::exp_fast(buf[k + 2]);
+        s3 += reduce::exp_fast(buf[k + 3]);
+      }
+      for (; k < d; ++k) s0 += reduce::exp_fast(buf[k]);
+      F ls = std::log((s0 + s1) + (s2 + s3));
+      for (int64_t i = 0; i < d; ++i) dst[i] = T(buf[i] - ls);
+    }
+  }
+}
 
 template <SM K>
 class SoftmaxKernel : public OpKernel {
@@ -45,6 +81,13 @@ class SoftmaxKernel : public OpKernel {
       const T* px = x.data<T>();
       T* py = y.data<T>();
       int64_t grain = std::max<int64_t>(1, 8192 / (d * inner));
+      if (inner == 1) {
+        parallel_for(ctx.pool(), outer, grain, [&](int64_t b, int64_t e) {
+          std::vector<F> buf(static_cast<size_t>(d));
+          for (int64_t o = b; o < e; ++o) softmax_row<K, T, F>(px + o * d, py + o * d, d, buf.data());
+        });
+        return;
+      }
       parallel_for(ctx.pool(), outer, grain, [&](int64_t b, int64_t e) {
         std::vector<F> m(static_cast<size_t>(inner)), sum(static_cast<size_t>(inner));
         std::vector<int64_t> arg(static_cast<size_t>(inner));
@@ -66,7 +109,7 @@ class SoftmaxKernel : public OpKernel {
             for (int64_t k = 0; k < d; ++k)
               for (int64_t j = 0; j < inner; ++j) {
                 F t = F(blk[k * inner + j]) - m[size_t(j)];
-                F ex = std::exp(t);
+                F ex = reduce::exp_fast(t);
                 sum[size_t(j)] += ex;
                 buf[size_t(k * inner + j)] = K == SM::Softmax ? ex : t;
               }
