@@ -195,3 +195,15 @@ def test_norm_threads():
     one = run_fastinfer(model, {"x": x}, threads=1)[0]
     four = run_fastinfer(model, {"x": x}, threads=4)[0]
     np.testing.assert_array_equal(one, four)
+
+
+def test_batchnorm_runtime_params():
+    # Parameters fed at run time (not folded at session creation).
+    x = rng(18).standard_normal((2, 3, 4)).astype(np.float32)
+    s, b, m, v = params(3)
+    feeds = {"x": x, "s": s, "b": b, "m": m, "v": v}
+    check_against_ort("BatchNormalization", feeds, {"epsilon": 1e-2}, opset=15, rtol=1e-5, atol=1e-6)
+    bad = dict(feeds, s=np.ones(4, np.float32))
+    model = make_model("BatchNormalization", bad, {}, opset=15)
+    with pytest.raises(fastinfer.InvalidArgument):
+        run_fastinfer(model, bad)

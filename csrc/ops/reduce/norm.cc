@@ -67,6 +67,21 @@ class BatchNormKernel : public OpKernel {
       for (int i = 1; i < init.num_outputs(); ++i)
         if (init.has_output(i))
           throw NotImplemented("BatchNormalization: training outputs (mean, var, saved_mean, saved_var) before opset 14");
+    // Inference with constant parameters: fold them into y = x * a + b once.
+    if (!training_) {
+      const Tensor* p[4];
+      for (int i = 0; i < 4; ++i) p[i] = init.constant_input(i + 1);
+      if (p[0] && p[1] && p[2] && p[3]) {
+        int64_t pc = p[0]->numel();
+        for (int i = 1; i < 4; ++i)
+          if (p[i]->numel() != pc)
+            throw InvalidModel(str("BatchNormalization: parameters have ", pc, " and ", p[i]->numel(), " elements"));
+        std::vector<std::vector<double>> v(4);
+        for (int i = 0; i < 4; ++i) v[size_t(i)] = reduce::to_doubles(*p[i], "BatchNormalization");
+        fold(v[0], v[1], v[2], v[3], a_, b_);
+        folded_ = true;
+      }
+    }
   }
 
   void compute(KernelContext& ctx) const override {
@@ -75,6 +90,16 @@ class BatchNormKernel : public OpKernel {
     int64_t n = x.dim(0), c = x.dim(1), s = x.shape().prod(2, x.rank());
     int64_t pc = c;
     if (!spatial_) { pc = c * s; c = pc; s = 1; }
+    if (folded_) {
+      FI_CHECK(int64_t(a_.size()) == pc, InvalidArgument, "BatchNormalization: parameters have ", a_.size(),
+               " elements, expected ", pc);
+      Tensor& y = ctx.output(0, x.dtype(), x.shape());
+      dispatch_float(x.dtype(), "BatchNormalization", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        apply_affine<T>(x.data<T>(), y.data<T>(), n, c, s, a_, b_, ctx.pool());
+      });
+      return;
+    }
     const char* names[] = {"scale", "B", "mean", "var"};
     std::vector<std::vector<double>> prm(4);
     for (int i = 0; i < 4; ++i) {
@@ -102,16 +127,26 @@ class BatchNormKernel : public OpKernel {
           });
         }
       }
-      std::vector<double> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
-      for (size_t i = 0; i < a.size(); ++i) {
-        a[i] = prm[0][i] / std::sqrt(var[i] + double(eps_));
-        b[i] = prm[1][i] - mean[i] * a[i];
-      }
+      std::vector<double> a, b;
+      fold(prm[0], prm[1], mean, var, a, b);
       apply_affine<T>(x.data<T>(), y.data<T>(), n, c, s, a, b, ctx.pool());
     });
   }
 
  private:
+  // a = scale / sqrt(var + eps), b = bias - mean * a.
+  void fold(const std::vector<double>& scale, const std::vector<double>& bias, const std::vector<double>& mean,
+            const std::vector<double>& var, std::vector<double>& a, std::vector<double>& b) const {
+    a.resize(scale.size());
+    b.resize(scale.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      a[i] = scale[i] / std::sqrt(var[i] + double(eps_));
+      b[i] = bias[i] - mean[i] * a[i];
+    }
+  }
+
+  std::vector<double> a_, b_;
+  bool folded_ = false;
   int opset_ = 15;
   float eps_ = 1e-5f, momentum_ = 0.9f;
   bool spatial_ = true, training_ = false;
