@@ -63,19 +63,21 @@ struct ROp {
   }
 };
 
-// Reduces n contiguous elements into acc with four independent accumulators.
+// Reduces n contiguous elements into acc. Sixteen independent lane accumulators, updated
+// element-wise, let the compiler vectorise even max/min with NaN checks (a scalar reduction
+// with a select is not vectorised under strict IEEE flags); lanes are combined pairwise.
 template <class O, class T, class A>
 A reduce_run(const T* x, int64_t n, A acc) {
-  A a0 = O::init(), a1 = O::init(), a2 = O::init(), a3 = O::init();
+  constexpr int kLanes = 16;
+  A lane[kLanes];
+  for (int j = 0; j < kLanes; ++j) lane[j] = O::init();
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a0 = O::combine(a0, O::map(A(x[i])));
-    a1 = O::combine(a1, O::map(A(x[i + 1])));
-    a2 = O::combine(a2, O::map(A(x[i + 2])));
-    a3 = O::combine(a3, O::map(A(x[i + 3])));
-  }
-  for (; i < n; ++i) a0 = O::combine(a0, O::map(A(x[i])));
-  return O::combine(acc, O::combine(O::combine(a0, a1), O::combine(a2, a3)));
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] = O::combine(lane[j], O::map(A(x[i + j])));
+  for (; i < n; ++i) lane[0] = O::combine(lane[0], O::map(A(x[i])));
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] = O::combine(lane[j], lane[j + w]);
+  return O::combine(acc, lane[0]);
 }
 
 template <RK K, class T>
