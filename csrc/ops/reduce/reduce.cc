@@ -41,8 +41,8 @@ struct ROp {
     else return x;
   }
   static A combine(A a, A b) {
-    if constexpr (K == RK::Max || K == RK::LogSumExp) return (b > a || reduce::is_nan(b)) ? b : a;
-    else if constexpr (K == RK::Min) return (b < a || reduce::is_nan(b)) ? b : a;
+    if constexpr (K == RK::Max || K == RK::LogSumExp) return ((b > a) | reduce::is_nan(b)) ? b : a;
+    else if constexpr (K == RK::Min) return ((b < a) | reduce::is_nan(b)) ? b : a;
     else if constexpr (K == RK::Prod) return A(a * b);
     else return A(a + b);
   }
@@ -72,8 +72,11 @@ A reduce_run(const T* x, int64_t n, A acc) {
   A lane[kLanes];
   for (int j = 0; j < kLanes; ++j) lane[j] = O::init();
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
+  for (; i + kLanes <= n; i += kLanes) {
+    // Kept as a loop (not unrolled into scalar code) so the loop vectoriser if-converts max/min.
+#pragma GCC unroll 1
     for (int j = 0; j < kLanes; ++j) lane[j] = O::combine(lane[j], O::map(A(x[i + j])));
+  }
   for (; i < n; ++i) lane[0] = O::combine(lane[0], O::map(A(x[i])));
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int j = 0; j < w; ++j) lane[j] = O::combine(lane[j], lane[j + w]);
