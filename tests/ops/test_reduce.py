@@ -158,6 +158,18 @@ def test_reduce_scalar(op):
     assert run_fastinfer(model, {"x": x})[0].shape == ()
 
 
+@pytest.mark.parametrize("op,fn", [("ReduceMax", np.max), ("ReduceMin", np.min)])
+def test_reduce_minmax_nan_propagates(op, fn):
+    # NaN anywhere in the reduced set gives NaN (numpy and the ONNX reference; ORT's result
+    # depends on where the NaN sits, so numpy is the reference here).
+    x = rng(7).standard_normal((3, 40)).astype(np.float32)
+    x[0, 0] = np.nan
+    x[1, 37] = np.nan
+    for axes in ([1], [0]):
+        model = make_model(op, {"x": x}, {"keepdims": 0}, opset=18, initializers={"axes": np.array(axes, np.int64)})
+        np.testing.assert_array_equal(run_fastinfer(model, {"x": x})[0], fn(x, axis=axes[0]))
+
+
 def test_reduce_errors():
     x = np.ones((2, 3), np.float32)
     for axes in ([2], [-3], [0, 0]):
