@@ -15,17 +15,41 @@ namespace {
 enum class SM { Softmax, LogSoftmax, Hardmax };
 
 // One contiguous row of d elements (the common inner == 1 case); buf holds d values of F.
+// Largest of d > 0 values, NaN if any is NaN; sixteen lanes so the loop vectorises.
+template <class T, class F>
+F row_max(const T* src, int64_t d) {
+  constexpr int kLanes = 16;
+  F lane[kLanes];
+  for (int j = 0; j < kLanes; ++j) lane[j] = F(src[0]);
+  int64_t i = 0;
+  for (; i + kLanes <= d; i += kLanes) {
+#pragma GCC unroll 1
+    for (int j = 0; j < kLanes; ++j) {
+      F v = F(src[i + j]);
+      lane[j] = ((v > lane[j]) | (v != v)) ? v : lane[j];
+    }
+  }
+  for (; i < d; ++i) {
+    F v = F(src[i]);
+    lane[0] = ((v > lane[0]) | (v != v)) ? v : lane[0];
+  }
+  F m = lane[0];
+  for (int j = 1; j < kLanes; ++j) m = ((lane[j] > m) | (lane[j] != lane[j])) ? lane[j] : m;
+  return m;
+}
+
 template <SM K, class T, class F>
 void softmax_row(const T* src, T* dst, int64_t d, F* buf) {
-  F m = F(src[0]);
-  int64_t arg = 0;
-  for (int64_t k = 1; k < d; ++k) {
-    F v = F(src[k]);
-    if (v > m) { m = v; arg = k; }
-  }
   if constexpr (K == SM::Hardmax) {
+    F m = F(src[0]);
+    int64_t arg = 0;
+    for (int64_t k = 1; k < d; ++k) {
+      F v = F(src[k]);
+      if (v > m) { m = v; arg = k; }
+    }
     for (int64_t k = 0; k < d; ++k) dst[k] = T(k == arg ? 1.0f : 0.0f);
   } else {
+    F m = row_max<T, F>(src, d);
     for (int64_t k = 0; k < d; ++k) buf[k] = F(src[k]) - m;
     F s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int64_t k = 0;
