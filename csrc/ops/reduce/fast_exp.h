@@ -43,5 +43,37 @@ inline float exp_f32(float x) {
 inline double exp_fast(double x) { return std::exp(x); }
 inline float exp_fast(float x) { return exp_f32(x); }
 
+// Sum of n values of F, sixteen independent lanes combined pairwise (vectorises).
+template <class F>
+inline F lane_sum(const F* v, int64_t n) {
+  constexpr int kLanes = 16;
+  F lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma GCC unroll 1
+    for (int j = 0; j < kLanes; ++j) lane[j] += v[i + j];
+  }
+  for (; i < n; ++i) lane[0] += v[i];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
+  return lane[0];
+}
+
+// Sum of exp(x[i] - m) over n values of T (m <= max, finite), sixteen lanes.
+template <class T, class F>
+inline F sum_exp_shifted(const T* x, int64_t n, F m) {
+  constexpr int kLanes = 16;
+  F lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma GCC unroll 1
+    for (int j = 0; j < kLanes; ++j) lane[j] += exp_fast(F(x[i + j]) - m);
+  }
+  for (; i < n; ++i) lane[0] += exp_fast(F(x[i]) - m);
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
+  return lane[0];
+}
+
 }  // namespace reduce
 }  // namespace fi

@@ -161,16 +161,12 @@ void reduce_log_sum_exp(const ReducePlan& p, const T* x, T* y, ThreadPool* pool)
       std::fill(s.begin(), s.end(), F(0));
       if (p.inner_reduced) {
         reduce::for_each_reduced(p, [&](int64_t off) {
-          for (int64_t j = 0; j < p.inner; ++j) {
-            F v = F(base[off + j]);
-            if (v > m[0] || std::isnan(v)) m[0] = v;
-          }
+          m[0] = ROp<RK::Max, F, F>::combine(m[0], reduce_run<ROp<RK::Max, T, F>, T, F>(base + off, p.inner,
+                                                                                       ROp<RK::Max, T, F>::init()));
         });
         F mm = m[0];
         if (!std::isinf(mm) && !std::isnan(mm))
-          reduce::for_each_reduced(p, [&](int64_t off) {
-            for (int64_t j = 0; j < p.inner; ++j) s[0] += reduce::exp_fast(F(base[off + j]) - mm);
-          });
+          reduce::for_each_reduced(p, [&](int64_t off) { s[0] += reduce::sum_exp_shifted(base + off, p.inner, mm); });
         y[o] = reduce::to_storage<T>(lse(mm, s[0]));
       } else {
         reduce::for_each_reduced(p, [&](int64_t off) {

@@ -51,23 +51,12 @@ void softmax_row(const T* src, T* dst, int64_t d, F* buf) {
   } else {
     F m = row_max<T, F>(src, d);
     for (int64_t k = 0; k < d; ++k) buf[k] = F(src[k]) - m;
-    F s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t k = 0;
     if constexpr (K == SM::Softmax) {
       for (int64_t i = 0; i < d; ++i) buf[i] = reduce::exp_fast(buf[i]);
-      for (; k + 4 <= d; k += 4) { s0 += buf[k]; s1 += buf[k + 1]; s2 += buf[k + 2]; s3 += buf[k + 3]; }
-      for (; k < d; ++k) s0 += buf[k];
-      F inv = F(1) / ((s0 + s1) + (s2 + s3));
+      F inv = F(1) / reduce::lane_sum(buf, d);
       for (int64_t i = 0; i < d; ++i) dst[i] = T(buf[i] * inv);
     } else {
-      for (; k + 4 <= d; k += 4) {
-        s0 += reduce::exp_fast(buf[k]);
-        s1 += reduce::exp_fast(buf[k + 1]);
-        s2 += reduce::exp_fast(buf[k + 2]);
-        s3 += reduce::exp_fast(buf[k + 3]);
-      }
-      for (; k < d; ++k) s0 += reduce::exp_fast(buf[k]);
-      F ls = std::log((s0 + s1) + (s2 + s3));
+      F ls = std::log(reduce::sum_exp_shifted<F, F>(buf, d, F(0)));
       for (int64_t i = 0; i < d; ++i) dst[i] = T(buf[i] - ls);
     }
   }
