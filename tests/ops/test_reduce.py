@@ -170,6 +170,19 @@ def test_reduce_minmax_nan_propagates(op, fn):
         np.testing.assert_array_equal(run_fastinfer(model, {"x": x})[0], fn(x, axis=axes[0]))
 
 
+def test_reduce_integer_overflow_wraps():
+    # Integer results wrap like numpy's fixed-width arithmetic.
+    x = np.full((2, 5), 2**30, np.int32)
+    model = make_model("ReduceSum", {"x": x}, {"keepdims": 0}, opset=13, initializers={"axes": np.array([1])})
+    np.testing.assert_array_equal(run_fastinfer(model, {"x": x})[0], x.sum(axis=1, dtype=np.int32))
+    y = np.full((1, 70), 3, np.int64)
+    model = make_model("ReduceProd", {"x": y}, {"keepdims": 0}, opset=18)
+    np.testing.assert_array_equal(run_fastinfer(model, {"x": y})[0], np.prod(y))
+    z = np.array([np.iinfo(np.int64).min, 1], np.int64)
+    model = make_model("ReduceL1", {"x": z}, {"keepdims": 0}, opset=18)
+    np.testing.assert_array_equal(run_fastinfer(model, {"x": z})[0], np.abs(z).sum())
+
+
 def test_reduce_errors():
     x = np.ones((2, 3), np.float32)
     for axes in ([2], [-3], [0, 0]):

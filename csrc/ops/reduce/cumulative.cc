@@ -46,7 +46,7 @@ class CumKernel : public OpKernel {
               A v = A(row[j]);
               A& a = acc[size_t(j)];
               if (exclusive) out[j] = reduce::to_storage<T>(a);
-              a = kProd ? A(a * v) : A(a + v);
+              a = kProd ? reduce::wrap_mul(a, v) : reduce::wrap_add(a, v);
               if (!exclusive) out[j] = reduce::to_storage<T>(a);
             }
           }

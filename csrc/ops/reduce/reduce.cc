@@ -35,16 +35,17 @@ struct ROp {
   }
   static A map(A x) {
     if constexpr (K == RK::L1) {
-      if constexpr (std::is_signed<A>::value) return x < A(0) ? A(-x) : x;
+      if constexpr (std::is_signed<A>::value || std::is_floating_point<A>::value)
+        return x < A(0) ? reduce::wrap_neg(x) : x;
       else return x;
-    } else if constexpr (K == RK::L2 || K == RK::SumSquare) return A(x * x);
+    } else if constexpr (K == RK::L2 || K == RK::SumSquare) return reduce::wrap_mul(x, x);
     else return x;
   }
   static A combine(A a, A b) {
     if constexpr (K == RK::Max || K == RK::LogSumExp) return ((b > a) | reduce::is_nan(b)) ? b : a;
     else if constexpr (K == RK::Min) return ((b < a) | reduce::is_nan(b)) ? b : a;
-    else if constexpr (K == RK::Prod) return A(a * b);
-    else return A(a + b);
+    else if constexpr (K == RK::Prod) return reduce::wrap_mul(a, b);
+    else return reduce::wrap_add(a, b);
   }
   static T finish(A a, int64_t n) {
     if constexpr (K == RK::Mean) {

@@ -36,6 +36,33 @@ template <class A> inline bool is_nan(A v) {
   else return false;
 }
 
+// Two's-complement wrapping +, * and unary - for integer accumulators (signed overflow is
+// undefined in C++); plain arithmetic for floating types.
+template <class A> inline A wrap_add(A a, A b) {
+  if constexpr (std::is_integral<A>::value && !std::is_same<A, bool>::value) {
+    using U = typename std::make_unsigned<A>::type;
+    return A(U(U(a) + U(b)));
+  } else {
+    return A(a + b);
+  }
+}
+template <class A> inline A wrap_mul(A a, A b) {
+  if constexpr (std::is_integral<A>::value && !std::is_same<A, bool>::value) {
+    using U = typename std::make_unsigned<A>::type;
+    return A(U(U(a) * U(b)));
+  } else {
+    return A(a * b);
+  }
+}
+template <class A> inline A wrap_neg(A a) {
+  if constexpr (std::is_integral<A>::value && !std::is_same<A, bool>::value) {
+    using U = typename std::make_unsigned<A>::type;
+    return A(U(U(0) - U(a)));
+  } else {
+    return A(-a);
+  }
+}
+
 // Converts an accumulator back to the storage type.
 template <class T, class A> inline T to_storage(A v) {
   if constexpr (std::is_same<T, Float16>::value || std::is_same<T, BFloat16>::value) return T(float(v));
