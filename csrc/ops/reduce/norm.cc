@@ -201,8 +201,8 @@ class InstanceNormKernel : public OpKernel {
 }  // namespace
 
 void register_norm_kernels(OpRegistry& r) {
-  r.add("BatchNormalization", 7, make_kernel<BatchNormKernel>);
-  r.add("InstanceNormalization", 6, make_kernel<InstanceNormKernel>);
+  r.add("BatchNormalization", 6, make_kernel<BatchNormKernel>);
+  r.add("InstanceNormalization", 1, make_kernel<InstanceNormKernel>);
 }
 
 }  // namespace fi
