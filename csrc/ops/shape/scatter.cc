@@ -177,12 +177,70 @@ class ScatterNDKernel : public OpKernel {
   Reduction red_;
 };
 
+// TensorScatter (KV-cache update): y = past; for each prefix (dims before axis, batch = dim 0),
+// y[prefix, (w[batch] + s) (mod max in circular mode), ...] = update[prefix, s, ...].
+class TensorScatterKernel : public OpKernel {
+ public:
+  explicit TensorScatterKernel(const OpInit& init) : axis_(init.attrs().get_int("axis", -2)) {
+    std::string m = init.attrs().get_string("mode", "linear");
+    FI_CHECK(m == "linear" || m == "circular", InvalidModel, "unknown mode '", m, "'");
+    circular_ = m == "circular";
+  }
+  void compute(KernelContext& ctx) const override {
+    const Tensor& past = ctx.in(0);
+    const Tensor& up = ctx.in(1);
+    const int r = past.rank();
+    FI_CHECK(r >= 2 && up.rank() == r && up.dtype() == past.dtype(), InvalidArgument, "past_cache ",
+             past.shape().str(), " and update ", up.shape().str(), " must have the same rank >= 2 and type");
+    int64_t a = normalize_axis(axis_, r);
+    FI_CHECK(a != 0, InvalidArgument, "axis cannot be the batch dimension");
+    for (int k = 0; k < r; ++k)
+      FI_CHECK(k == a || up.dim(k) == past.dim(k), InvalidArgument, "update ", up.shape().str(),
+               " does not match past_cache ", past.shape().str());
+    const int64_t maxlen = past.dim(int(a)), seq = up.dim(int(a)), nb = past.dim(0);
+    FI_CHECK(seq <= maxlen, InvalidArgument, "update sequence ", seq, " longer than the cache ", maxlen);
+    std::vector<int64_t> w(static_cast<size_t>(nb), 0);
+    if (const Tensor* wi = ctx.input(2)) {
+      w = read_indices(*wi, "write_indices");
+      FI_CHECK(int64_t(w.size()) == nb, InvalidArgument, "write_indices has ", w.size(), " entries for batch ", nb);
+    }
+    for (int64_t v : w) {
+      FI_CHECK(v >= 0 && v <= maxlen, InvalidArgument, "write index ", v, " out of [0, ", maxlen, "]");
+      FI_CHECK(circular_ || v + seq <= maxlen, InvalidArgument, "write index ", v, " + sequence ", seq,
+               " exceeds the cache length ", maxlen);
+    }
+    Tensor& y = ctx.output(0, past.dtype(), past.shape());
+    copy_tensor_data(y, past);
+    const int64_t outer = past.shape().prod(0, int(a)), per_batch = past.shape().prod(1, int(a));
+    const int64_t inner = past.shape().prod(int(a) + 1, r);
+    if (maxlen == 0) return;
+    dispatch_by_size(past.dtype(), "TensorScatter", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* pu = up.data<T>();
+      T* py = y.data<T>();
+      for (int64_t o = 0; o < outer; ++o) {
+        int64_t b = o / per_batch;
+        for (int64_t s = 0; s < seq; ++s) {
+          int64_t d = (w[size_t(b)] + s) % maxlen;
+          const T* src = pu + (o * seq + s) * inner;
+          std::copy(src, src + inner, py + (o * maxlen + d) * inner);
+        }
+      }
+    });
+  }
+
+ private:
+  int64_t axis_;
+  bool circular_ = false;
+};
+
 }  // namespace
 
 void register_scatter_ops(OpRegistry& r) {
   r.add("Scatter", 9, make_kernel<ScatterElementsKernel>);
   r.add("ScatterElements", 11, make_kernel<ScatterElementsKernel>);
   r.add("ScatterND", 11, make_kernel<ScatterNDKernel>);
+  r.add("TensorScatter", 24, make_kernel<TensorScatterKernel>);
 }
 
 }  // namespace fi

@@ -83,22 +83,29 @@ class DepthToSpaceKernel : public OpKernel {
   bool crd_;
 };
 
-// SpaceToDepth: [N, C, H, W] -> [N, C*b², H/b, W/b], depth ordered as (b, b, C).
+// SpaceToDepth: [N, C, H, W] -> [N, C*b², H/b, W/b], depth ordered as (b, b, C) (DCR) or
+// (C, b, b) (CRD, opset 28).
 class SpaceToDepthKernel : public OpKernel {
  public:
-  explicit SpaceToDepthKernel(const OpInit& init) : b_(init.attrs().require_int("blocksize")) {
+  explicit SpaceToDepthKernel(const OpInit& init)
+      : b_(init.attrs().require_int("blocksize")), crd_(init.attrs().get_string("mode", "DCR") == "CRD") {
     FI_CHECK(b_ > 0, InvalidModel, "blocksize must be positive, got ", b_);
+    std::string m = init.attrs().get_string("mode", "DCR");
+    FI_CHECK(m == "DCR" || m == "CRD", InvalidModel, "unknown mode '", m, "'");
   }
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.rank() == 4, InvalidArgument, "input must be 4-D, got ", x.shape().str());
     int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), b = b_;
     FI_CHECK(h % b == 0 && w % b == 0, InvalidArgument, "spatial dims ", h, "x", w, " not divisible by ", b);
-    reshape_transpose(ctx, x, Shape{n, c, h / b, b, w / b, b}, {0, 3, 5, 1, 2, 4}, Shape{n, c * b * b, h / b, w / b});
+    Shape view{n, c, h / b, b, w / b, b}, final_shape{n, c * b * b, h / b, w / b};
+    if (crd_) reshape_transpose(ctx, x, view, {0, 1, 3, 5, 2, 4}, final_shape);
+    else reshape_transpose(ctx, x, view, {0, 3, 5, 1, 2, 4}, final_shape);
   }
 
  private:
   int64_t b_;
+  bool crd_;
 };
 
 }  // namespace
