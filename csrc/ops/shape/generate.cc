@@ -119,7 +119,11 @@ class RangeKernel : public OpKernel {
       std::memcpy(&s, ts.raw(), sizeof(T));
       std::memcpy(&l, tl.raw(), sizeof(T));
       std::memcpy(&d, td.raw(), sizeof(T));
-      FI_CHECK(d != T(0), InvalidArgument, "delta cannot be 0");
+      if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>) {
+        FI_CHECK(float(d) != 0.f, InvalidArgument, "delta cannot be 0");
+      } else {
+        FI_CHECK(d != T(0), InvalidArgument, "delta cannot be 0");
+      }
       int64_t n;
       if constexpr (std::is_integral_v<T>) {
         __int128 diff = __int128(l) - __int128(s), dd = d;
@@ -136,7 +140,11 @@ class RangeKernel : public OpKernel {
       }
       Tensor& y = ctx.output(0, dt, Shape{n});
       T* py = y.data<T>();
-      for (int64_t i = 0; i < n; ++i) py[i] = T(s + T(i) * d);
+      if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>) {
+        for (int64_t i = 0; i < n; ++i) py[i] = T(float(s) + float(i) * float(d));
+      } else {
+        for (int64_t i = 0; i < n; ++i) py[i] = T(s + T(i) * d);
+      }
     };
     switch (dt) {
       case DataType::Float: run(TypeTag<float>{}); break;
@@ -144,6 +152,8 @@ class RangeKernel : public OpKernel {
       case DataType::Int16: run(TypeTag<int16_t>{}); break;
       case DataType::Int32: run(TypeTag<int32_t>{}); break;
       case DataType::Int64: run(TypeTag<int64_t>{}); break;
+      case DataType::Float16: run(TypeTag<Float16>{}); break;
+      case DataType::BFloat16: run(TypeTag<BFloat16>{}); break;
       default: throw NotImplemented(str("Range: element type ", dtype_name(dt), " is not supported"));
     }
   }
