@@ -14,7 +14,7 @@ def rand(shape, dtype=np.float32, seed=0) -> np.ndarray:
     """Random array of `shape` and `dtype` (strings as object arrays, bools included)."""
     g = rng(seed)
     if dtype == np.bool_:
-        return g.random(shape) > 0.5
+        return np.asarray(g.random(shape) > 0.5)
     if dtype == object:
         vals = [f"s{v}" for v in g.integers(0, 1000, size=int(np.prod(shape)))]
         return np.array(vals, dtype=object).reshape(shape)
