@@ -106,14 +106,17 @@ class PadKernel : public OpKernel {
                InvalidArgument, "invalid pads ", b, ", ", e, " for dim ", d);
       int64_t n = d + b + e;
       out.push_back(n);
+      int64_t kept = d - std::max<int64_t>(-b, 0) - std::max<int64_t>(-e, 0);
       if (mode_ != PadMode::Constant && n > 0 && (b > 0 || e > 0))
-        FI_CHECK(d > 0, InvalidArgument, "cannot pad an empty axis in this mode");
-      if (mode_ == PadMode::Reflect && d > 0)
-        FI_CHECK(b < d && e < d, InvalidArgument, "reflect pads ", b, ", ", e, " must be smaller than dim ", d);
+        FI_CHECK(kept > 0, InvalidArgument, "cannot pad an empty axis in this mode");
+      if (mode_ == PadMode::Reflect && kept > 0)
+        FI_CHECK(b < kept && e < kept, InvalidArgument, "reflect pads ", b, ", ", e, " must be smaller than dim ", kept);
     }
     checked_numel(out, "Pad");
+    // Negative pads crop first; the other modes then pad from the cropped range [lo, lo + d).
     for (int k = 0; k < r; ++k) {
-      int64_t d = x.dim(k), b = pb[size_t(k)];
+      int64_t lo = std::max<int64_t>(-pb[size_t(k)], 0);
+      int64_t d = x.dim(k) - lo - std::max<int64_t>(-pe[size_t(k)], 0), b = std::max<int64_t>(pb[size_t(k)], 0);
       auto& m = maps[size_t(k)];
       m.resize(size_t(out[size_t(k)]));
       for (int64_t o = 0; o < out[size_t(k)]; ++o) {
@@ -124,7 +127,10 @@ class PadKernel : public OpKernel {
             case PadMode::Edge: i = i < 0 ? 0 : d - 1; break;
             case PadMode::Wrap: i = ((i % d) + d) % d; break;
             case PadMode::Reflect: {
-              if (d == 1) { i = 0; break; }
+              if (d == 1) {
+                i = 0;
+                break;
+              }
               int64_t p = 2 * (d - 1);
               i = ((i % p) + p) % p;
               if (i >= d) i = p - i;
@@ -132,7 +138,7 @@ class PadKernel : public OpKernel {
             }
           }
         }
-        m[size_t(o)] = i;
+        m[size_t(o)] = i < 0 ? -1 : lo + i;
       }
     }
     Tensor& y = ctx.output(0, x.dtype(), out);
