@@ -1,10 +1,9 @@
 """Reshape-like, transpose, concat, split and slice ops against onnxruntime."""
 
+import fastinfer
 import numpy as np
 import pytest
 from shape_util import check, i64, rand, run
-
-import fastinfer
 
 DTYPES = [np.float32, np.float16, np.int8, np.int64, np.bool_, np.float64, np.uint16]
 

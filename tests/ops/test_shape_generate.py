@@ -1,11 +1,10 @@
 """Expand, Tile, Pad, CenterCropPad, Constant*, Range, EyeLike, DepthToSpace, SpaceToDepth, TensorScatter."""
 
+import fastinfer
 import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 from shape_util import check, i64, rand, run
-
-import fastinfer
 
 
 @pytest.mark.parametrize("xs,target", [((3, 1), (2, 3, 4)), ((1,), (7,)), ((2, 3), (1, 1)), ((4, 1, 5), (4, 33, 1)),

@@ -1,10 +1,9 @@
 """Index-driven ops (Gather*, Scatter*, OneHot, NonZero, Unique, Compress, Trilu, ReverseSequence)."""
 
+import fastinfer
 import numpy as np
 import pytest
 from shape_util import check, i64, rand, run
-
-import fastinfer
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
