@@ -163,7 +163,9 @@ class RangeKernel : public OpKernel {
 class EyeLikeKernel : public OpKernel {
  public:
   explicit EyeLikeKernel(const OpInit& init)
-      : k_(init.attrs().get_int("k", 0)), dtype_(DataType(init.attrs().get_int("dtype", 0))) {}
+      : k_(init.attrs().get_int("k", 0)), dtype_(DataType(init.attrs().get_int("dtype", 0))) {
+    FI_CHECK(dtype_ == DataType::Undefined || dtype_valid(int32_t(dtype_)), InvalidModel, "invalid dtype ", int32_t(dtype_));
+  }
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.rank() == 2, InvalidArgument, "input must be 2-D, got ", x.shape().str());

@@ -63,7 +63,7 @@ class DepthToSpaceKernel : public OpKernel {
  public:
   explicit DepthToSpaceKernel(const OpInit& init)
       : b_(init.attrs().require_int("blocksize")), crd_(init.attrs().get_string("mode", "DCR") == "CRD") {
-    FI_CHECK(b_ > 0, InvalidModel, "blocksize must be positive, got ", b_);
+    FI_CHECK(b_ > 0 && b_ <= (1 << 20), InvalidModel, "invalid blocksize ", b_);
     std::string m = init.attrs().get_string("mode", "DCR");
     FI_CHECK(m == "DCR" || m == "CRD", InvalidModel, "unknown mode '", m, "'");
   }
@@ -89,7 +89,7 @@ class SpaceToDepthKernel : public OpKernel {
  public:
   explicit SpaceToDepthKernel(const OpInit& init)
       : b_(init.attrs().require_int("blocksize")), crd_(init.attrs().get_string("mode", "DCR") == "CRD") {
-    FI_CHECK(b_ > 0, InvalidModel, "blocksize must be positive, got ", b_);
+    FI_CHECK(b_ > 0 && b_ <= (1 << 20), InvalidModel, "invalid blocksize ", b_);
     std::string m = init.attrs().get_string("mode", "DCR");
     FI_CHECK(m == "DCR" || m == "CRD", InvalidModel, "unknown mode '", m, "'");
   }

@@ -1,5 +1,6 @@
 // Unique: the distinct elements (or slices along `axis`) of the input, sorted or in order of
 // first occurrence, with first-occurrence indices, inverse indices and counts (all int64).
+#include <cmath>
 #include <numeric>
 
 #include "ops/op_util.h"
@@ -11,10 +12,16 @@ namespace fi {
 
 namespace {
 
+// A strict weak order: NaNs compare equal to each other and above every number.
 template <class T>
 bool less_value(const T& a, const T& b) {
-  if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) return a < b;
-  else return float(a) < float(b);
+  if constexpr (std::is_integral_v<T> || std::is_same_v<T, std::string>) {
+    return a < b;
+  } else {
+    double fa = double(a), fb = double(b);
+    if (std::isnan(fb)) return !std::isnan(fa);
+    return !std::isnan(fa) && fa < fb;
+  }
 }
 
 class UniqueKernel : public OpKernel {
