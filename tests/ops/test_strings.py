@@ -91,4 +91,11 @@ def test_regex_errors():
     with pytest.raises(fastinfer.InvalidModel):
         run("RegexFullMatch", {"x": S("a")}, {"pattern": "(unclosed"}, opset=20)
     with pytest.raises(fastinfer.NotImplemented):
-        run("RegexFullMatch", {"x": S("a" * 100000)}, {"pattern": "a*"}, opset=20)
+        run("RegexFullMatch", {"x": S("a" * ((1 << 22) + 1))}, {"pattern": "a*"}, opset=20)
+    with pytest.raises(fastinfer.InvalidModel):  # back-references are not RE2
+        run("RegexFullMatch", {"x": S("aa")}, {"pattern": r"(a)\1"}, opset=20)
+
+
+def test_regex_no_exponential_backtracking():
+    got = run("RegexFullMatch", {"x": S("a" * 5000, "a" * 40 + "b")}, {"pattern": "(a*)*b"}, opset=20)[0]
+    np.testing.assert_array_equal(got, [False, True])

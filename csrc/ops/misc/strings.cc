@@ -161,8 +161,8 @@ class StringNormalizerKernel : public OpKernel {
   std::vector<std::string> stopwords_;
 };
 
-// Longest string RegexFullMatch accepts: std::regex matching recurses per character.
-constexpr size_t kMaxRegexInput = 4096;
+// Longest string RegexFullMatch accepts (matching costs pattern size x string length).
+constexpr size_t kMaxRegexInput = size_t(1) << 22;
 
 // RegexFullMatch: y[i] = whether x[i] matches `pattern` entirely. A leading "(?i)" makes it
 // case-insensitive, as in RE2.
@@ -171,12 +171,16 @@ class RegexFullMatchKernel : public OpKernel {
   explicit RegexFullMatchKernel(const OpInit& init) {
     std::string p = init.attrs().require_string("pattern");
     auto flags = std::regex::ECMAScript;
+#ifdef __GLIBCXX__
+    flags |= std::regex_constants::__polynomial;  // breadth-first matching: no exponential backtracking
+#endif
     if (p.rfind("(?i)", 0) == 0) {
       p = p.substr(4);
       flags |= std::regex::icase;
     }
     try {
       re_ = std::regex(p, flags);
+      (void)std::regex_match(std::string(), re_);  // back-references (not RE2) are rejected here
     } catch (const std::regex_error& e) {
       throw InvalidModel(str("invalid pattern '", p, "': ", e.what()));
     }
