@@ -10,8 +10,8 @@ namespace fi {
 
 namespace {
 
-// Copies `parts` blocks: for each outer o and part p, block p of length len[p] from src[p] + o*len[p]
-// to dst[p] + o*dst_stride[p]... expressed generally as (src, src_row, dst, dst_row, len).
+// One block stream: for each outer index o, `len` elements go from src + o*src_row to
+// dst + o*dst_row (element strides).
 struct BlockCopy {
   const void* src;
   int64_t src_row;
