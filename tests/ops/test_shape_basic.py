@@ -3,7 +3,8 @@
 import fastinfer
 import numpy as np
 import pytest
-from shape_util import check, i64, rand, run
+from op_helpers import run_fastinfer
+from shape_util import check, i64, model, rand, run
 
 DTYPES = [np.float32, np.float16, np.int8, np.int64, np.bool_, np.float64, np.uint16]
 
@@ -142,9 +143,6 @@ def test_slice_opset1_strings_and_errors():
 
 
 def test_parallel_paths_match_numpy():
-    from op_helpers import run_fastinfer
-    from shape_util import model
-
     x = rand((33, 65, 127))
     idx = np.array([5, -1, 0, 17, 64], np.int64)
     cases = [
