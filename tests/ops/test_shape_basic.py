@@ -41,6 +41,7 @@ def test_squeeze_unsqueeze_opsets():
     check("Squeeze", {"x": x}, opset=11)
     check("Squeeze", {"x": x}, {"axes": [0, -2]}, opset=11)
     check("Squeeze", {"x": x}, opset=13, initializers={"a": i64(2)})
+    check("Squeeze", {"x": x}, opset=13, initializers={"a": np.zeros(0, np.int64)})
     check("Unsqueeze", {"x": x}, {"axes": [0, 5]}, opset=11)
     check("Unsqueeze", {"x": x}, opset=13, initializers={"a": i64(-1, 1)})
     check("Unsqueeze", {"x": np.array(3.0, dtype=np.float32)}, opset=13, initializers={"a": i64(0)})

@@ -99,7 +99,7 @@ class SqueezeKernel : public OpKernel {
     bool has = has_axes_;
     if (from_input_ && ctx.input(1)) {
       axes = read_indices(*ctx.input(1), "axes");
-      has = true;
+      has = !axes.empty();  // an empty axes input squeezes every size-1 dim, as onnxruntime does
     }
     Shape out;
     if (!has) {
