@@ -43,6 +43,18 @@ int64_t checked_numel(const Shape& s, const char* what);
 // Drops size-1 dims and merges dims that are contiguous in the source, in place.
 void coalesce_dims(Shape& shape, Shape& strides);
 
+// Row-major strides (in elements) of a contiguous tensor of `shape`.
+inline Shape contiguous_strides_of(const Shape& shape) {
+  Shape s;
+  s.resize(shape.size());
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
 // Offset in the source of the first element of outer row `idx` over dims [0, ndims).
 inline int64_t outer_offset(int64_t idx, const Shape& shape, const Shape& strides, int ndims) {
   int64_t off = 0;
@@ -54,7 +66,8 @@ inline int64_t outer_offset(int64_t idx, const Shape& shape, const Shape& stride
 }
 
 // dst (contiguous, of `shape`) [i0..ik] = src[sum i_k * strides_k]; strides in elements, may be
-// zero (broadcast) or negative (reversed slices). A batched 2-D transpose uses 32x32 tiles.
+// zero (broadcast) or negative (reversed slices). When the source's unit-stride dim is not the
+// last one (transposes), 32x32 tiles of that dim against the last keep both sides cache-friendly.
 template <class T>
 void strided_copy(ThreadPool* pool, T* dst, const T* src, Shape shape, Shape strides) {
   int64_t n = shape.numel();
@@ -66,19 +79,35 @@ void strided_copy(ThreadPool* pool, T* dst, const T* src, Shape shape, Shape str
     return;
   }
   const int64_t inner = shape[size_t(r - 1)], is = strides[size_t(r - 1)];
-  if (r >= 2 && is != 1 && strides[size_t(r - 2)] == 1 && inner > 1) {
+  int kdim = -1;  // a dim contiguous in the source other than the last: tile it against the last
+  for (int k = r - 2; k >= 0 && is != 1 && inner > 1; --k)
+    if (strides[size_t(k)] == 1) {
+      kdim = k;
+      break;
+    }
+  if (kdim >= 0) {
     constexpr int64_t B = 32;
-    const int64_t rows = shape[size_t(r - 2)], cols = inner;
+    const int64_t rows = shape[size_t(kdim)], cols = inner;
+    const Shape ocs = contiguous_strides_of(shape);
+    Shape bshape, bsrc, bdst;  // the remaining (batch) dims
+    for (int k = 0; k < r - 1; ++k)
+      if (k != kdim) {
+        bshape.push_back(shape[size_t(k)]);
+        bsrc.push_back(strides[size_t(k)]);
+        bdst.push_back(ocs[size_t(k)]);
+      }
     const int64_t batch = n / (rows * cols), tr = (rows + B - 1) / B, tc = (cols + B - 1) / B;
+    const int64_t ostride = ocs[size_t(kdim)];
+    const int nb = bshape.rank();
     parallel_for(pool, batch * tr * tc, 4, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t bi = t / (tr * tc), rem = t % (tr * tc);
         int64_t i0 = rem / tc * B, j0 = rem % tc * B;
-        const T* s = src + outer_offset(bi, shape, strides, r - 2);
-        T* d = dst + bi * rows * cols;
+        const T* s = src + outer_offset(bi, bshape, bsrc, nb);
+        T* d = dst + outer_offset(bi, bshape, bdst, nb);
         int64_t i1 = std::min(i0 + B, rows), j1 = std::min(j0 + B, cols);
         for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = j0; j < j1; ++j) d[i * cols + j] = s[i + j * is];
+          for (int64_t j = j0; j < j1; ++j) d[i * ostride + j] = s[i + j * is];
       }
     });
     return;
