@@ -2,6 +2,8 @@
 
 namespace fi {
 
-void register_misc_ops(OpRegistry& r) { (void)r; }
+void register_string_ops(OpRegistry& r);
+
+void register_misc_ops(OpRegistry& r) { register_string_ops(r); }
 
 }  // namespace fi

@@ -1,0 +1,150 @@
+// Concat (inputs joined along an axis) and Split (one input cut along an axis). Both copy
+// contiguous blocks: with outer = prod(dims before axis), each input/output contributes one
+// block of dim_axis * inner elements per outer index.
+#include "ops/op_util.h"
+#include "ops/registry.h"
+#include "ops/shape/copy_util.h"
+#include "ops/shape/shape_ops.h"
+
+namespace fi {
+
+namespace {
+
+// One block stream: for each outer index o, `len` elements go from src + o*src_row to
+// dst + o*dst_row (element strides).
+struct BlockCopy {
+  const void* src;
+  int64_t src_row;
+  void* dst;
+  int64_t dst_row;
+  int64_t len;
+};
+
+void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::vector<BlockCopy>& parts) {
+  int64_t total = 0;
+  for (const auto& p : parts) total += p.len;
+  if (total == 0 || outer == 0) return;
+  dispatch_by_size(dt, "copy", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    int64_t grain = std::max<int64_t>(1, 16384 / total);
+    parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o)
+        for (const auto& p : parts) {
+          const T* s = static_cast<const T*>(p.src) + o * p.src_row;
+          std::copy(s, s + p.len, static_cast<T*>(p.dst) + o * p.dst_row);
+        }
+    });
+  });
+}
+
+// Concat: y = inputs joined along `axis`; other dims must agree.
+class ConcatKernel : public OpKernel {
+ public:
+  explicit ConcatKernel(const OpInit& init) : axis_(init.attrs().require_int("axis")) {}
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x0 = ctx.in(0);
+    const int r = x0.rank();
+    FI_CHECK(r > 0, InvalidArgument, "Concat needs tensors of rank >= 1");
+    int64_t a = normalize_axis(axis_, r);
+    Shape out = x0.shape();
+    out[size_t(a)] = 0;
+    for (int i = 0; i < ctx.num_inputs(); ++i) {
+      const Tensor& x = ctx.in(i);
+      FI_CHECK(x.dtype() == x0.dtype(), InvalidArgument, "input ", i, " has type ", dtype_name(x.dtype()),
+               ", input 0 ", dtype_name(x0.dtype()));
+      FI_CHECK(x.rank() == r, InvalidArgument, "input ", i, " has shape ", x.shape().str(), ", input 0 ",
+               x0.shape().str());
+      for (int k = 0; k < r; ++k)
+        FI_CHECK(k == a || x.dim(k) == x0.dim(k), InvalidArgument, "input ", i, " has shape ", x.shape().str(),
+                 ", input 0 ", x0.shape().str(), " (axis ", a, ")");
+      out[size_t(a)] += x.dim(int(a));
+    }
+    Tensor& y = ctx.output(0, x0.dtype(), out);
+    int64_t outer = out.prod(0, int(a)), inner = out.prod(int(a) + 1, r);
+    int64_t row = out[size_t(a)] * inner, off = 0;
+    std::vector<BlockCopy> parts;
+    size_t es = x0.dtype() == DataType::String ? sizeof(std::string) : dtype_size(x0.dtype());
+    for (int i = 0; i < ctx.num_inputs(); ++i) {
+      const Tensor& x = ctx.in(i);
+      int64_t len = x.dim(int(a)) * inner;
+      parts.push_back({x.raw(), len, static_cast<char*>(y.raw()) + size_t(off) * es, row, len});
+      off += len;
+    }
+    run_block_copies(ctx.pool(), x0.dtype(), outer, parts);
+  }
+
+ private:
+  int64_t axis_;
+};
+
+// Split: outputs are consecutive pieces of the input along `axis`; sizes from the `split`
+// attribute (< 13) or input (>= 13), else equal pieces (num_outputs from 18: last may be smaller).
+class SplitKernel : public OpKernel {
+ public:
+  explicit SplitKernel(const OpInit& init)
+      : axis_(init.attrs().get_int("axis", 0)), split_from_input_(init.opset() >= 13) {
+    if (!split_from_input_ && init.attrs().has("split")) split_ = init.attrs().get_ints("split");
+    if (init.opset() >= 18 && init.attrs().has("num_outputs")) {
+      num_outputs_ = init.attrs().require_int("num_outputs");
+      FI_CHECK(num_outputs_ == init.num_outputs(), InvalidModel, "num_outputs ", num_outputs_, " but the node has ",
+               init.num_outputs(), " outputs");
+    }
+  }
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.in(0);
+    FI_CHECK(x.rank() > 0, InvalidArgument, "Split needs a tensor of rank >= 1");
+    int64_t a = normalize_axis(axis_, x.rank());
+    const int64_t dim = x.dim(int(a));
+    const int nout = ctx.num_outputs();
+    std::vector<int64_t> split = split_;
+    if (split_from_input_ && ctx.input(1)) split = read_indices(*ctx.input(1), "split");
+    if (split.empty()) {
+      if (num_outputs_ > 0) {
+        int64_t chunk = (dim + nout - 1) / nout;
+        for (int i = 0; i < nout; ++i) split.push_back(std::max<int64_t>(0, std::min(chunk, dim - chunk * i)));
+      } else {
+        FI_CHECK(dim % nout == 0, InvalidArgument, "dim ", dim, " of axis ", a, " cannot be split into ", nout,
+                 " equal parts");
+        split.assign(size_t(nout), dim / nout);
+      }
+    }
+    FI_CHECK(int(split.size()) == nout, InvalidArgument, "split has ", split.size(), " entries for ", nout,
+             " outputs");
+    int64_t sum = 0;
+    for (int64_t s : split) {
+      FI_CHECK(s >= 0 && s <= dim, InvalidArgument, "invalid split size ", s);
+      sum += s;
+    }
+    FI_CHECK(sum == dim, InvalidArgument, "split sizes sum to ", sum, ", axis ", a, " has ", dim);
+    int64_t outer = x.shape().prod(0, int(a)), inner = x.shape().prod(int(a) + 1, x.rank());
+    size_t es = x.dtype() == DataType::String ? sizeof(std::string) : dtype_size(x.dtype());
+    std::vector<BlockCopy> parts;
+    int64_t off = 0;
+    for (int i = 0; i < nout; ++i) {
+      Shape s = x.shape();
+      s[size_t(a)] = split[size_t(i)];
+      int64_t len = split[size_t(i)] * inner;
+      if (ctx.has_output(i)) {
+        Tensor& y = ctx.output(i, x.dtype(), s);
+        parts.push_back({static_cast<const char*>(x.raw()) + size_t(off) * es, dim * inner, y.raw(), len, len});
+      }
+      off += len;
+    }
+    run_block_copies(ctx.pool(), x.dtype(), outer, parts);
+  }
+
+ private:
+  int64_t axis_;
+  bool split_from_input_;
+  int64_t num_outputs_ = 0;
+  std::vector<int64_t> split_;
+};
+
+}  // namespace
+
+void register_concat_split_ops(OpRegistry& r) {
+  r.add("Concat", 4, make_kernel<ConcatKernel>);
+  r.add("Split", 2, make_kernel<SplitKernel>);
+}
+
+}  // namespace fi
