@@ -176,7 +176,7 @@ struct Encoder {
     has_inf = f.ieee_special;
     inf_code = has_inf ? uint8_t(((1u << f.exp_bits) - 1) << f.man_bits) : 0;
     if (f.uz) nan_code = uint8_t(sign_bit);
-    else if (f.ieee_special) nan_code = uint8_t(inf_code | 1u);
+    else if (f.ieee_special) nan_code = uint8_t(inf_code | 2u);  // 0x7e, as ml_dtypes
     else if (f.fn) nan_code = uint8_t(sign_bit - 1);
     else nan_code = uint8_t(sign_bit - 1);  // float4 has no NaN: largest value
   }
