@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, NotImplemented
 
 STRING = 8
 
@@ -39,6 +39,10 @@ _NP_TO_CODE = {v: k for k, v in _CODE_TO_NP.items() if k != STRING}
 _RAW_VIEW = {16: np.uint16, 17: np.uint8, 18: np.uint8, 19: np.uint8, 20: np.uint8, 21: np.uint8,
              22: np.uint8, 23: np.uint8}
 
+# ONNX types newer than opset 23 that ml_dtypes can hold but the core does not support yet.
+_NOT_YET = {"int2": "INT2", "uint2": "UINT2", "float8_e8m0fnu": "FLOAT8E8M0", "float6_e2m3fn": "FLOAT6E2M3",
+            "float6_e3m2fn": "FLOAT6E3M2"}
+
 _NAMES = {
     1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
     9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64", 14: "complex64",
@@ -65,6 +69,8 @@ def code_of(arr: np.ndarray) -> int:
         return STRING
     code = _NP_TO_CODE.get(dt)
     if code is None:
+        if dt.name in _NOT_YET:
+            raise NotImplemented(f"element type {dt.name} (ONNX {_NOT_YET[dt.name]}) is not supported yet")
         raise InvalidArgument(f"numpy dtype {dt} has no ONNX element type")
     return code
 
