@@ -325,3 +325,12 @@ def test_det_singular_and_errors():
     x = np.ones((2, 3), np.float32)
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(make_model("Det", {"x": x}, {}, opset=11), {"x": x})
+
+
+def test_topk_omitted_output():
+    x = rng(12).standard_normal((3, 5)).astype(np.float32)
+    k = {"k": np.array([2], np.int64)}
+    vals = run_fastinfer(make_model("TopK", {"x": x}, {}, 2, 11, k, output_names=["v", ""]), {"x": x})
+    idx = run_fastinfer(make_model("TopK", {"x": x}, {}, 2, 11, k, output_names=["", "i"]), {"x": x})
+    np.testing.assert_array_equal(vals[0], -np.sort(-x, axis=1)[:, :2])
+    np.testing.assert_array_equal(idx[0], np.argsort(-x, axis=1, kind="stable")[:, :2])

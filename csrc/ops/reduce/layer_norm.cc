@@ -11,20 +11,6 @@
 namespace fi {
 namespace {
 
-// Mean and variance of n values (two passes) in F.
-template <class F, class T>
-inline void row_moments(const T* x, int64_t n, F& mean, F& var) {
-  F s = 0;
-  for (int64_t j = 0; j < n; ++j) s += F(x[j]);
-  mean = s / F(n);
-  F ss = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    F d = F(x[j]) - mean;
-    ss += d * d;
-  }
-  var = ss / F(n);
-}
-
 template <bool kRms>
 class LayerNormKernel : public OpKernel {
  public:
@@ -71,18 +57,18 @@ class LayerNormKernel : public OpKernel {
           F mean = 0, var = 0;
           if (d > 0) {
             if constexpr (kRms) {
-              F ss = 0;
-              for (int64_t j = 0; j < d; ++j) ss += F(src[j]) * F(src[j]);
-              var = ss / F(d);
+              var = reduce::lane_accumulate<F>(d, [src](int64_t j) { return F(src[j]) * F(src[j]); }) / F(d);
             } else {
-              row_moments<F>(src, d, mean, var);
+              reduce::row_moments<F>(src, d, mean, var);
             }
           }
           F inv = F(1) / std::sqrt(var + eps);
-          for (int64_t j = 0; j < d; ++j) {
-            F v = (F(src[j]) - mean) * inv * fs[size_t(j)];
-            if (!fb.empty()) v += fb[size_t(j)];
-            dst[j] = T(v);
+          const F* sc = fs.data();
+          if (fb.empty()) {
+            for (int64_t j = 0; j < d; ++j) dst[j] = T((F(src[j]) - mean) * inv * sc[j]);
+          } else {
+            const F* bi = fb.data();
+            for (int64_t j = 0; j < d; ++j) dst[j] = T((F(src[j]) - mean) * inv * sc[j] + bi[j]);
           }
           if (mean_t) dispatch_float(mean_t->dtype(), name_.c_str(), [&](auto t2) {
               using M = typename decltype(t2)::type;
@@ -141,7 +127,7 @@ class GroupNormKernel : public OpKernel {
           const T* src = px + i * len;
           T* dst = py + i * len;
           F mean, var;
-          row_moments<F>(src, len, mean, var);
+          reduce::row_moments<F>(src, len, mean, var);
           F inv = F(1) / std::sqrt(var + eps);
           int64_t grp = i % g;
           for (int64_t k = 0; k < cg; ++k) {

@@ -179,15 +179,10 @@ class InstanceNormKernel : public OpKernel {
         for (int64_t i = lo; i < hi; ++i) {
           const T* src = px + i * s;
           T* dst = py + i * s;
-          double sum = 0, ss = 0;
-          for (int64_t j = 0; j < s; ++j) sum += double(src[j]);
-          double m = sum / double(s);
-          for (int64_t j = 0; j < s; ++j) {
-            double d = double(src[j]) - m;
-            ss += d * d;
-          }
-          double a = scale[size_t(i % c)] / std::sqrt(ss / double(s) + eps);
-          F fa = F(a), fb = F(bias[size_t(i % c)] - m * a);
+          F m, var;
+          reduce::row_moments<F>(src, s, m, var);
+          double a = scale[size_t(i % c)] / std::sqrt(double(var) + eps);
+          F fa = F(a), fb = F(bias[size_t(i % c)] - double(m) * a);
           for (int64_t j = 0; j < s; ++j) dst[j] = T(F(src[j]) * fa + fb);
         }
       });

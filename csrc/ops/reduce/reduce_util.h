@@ -96,6 +96,34 @@ void dispatch_reduce_types(DataType dt, const char* what, bool small_ints, bool 
   throw NotImplemented(str(what, ": element type ", dtype_name(dt), " is not supported"));
 }
 
+// Sum over i in [0, n) of term(i) in sixteen independent lanes combined pairwise, so that
+// the loop vectorises (a single scalar float accumulator does not under strict IEEE flags).
+template <class F, class Fn>
+inline F lane_accumulate(int64_t n, Fn&& term) {
+  constexpr int kLanes = 16;
+  F lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma GCC unroll 1
+    for (int j = 0; j < kLanes; ++j) lane[j] += term(i + j);
+  }
+  for (; i < n; ++i) lane[0] += term(i);
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
+  return lane[0];
+}
+
+// Mean and population variance of n > 0 values (two passes) in F.
+template <class F, class T>
+inline void row_moments(const T* x, int64_t n, F& mean, F& var) {
+  mean = lane_accumulate<F>(n, [x](int64_t i) { return F(x[i]); }) / F(n);
+  F m = mean;
+  var = lane_accumulate<F>(n, [x, m](int64_t i) {
+          F d = F(x[i]) - m;
+          return d * d;
+        }) / F(n);
+}
+
 // A reduction laid out as: outer kept groups (kdims/kstrides), outer reduced groups
 // (rdims/rstrides) and an innermost contiguous group of `inner` elements that is either
 // reduced (inner_reduced) or kept. Dims of size 1 are dropped and neighbours merged.
