@@ -79,7 +79,7 @@ def to_core(arr: np.ndarray, code: int) -> tuple[int, np.ndarray]:
     """The (code, contiguous array) pair the core takes; strings as an object array."""
     if code == STRING:
         return code, np.asarray(arr, dtype=object)
-    arr = np.ascontiguousarray(arr).reshape(arr.shape)  # ascontiguousarray makes 0-d arrays 1-d
+    arr = np.require(arr, requirements=["C", "A"])  # contiguous, element-aligned; 0-d stays 0-d
     raw = _RAW_VIEW.get(code)
     return code, (arr.view(raw) if raw is not None else arr)
 
