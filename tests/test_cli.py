@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,17 +11,13 @@ import fastinfer
 import numpy as np
 import onnx
 import pytest
+from child_env import child_env
 from fastinfer import models
 from onnx import TensorProto, helper
 
-PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastinfer.__file__)))
-
 
 def _env(extra_path: str | None = None) -> dict:
-    env = dict(os.environ)
-    paths = [p for p in (extra_path, PKG_PARENT, env.get("PYTHONPATH")) if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
+    return child_env(*([extra_path] if extra_path else []))
 
 
 def run_cli(*args: str, module: str = "fastinfer.cli", extra_path: str | None = None,

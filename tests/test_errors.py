@@ -14,11 +14,11 @@ import fastinfer
 import numpy as np
 import onnx
 import pytest
+from child_env import child_env
 from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import set_external_data
 
 F = TensorProto.FLOAT
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def vi(name, shape=(2, 3), elem=F):
@@ -354,8 +354,7 @@ def run_isolated(paths: list[str], timeout: float = 120) -> dict[str, dict]:
     exc "crash:<returncode>" for the file the child died on. Continues after a crash."""
     results: dict[str, dict] = {}
     todo = list(paths)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), env.get("PYTHONPATH", "")])
+    env = child_env()
     while todo:
         proc = subprocess.run([sys.executable, "-c", _CHILD, *todo], check=False, capture_output=True, text=True,
                               timeout=timeout, env=env)

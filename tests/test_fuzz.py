@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 import pytest
+from child_env import child_env
 from onnx import TensorProto, helper, numpy_helper
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_MUTANTS = 400
 SEED = 1234
 
@@ -116,8 +116,7 @@ def run_isolated(paths: list[str], timeout: float = 300) -> dict[str, dict]:
     recorded for it and the child restarts after it."""
     results: dict[str, dict] = {}
     todo = list(paths)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), env.get("PYTHONPATH", "")])
+    env = child_env()
     while todo:
         started, lines, rc, err = None, [], 0, ""
         try:
