@@ -5,6 +5,7 @@
 #include <set>
 
 #include "graph/executor.h"
+#include "graph/passes/passes.h"
 #include "ops/registry.h"
 
 namespace fi {
@@ -134,6 +135,7 @@ void Graph::resolve(const Graph* parent) {
       if (!g) return;
       for (const auto& kv : opsets_)
         if (!g->opsets_.count(kv.first)) g->opsets_[kv.first] = kv.second;
+      g->optimize_ = optimize_;
       try {
         g->prepare(this);
       } catch (const Error& e) {
@@ -240,9 +242,48 @@ void Graph::prepare(const Graph* parent) {
   parent_ = parent;
   resolve(parent);
   sort_nodes();
+  if (optimize_) run_graph_passes(*this);
   create_kernels();
   executor_ = std::make_unique<Executor>(*this);
   prepared_ = true;
+}
+
+int Graph::add_constant(const std::string& hint, Tensor t) {
+  std::string name = hint;
+  for (int k = 1; by_name_.count(name); ++k) name = str(hint, "__", k);
+  int id = intern(name);
+  Value& v = values_[size_t(id)];
+  v.is_const = true;
+  v.info.dtype = t.dtype();
+  v.const_value = std::move(t);
+  return id;
+}
+
+void Graph::remove_nodes(const std::vector<char>& dead) {
+  std::vector<int> new_index(nodes_.size(), -1);
+  std::vector<Node> kept;
+  kept.reserve(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (dead[i]) continue;
+    new_index[i] = int(kept.size());
+    kept.push_back(std::move(nodes_[i]));
+  }
+  nodes_ = std::move(kept);
+  for (Value& v : values_) v.producer = -1;
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (int o : nodes_[i].outputs)
+      if (o >= 0) values_[size_t(o)].producer = int(i);
+}
+
+std::vector<int> Graph::use_counts() const {
+  std::vector<int> uses(values_.size(), 0);
+  for (const Node& n : nodes_) {
+    for (int v : n.inputs)
+      if (v >= 0) ++uses[size_t(v)];
+    for (int v : n.implicit_inputs) ++uses[size_t(v)];
+  }
+  for (int o : outputs_) ++uses[size_t(o)];
+  return uses;
 }
 
 // ---- OpInit (declared in ops/kernel.h) ----------------------------------------------------------

@@ -86,6 +86,19 @@ class Graph {
   const Executor& executor() const { return *executor_; }
   bool prepared() const { return prepared_; }
 
+  // ---- rewriting (graph passes, between name resolution and kernel creation) ----
+  // Whether prepare() runs the optimisation passes (graph/passes/); on by default.
+  void set_optimize(bool on) { optimize_ = on; }
+  bool optimize() const { return optimize_; }
+  std::vector<Node>& mutable_nodes() { return nodes_; }
+  Value& mutable_value(int id) { return values_[size_t(id)]; }
+  // A new constant value with a fresh name derived from `hint`; returns its id.
+  int add_constant(const std::string& hint, Tensor t);
+  // Drops the nodes flagged in `dead` (one flag per node) and renumbers producers.
+  void remove_nodes(const std::vector<char>& dead);
+  // For each value: how many node inputs (explicit and implicit) read it, plus one per graph output.
+  std::vector<int> use_counts() const;
+
  private:
   int intern(const std::string& name);
   void resolve(const Graph* parent);
@@ -100,6 +113,7 @@ class Graph {
   std::vector<int> inputs_, outputs_, captured_;
   std::unique_ptr<Executor> executor_;
   bool prepared_ = false;
+  bool optimize_ = true;
   const Graph* parent_ = nullptr;
 };
 

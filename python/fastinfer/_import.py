@@ -234,8 +234,9 @@ def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
-def import_model(model: ModelLike) -> tuple[Any, onnx.ModelProto]:
-    """Builds and prepares the core graph; returns (core graph, ModelProto for metadata)."""
+def import_model(model: ModelLike, optimize: bool = True) -> tuple[Any, onnx.ModelProto]:
+    """Builds and prepares the core graph; returns (core graph, ModelProto for metadata).
+    ``optimize`` runs the core's graph passes (BatchNormalization folding, epilogue fusion)."""
     proto, base_dir = load_model(model)
     if not proto.HasField("graph"):
         raise InvalidModel("the model has no graph")
@@ -243,6 +244,7 @@ def import_model(model: ModelLike) -> tuple[Any, onnx.ModelProto]:
     graph = expand_functions(proto, opsets)
     try:
         cg = build_graph(graph, base_dir, opsets)
+        cg.set_optimize(bool(optimize))
         cg.prepare()
     except UnicodeError as e:  # a core message quoting a name that is not UTF-8
         raise InvalidModel(f"the model contains text that is not valid UTF-8: {e}") from None

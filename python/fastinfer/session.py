@@ -61,17 +61,18 @@ class Session:
 
     ``Session(model)`` takes a path, the model's bytes or an ``onnx.ModelProto``.
     ``threads`` is the number of threads a run may use (default: all cores); ``pool`` shares a
-    :class:`ThreadPool` between sessions. ``run(x)`` takes one array and returns one array (or a
+    :class:`ThreadPool` between sessions; ``optimize=False`` skips the graph passes (folding, fusion).
+    ``run(x)`` takes one array and returns one array (or a
     list when the model has several outputs); ``run(None, {"name": x})`` is ONNX Runtime's call.
     A session may be run from many Python threads at once; the GIL is released while it runs.
     """
 
     def __init__(self, model: ModelLike, threads: int | None = None, pool: ThreadPool | None = None,
-                 providers: Sequence[Any] | None = None):
+                 providers: Sequence[Any] | None = None, optimize: bool = True):
         _check_providers(providers)
         if threads is not None and threads < 1:
             raise InvalidArgument("threads must be at least 1")
-        graph, proto = import_model(model)
+        graph, proto = import_model(model, optimize=optimize)
         self._proto_meta = _metadata(proto)
         self._sess = _core.Session(graph, num_threads=int(threads or 0), pool=pool._pool if pool else None)
         all_inputs = graph.inputs()
@@ -186,9 +187,13 @@ class InferenceSession(Session):
     def __init__(self, path_or_bytes: ModelLike, sess_options: SessionOptions | None = None,
                  providers: Sequence[Any] | None = None, provider_options: Any = None, **kwargs: Any):
         threads = None
-        if sess_options is not None and sess_options.intra_op_num_threads:
-            threads = int(sess_options.intra_op_num_threads)
-        super().__init__(path_or_bytes, threads=threads, providers=providers)
+        optimize = True
+        if sess_options is not None:
+            if sess_options.intra_op_num_threads:
+                threads = int(sess_options.intra_op_num_threads)
+            level = sess_options.graph_optimization_level
+            optimize = level is None or int(level) != 0  # ORT_DISABLE_ALL is 0
+        super().__init__(path_or_bytes, threads=threads, providers=providers, optimize=optimize)
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
             run_options: Any = None) -> list[np.ndarray]:

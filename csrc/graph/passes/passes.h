@@ -1,0 +1,19 @@
+// Graph passes: rewrites of a resolved, sorted graph before its kernels are made. Each pass is
+// one file with one job; run_graph_passes runs them in order. They only ever rewrite when the
+// result is exact (up to float rounding of folded constants).
+#pragma once
+
+namespace fi {
+
+class Graph;
+
+// Conv followed by an inference BatchNormalization with constant parameters: scale and shift
+// folded into the Conv's weights and bias; the BatchNormalization node goes away.
+void fold_batchnorm_into_conv(Graph& g);
+// Conv/Gemm/MatMul (float32, constant weights) followed by Relu, or Clip with constant bounds:
+// the clamp moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
+void fuse_clamp_activation(Graph& g);
+
+void run_graph_passes(Graph& g);
+
+}  // namespace fi

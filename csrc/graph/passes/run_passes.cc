@@ -1,0 +1,9 @@
+#include "graph/passes/passes.h"
+
+namespace fi {
+
+void run_graph_passes(Graph& g) {
+  fold_batchnorm_into_conv(g);
+}
+
+}  // namespace fi

@@ -1,0 +1,81 @@
+"""Graph passes: each rewrite gives the same numbers as the plain graph and as ONNX Runtime, and
+leaves alone the graphs where it would not be exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from op_helpers import run_ort
+
+import fastinfer
+
+
+def _conv_bn_model(with_bias: bool, act: str | None, share_conv_output: bool = False, opset: int = 17):
+    r = np.random.default_rng(3)
+    C, M = 5, 7
+    inits = {
+        "W": r.standard_normal((M, C, 3, 3)).astype(np.float32),
+        "scale": r.uniform(0.5, 2, M).astype(np.float32),
+        "shift": r.standard_normal(M).astype(np.float32),
+        "mean": r.standard_normal(M).astype(np.float32),
+        "var": r.uniform(0.1, 3, M).astype(np.float32),
+    }
+    conv_in = ["x", "W"]
+    if with_bias:
+        inits["B"] = r.standard_normal(M).astype(np.float32)
+        conv_in.append("B")
+    nodes = [helper.make_node("Conv", conv_in, ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["b"], epsilon=1e-3)]
+    out = "b"
+    if act == "Relu":
+        nodes.append(helper.make_node("Relu", ["b"], ["y"]))
+        out = "y"
+    elif act == "Clip":
+        inits["lo"] = np.array(0.0, np.float32)
+        inits["hi"] = np.array(6.0, np.float32)
+        nodes.append(helper.make_node("Clip", ["b", "lo", "hi"], ["y"]))
+        out = "y"
+    outputs = [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)]
+    if share_conv_output:
+        outputs.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "convbn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, 9, 11])],
+                          outputs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def _op_types(sess: fastinfer.Session) -> list[str]:
+    return [op for _, op, _ in sess._graph.nodes()]
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("act", [None, "Relu", "Clip"])
+def test_batchnorm_folds_into_conv(with_bias, act):
+    model = _conv_bn_model(with_bias, act)
+    x = np.random.default_rng(0).standard_normal((2, 5, 9, 11)).astype(np.float32)
+    fused = fastinfer.Session(model, threads=1)
+    plain = fastinfer.Session(model, threads=1, optimize=False)
+    assert "BatchNormalization" not in _op_types(fused)
+    assert "BatchNormalization" in _op_types(plain)
+    ref = run_ort(model, {"x": x})[0]
+    np.testing.assert_allclose(fused.run(x), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(plain.run(x), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_not_folded_when_conv_output_is_also_used():
+    model = _conv_bn_model(True, None, share_conv_output=True)
+    x = np.random.default_rng(1).standard_normal((1, 5, 9, 11)).astype(np.float32)
+    sess = fastinfer.Session(model, threads=1)
+    assert "BatchNormalization" in _op_types(sess)
+    ours = sess.run(None, {"x": x})
+    ref = run_ort(model, {"x": x})
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_inference_session_disable_all_skips_passes():
+    model = _conv_bn_model(True, None)
+    so = fastinfer.SessionOptions()
+    so.graph_optimization_level = 0
+    sess = fastinfer.InferenceSession(model.SerializeToString(), so)
+    assert "BatchNormalization" in _op_types(sess)
