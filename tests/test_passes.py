@@ -79,3 +79,29 @@ def test_inference_session_disable_all_skips_passes():
     so.graph_optimization_level = 0
     sess = fastinfer.InferenceSession(model.SerializeToString(), so)
     assert "BatchNormalization" in _op_types(sess)
+
+
+@pytest.mark.parametrize("act,bounds", [("Relu", None), ("Clip", (-0.5, 0.7)), ("Clip", (None, 0.3))])
+@pytest.mark.parametrize("trans_b", [0, 1])
+def test_clamp_fuses_into_gemm(act, bounds, trans_b):
+    r = np.random.default_rng(5)
+    inits = {"B": r.standard_normal((13, 9) if trans_b else (9, 13)).astype(np.float32),
+             "C": r.standard_normal(13).astype(np.float32)}
+    act_inputs = ["g"]
+    if act == "Clip":
+        lo, hi = bounds
+        act_inputs += ["lo" if lo is not None else "", "hi"]
+        if lo is not None:
+            inits["lo"] = np.array(lo, np.float32)
+        inits["hi"] = np.array(hi, np.float32)
+    nodes = [helper.make_node("Gemm", ["a", "B", "C"], ["g"], transB=trans_b, alpha=0.7),
+             helper.make_node(act, act_inputs, ["y"])]
+    g = helper.make_graph(nodes, "gemmact", [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 9])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    a = r.standard_normal((6, 9)).astype(np.float32)
+    a[0, 0] = np.nan
+    sess = fastinfer.Session(model, threads=1)
+    assert _op_types(sess) == ["Gemm"]
+    np.testing.assert_allclose(sess.run(a), run_ort(model, {"a": a})[0], rtol=1e-5, atol=1e-5)

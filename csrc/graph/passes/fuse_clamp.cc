@@ -35,6 +35,9 @@ bool clamp_bounds(const Graph& g, const Node& act, float& lo, float& hi) {
   return true;
 }
 
+// Ops whose kernels apply fi.clamp_min / fi.clamp_max (nn::FusedClamp).
+bool clamp_fusable(const std::string& op) { return op == "Gemm"; }
+
 }  // namespace
 
 void fuse_clamp_activation(Graph& g) {
@@ -49,7 +52,7 @@ void fuse_clamp_activation(Graph& g) {
     int x = act.inputs[0];
     if (x < 0 || uses[size_t(x)] != 1 || g.value(x).is_output || g.value(x).producer < 0) continue;
     Node& p = nodes[size_t(g.value(x).producer)];
-    if (!p.domain.empty() || (p.op_type != "Conv" && p.op_type != "Gemm") || p.outputs.size() != 1) continue;
+    if (!p.domain.empty() || !clamp_fusable(p.op_type) || p.outputs.size() != 1) continue;
     if (!pass_util::const_f32(g, p, 1)) continue;
     if (const Attribute* a = p.attrs.find("fi.clamp_min")) lo = std::max(lo, a->f);
     if (const Attribute* a = p.attrs.find("fi.clamp_max")) hi = std::min(hi, a->f);

@@ -12,7 +12,7 @@ namespace {
 // float32 runs the fast GEMM with alpha, beta*C fused in the epilogue; a constant B is packed once.
 class GemmKernel : public OpKernel {
  public:
-  explicit GemmKernel(const OpInit& init) {
+  explicit GemmKernel(const OpInit& init) : clamp_(init.attrs()) {
     const Attributes& at = init.attrs();
     alpha_ = at.get_float("alpha", 1.f);
     beta_ = at.get_float("beta", 1.f);
@@ -53,6 +53,8 @@ class GemmKernel : public OpKernel {
     if (A.dtype() == DataType::Float) {
       kernels::Epilogue ep;
       ep.alpha = alpha_;
+      ep.clamp_min = clamp_.lo;
+      ep.clamp_max = clamp_.hi;
       if (C && beta_ != 0.f) {
         ep.residual = C->data<float>();
         ep.res_row_stride = cs[0];
@@ -89,6 +91,7 @@ class GemmKernel : public OpKernel {
           if (pc && beta_ != 0.f) v += double(beta_) * double(pc[i * cs[0] + j * cs[1]]);
           py[i * N + j] = T(v);
         }
+      clamp_.apply(py, M * N);
     });
   }
 
@@ -97,6 +100,7 @@ class GemmKernel : public OpKernel {
   bool trans_a_ = false, trans_b_ = false, legacy_no_broadcast_ = false;
   kernels::F32PackedWeights packed_;
   bool has_packed_ = false;
+  nn::FusedClamp clamp_;
 };
 
 }  // namespace

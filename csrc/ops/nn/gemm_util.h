@@ -7,9 +7,28 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "graph/attribute.h"
 #include "kernels/gemm.h"
 
 namespace fi::nn {
+
+// A clamp fused into the op by the graph pass fuse_clamp_activation (a Relu or Clip that
+// followed it), read from the attributes fi.clamp_min / fi.clamp_max; [-inf, inf] when none.
+struct FusedClamp {
+  float lo = -INFINITY, hi = INFINITY;
+  bool active() const { return lo != -INFINITY || hi != INFINITY; }
+  explicit FusedClamp(const Attributes& at)
+      : lo(at.get_float("fi.clamp_min", -INFINITY)), hi(at.get_float("fi.clamp_max", INFINITY)) {}
+  template <class T>
+  void apply(T* y, int64_t n) const {
+    if (!active()) return;
+    for (int64_t i = 0; i < n; ++i) {
+      float v = float(y[i]);
+      if (v < lo) y[i] = T(lo);
+      else if (v > hi) y[i] = T(hi);
+    }
+  }
+};
 
 // Accumulator type: float for the 16-bit floats, 64-bit for integers (wrapping like the C types).
 template <class T> struct AccOf { using type = T; };
