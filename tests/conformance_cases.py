@@ -4,11 +4,10 @@ wrong (ran, numbers or shapes differ), error (any other exception)."""
 
 from __future__ import annotations
 
+import fastinfer
 import numpy as np
 import onnx
 from onnx import numpy_helper
-
-import fastinfer
 
 
 def _as_array(x):

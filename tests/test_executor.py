@@ -1,11 +1,10 @@
 """Executor and memory plan: steady-state runs allocate only their outputs, plans are cached
 per input-shape signature, and results do not depend on which plan served them."""
 
-import numpy as np
-from onnx import TensorProto, helper, numpy_helper
-
 import fastinfer
+import numpy as np
 from fastinfer import _core
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _chain_model(n_adds: int = 6):

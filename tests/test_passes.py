@@ -3,12 +3,11 @@ leaves alone the graphs where it would not be exact."""
 
 from __future__ import annotations
 
+import fastinfer
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from op_helpers import run_ort
-
-import fastinfer
 
 
 def _conv_bn_model(with_bias: bool, act: str | None, share_conv_output: bool = False, opset: int = 17):

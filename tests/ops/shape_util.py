@@ -1,13 +1,11 @@
-"""Test helpers for the shape and string op tests: random data and an ORT comparison that
-leaves graph outputs untyped (onnxruntime 1.32 rejects the UNDEFINED output type that
-op_helpers.make_model writes)."""
+"""Test helpers for the shape and string op tests: random data and the ORT comparison."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from op_helpers import assert_close, make_model, rng, run_fastinfer, run_ort
+from op_helpers import check_against_ort, make_model, rng, run_fastinfer
 
 
 def rand(shape, dtype=np.float32, seed=0) -> np.ndarray:
@@ -30,24 +28,13 @@ def i64(*v) -> np.ndarray:
     return np.array(v, dtype=np.int64)
 
 
-def model(op: str, inputs: dict[str, np.ndarray], attrs: dict[str, Any] | None = None, **kw: Any):
-    """make_model with untyped graph outputs."""
-    m = make_model(op, inputs, attrs, **kw)
-    for o in m.graph.output:
-        o.ClearField("type")
-    return m
+model = make_model
 
 
 def check(op: str, inputs: dict[str, np.ndarray], attrs: dict[str, Any] | None = None, threads: int = 1,
           **kw: Any) -> list[np.ndarray]:
     """Runs the one-node model with fastinfer and onnxruntime and asserts every output matches."""
-    m = model(op, inputs, attrs, **kw)
-    ours = run_fastinfer(m, inputs, threads)
-    ref = run_ort(m, inputs)
-    assert len(ours) == len(ref)
-    for i, (a, b) in enumerate(zip(ours, ref)):
-        assert_close(a, b, what=f"{op} output {i}")
-    return ours
+    return check_against_ort(op, inputs, attrs, threads=threads, **kw)
 
 
 def run(op: str, inputs: dict[str, np.ndarray], attrs: dict[str, Any] | None = None, **kw: Any):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import fastinfer
 import numpy as np
 import pytest
-from op_helpers import assert_close, make_model, rng, run_fastinfer
-from reduce_helpers import check_against_ort
+from op_helpers import assert_close, check_against_ort, make_model, rng, run_fastinfer
 
 
 def params(c, dtype=np.float32, seed=1):

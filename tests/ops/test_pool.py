@@ -5,9 +5,8 @@ from __future__ import annotations
 import fastinfer
 import numpy as np
 import pytest
-from op_helpers import make_model, rng, run_fastinfer, run_ort
-from ort_typed import check as check_against_ort
-from ort_typed import typed_model
+from op_helpers import check_against_ort, make_model, rng, run_fastinfer, run_ort
+from op_helpers import make_model as typed_model
 
 
 def _x(shape, dtype=np.float32, seed=0):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import fastinfer
 import numpy as np
 import pytest
-from op_helpers import assert_close, make_model, rng, run_fastinfer, run_ort
-from reduce_helpers import check_against_ort, typed
+from op_helpers import assert_close, check_against_ort, make_model, rng, run_fastinfer, run_ort
 
 REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
               "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
@@ -98,8 +97,8 @@ def test_reduce_noop_and_empty_axes(op):
 
 def test_reduce_sum_runtime_axes():
     x = data_for("ReduceSum", (4, 5, 6), np.float32)
-    model = typed(make_model("ReduceSum", {"x": x, "axes": np.array([0, -1], np.int64)}, {"keepdims": 0},
-                             opset=13))
+    model = make_model("ReduceSum", {"x": x, "axes": np.array([0, -1], np.int64)}, {"keepdims": 0},
+                             opset=13)
     model.graph.input[1].type.tensor_type.shape.dim[0].dim_param = "n"
     sess = fastinfer.Session(model.SerializeToString())
     for axes in ([0, -1], [1], []):
@@ -280,8 +279,8 @@ def test_cumsum_errors():
 def test_topk(dtype, axis, k):
     x = rng(9).integers(-4, 5, size=(7, 9, 7)).astype(dtype)  # ties: lower index first
     for largest in (0, 1):
-        model = typed(make_model("TopK", {"x": x}, {"axis": axis, "largest": largest}, n_outputs=2, opset=11,
-                                 initializers={"k": np.array([k], np.int64)}))
+        model = make_model("TopK", {"x": x}, {"axis": axis, "largest": largest}, n_outputs=2, opset=11,
+                                 initializers={"k": np.array([k], np.int64)})
         ours = run_fastinfer(model, {"x": x})
         ref = run_ort(model, {"x": x})
         for a, b in zip(ours, ref):
@@ -290,11 +289,11 @@ def test_topk(dtype, axis, k):
 
 def test_topk_opset1_and_unsorted():
     x = rng(10).standard_normal((4, 17)).astype(np.float32)
-    model = typed(make_model("TopK", {"x": x}, {"k": 5}, n_outputs=2, opset=1))
+    model = make_model("TopK", {"x": x}, {"k": 5}, n_outputs=2, opset=1)
     for a, b in zip(run_fastinfer(model, {"x": x}), run_ort(model, {"x": x})):
         assert_close(a, b)
-    model = typed(make_model("TopK", {"x": x}, {"sorted": 0}, n_outputs=2, opset=11,
-                             initializers={"k": np.array([5], np.int64)}))
+    model = make_model("TopK", {"x": x}, {"sorted": 0}, n_outputs=2, opset=11,
+                             initializers={"k": np.array([5], np.int64)})
     vals, idx = run_fastinfer(model, {"x": x})
     rv, ri = run_ort(model, {"x": x})
     np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(rv, axis=1))

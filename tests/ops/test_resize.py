@@ -5,8 +5,9 @@ from __future__ import annotations
 import fastinfer
 import numpy as np
 import pytest
+from op_helpers import check_against_ort as check
+from op_helpers import make_model as typed_model
 from op_helpers import rng, run_fastinfer, run_ort
-from ort_typed import check, typed_model
 
 F32 = np.float32
 
