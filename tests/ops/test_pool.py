@@ -6,7 +6,6 @@ import fastinfer
 import numpy as np
 import pytest
 from op_helpers import check_against_ort, make_model, rng, run_fastinfer, run_ort
-from op_helpers import make_model as typed_model
 
 
 def _x(shape, dtype=np.float32, seed=0):
@@ -82,9 +81,9 @@ def test_averagepool_dilations_opset19():
 def test_sum_pools_dtypes(op, attrs, dtype, tol):
     """Double and half results match onnxruntime's float32 results (it lacks most of these kernels)."""
     x = _x((2, 3, 9, 7), dtype)
-    (ours,) = run_fastinfer(typed_model(op, {"x": x}, attrs, opset=11), {"x": x})
+    (ours,) = run_fastinfer(make_model(op, {"x": x}, attrs, opset=11), {"x": x})
     x32 = x.astype(np.float32)
-    (ref,) = run_ort(typed_model(op, {"x": x32}, attrs, opset=11), {"x": x32})
+    (ref,) = run_ort(make_model(op, {"x": x32}, attrs, opset=11), {"x": x32})
     assert ours.dtype == dtype
     np.testing.assert_allclose(ours.astype(np.float64), ref, rtol=tol, atol=tol)
 
@@ -232,9 +231,9 @@ def test_maxpool_skips_nan():
     x = _x((1, 2, 6, 6), seed=9)
     x[0, 0, 1, 1] = np.nan
     attrs = {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1]}
-    ours = run_fastinfer(typed_model("MaxPool", {"x": x}, attrs, n_outputs=2, opset=12), {"x": x})
+    ours = run_fastinfer(make_model("MaxPool", {"x": x}, attrs, n_outputs=2, opset=12), {"x": x})
     xi = np.where(np.isnan(x), -np.inf, x).astype(np.float32)
-    ref = run_ort(typed_model("MaxPool", {"x": xi}, attrs, n_outputs=2, opset=12), {"x": xi})
+    ref = run_ort(make_model("MaxPool", {"x": xi}, attrs, n_outputs=2, opset=12), {"x": xi})
     np.testing.assert_array_equal(ours[0], ref[0])
     np.testing.assert_array_equal(ours[1], ref[1])
 

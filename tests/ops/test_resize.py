@@ -6,8 +6,7 @@ import fastinfer
 import numpy as np
 import pytest
 from op_helpers import check_against_ort as check
-from op_helpers import make_model as typed_model
-from op_helpers import rng, run_fastinfer, run_ort
+from op_helpers import make_model, rng, run_fastinfer, run_ort
 
 F32 = np.float32
 
@@ -87,7 +86,7 @@ def test_integer_types(dtype):
     _resize(x, {"mode": "nearest"}, scales=[1, 1, 2.0, 0.5])
     attrs = {"mode": "linear"}
     inits = {"scales": np.array([1, 1, 1.6, 2.0], F32)}
-    model = typed_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=["x", "", "scales"])
+    model = make_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=["x", "", "scales"])
     (ours,) = run_fastinfer(model, {"x": x})
     (ref,) = run_ort(model, {"x": x})
     assert ours.dtype == dtype and ours.shape == ref.shape
@@ -143,7 +142,7 @@ def test_errors():
         names = ["x", "", "scales" if "scales" in inits else "", "sizes" if "sizes" in inits else ""]
         while names[-1] == "":
             names.pop()
-        model = typed_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=names)
+        model = make_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=names)
         return run_fastinfer(model, {"x": x})
 
     with pytest.raises(fastinfer.InvalidArgument):  # wrong number of scales
@@ -165,7 +164,7 @@ def test_align_corners_fractional_matches_onnx_reference():
     x = _x((1, 1, 4, 7))
     attrs = {"mode": "linear", "coordinate_transformation_mode": "align_corners"}
     inits = {"scales": np.array([1, 1, 0.6, 0.7], F32)}
-    model = typed_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=["x", "", "scales"])
+    model = make_model("Resize", {"x": x}, attrs, opset=13, initializers=inits, input_names=["x", "", "scales"])
     (ours,) = run_fastinfer(model, {"x": x})
     (ref,) = ReferenceEvaluator(model).run(None, {"x": x})
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
@@ -203,11 +202,11 @@ def test_affine_grid(align):
 def test_image_op_errors():
     x = _x((1, 1, 4, 4))
     grid = _x((1, 3, 3, 3))  # last dim must be 2 for a 2-D image
-    model = typed_model("GridSample", {"x": x, "grid": grid}, {}, opset=16)
+    model = make_model("GridSample", {"x": x, "grid": grid}, {}, opset=16)
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(model, {"x": x, "grid": grid})
     theta = _x((1, 2, 3))
-    model = typed_model("AffineGrid", {"theta": theta}, {}, opset=20,
+    model = make_model("AffineGrid", {"theta": theta}, {}, opset=20,
                         initializers={"size": np.array([2, 1, 3, 3], np.int64)})
     with pytest.raises(fastinfer.InvalidArgument):  # batch of theta and size differ
         run_fastinfer(model, {"theta": theta})
@@ -217,7 +216,7 @@ def test_gridsample_extreme_grid():
     x = _x((1, 2, 4, 5))
     grid = np.array([[[[1e30, -1e30], [np.inf, 0.5]], [[-3e9, 2e9], [0.1, -0.2]]]], np.float32)
     for padding in ["zeros", "border", "reflection"]:
-        model = typed_model("GridSample", {"x": x, "grid": grid}, {"padding_mode": padding}, opset=16)
+        model = make_model("GridSample", {"x": x, "grid": grid}, {"padding_mode": padding}, opset=16)
         (y,) = run_fastinfer(model, {"x": x, "grid": grid})
         assert y.shape == (1, 2, 2, 2)
 
@@ -225,7 +224,7 @@ def test_gridsample_extreme_grid():
 def test_wide_int_and_half():
     x = rng(5).integers(-(2**40), 2**40, (1, 1, 4, 5)).astype(np.int64)
     inits = {"scales": np.array([1, 1, 2, 0.6], F32)}
-    model = typed_model("Resize", {"x": x}, {"mode": "nearest"}, opset=13, initializers=inits,
+    model = make_model("Resize", {"x": x}, {"mode": "nearest"}, opset=13, initializers=inits,
                         input_names=["x", "", "scales"])
     (ours,) = run_fastinfer(model, {"x": x})
     np.testing.assert_array_equal(ours, x[:, :, [0, 0, 1, 1, 2, 2, 3, 3]][..., [0, 2, 4]])
@@ -233,7 +232,7 @@ def test_wide_int_and_half():
     outs = {}
     for dt in (np.float16, np.float32):
         xi = xf.astype(dt)
-        m = typed_model("Resize", {"x": xi}, {"mode": "cubic"}, opset=13, initializers=inits,
+        m = make_model("Resize", {"x": xi}, {"mode": "cubic"}, opset=13, initializers=inits,
                         input_names=["x", "", "scales"])
         (outs[dt],) = run_fastinfer(m, {"x": xi})
     assert outs[np.float16].dtype == np.float16
@@ -250,7 +249,7 @@ def test_random_resize_and_grid_never_crash():
                  "coordinate_transformation_mode": str(g.choice(["half_pixel", "align_corners", "tf_crop_and_resize"]))}
         inits = {"roi": g.random(2 * len(shape)).astype(F32),
                  "scales": g.choice([0.01, 0.5, 1, 1.7, 3], size=len(shape)).astype(F32)}
-        model = typed_model("Resize", {"x": x}, attrs, opset=19, initializers=inits, input_names=["x", "roi", "scales"])
+        model = make_model("Resize", {"x": x}, attrs, opset=19, initializers=inits, input_names=["x", "roi", "scales"])
         try:
             run_fastinfer(model, {"x": x}, threads=2)
         except errors:
@@ -259,7 +258,7 @@ def test_random_resize_and_grid_never_crash():
         grid = (g.random([shape[0], *g.choice([0, 1, 3], size=nsp), nsp]) * 4 - 2).astype(F32)
         attrs = {"mode": str(g.choice(["linear", "nearest", "cubic"])),
                  "padding_mode": str(g.choice(["zeros", "border", "reflection"]))}
-        model = typed_model("GridSample", {"x": x, "grid": grid}, attrs, opset=20)
+        model = make_model("GridSample", {"x": x, "grid": grid}, attrs, opset=20)
         try:
             run_fastinfer(model, {"x": x, "grid": grid}, threads=2)
         except errors:

@@ -6,8 +6,7 @@ import fastinfer
 import numpy as np
 import pytest
 from op_helpers import check_against_ort as check
-from op_helpers import make_model as typed_model
-from op_helpers import rng, run_fastinfer
+from op_helpers import make_model, rng, run_fastinfer
 
 F32 = np.float32
 I64 = np.int64
@@ -51,7 +50,7 @@ def test_dft_irfft():
     sig = _x((2, 10, 1), np.float64, seed=4)
     spec = np.fft.rfft(sig[..., 0], axis=1)
     x = np.stack([spec.real, spec.imag], -1)
-    model = typed_model("DFT", {"x": x}, {"inverse": 1, "onesided": 1}, opset=20)
+    model = make_model("DFT", {"x": x}, {"inverse": 1, "onesided": 1}, opset=20)
     (y,) = run_fastinfer(model, {"x": x})
     np.testing.assert_allclose(y, sig, rtol=1e-9, atol=1e-9)
 
@@ -76,7 +75,7 @@ def test_stft(window, onesided):
 @pytest.mark.parametrize("periodic", [0, 1])
 @pytest.mark.parametrize("size", [2, 7, 16])
 def test_windows(op, periodic, size):
-    model = typed_model(op, {}, {"periodic": periodic}, opset=17, initializers={"n": np.array(size, I64)})
+    model = make_model(op, {}, {"periodic": periodic}, opset=17, initializers={"n": np.array(size, I64)})
     from op_helpers import assert_close, run_ort
     (ours,) = run_fastinfer(model, {})
     (ref,) = run_ort(model, {})
@@ -84,7 +83,7 @@ def test_windows(op, periodic, size):
 
 
 def test_window_output_datatype():
-    model = typed_model("HannWindow", {}, {"output_datatype": 11}, opset=17, initializers={"n": np.array(5, I64)})
+    model = make_model("HannWindow", {}, {"output_datatype": 11}, opset=17, initializers={"n": np.array(5, I64)})
     (ours,) = run_fastinfer(model, {})
     assert ours.dtype == np.float64
     np.testing.assert_allclose(ours, 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(5) / 5), atol=1e-12)
@@ -93,7 +92,7 @@ def test_window_output_datatype():
 def test_mel_weight_matrix():
     inits = {"bins": np.array(8, I64), "dft": np.array(64, I64), "rate": np.array(16000, I64),
              "lo": np.array(0, F32), "hi": np.array(8000, F32)}
-    model = typed_model("MelWeightMatrix", {}, {}, opset=17, initializers=inits)
+    model = make_model("MelWeightMatrix", {}, {}, opset=17, initializers=inits)
     (ours,) = run_fastinfer(model, {})
     from onnx.reference import ReferenceEvaluator
     (ref,) = ReferenceEvaluator(model).run(None, {})
@@ -103,18 +102,18 @@ def test_mel_weight_matrix():
 
 def test_signal_errors():
     x = _x((2, 5, 3))
-    model = typed_model("DFT", {"x": x}, {"axis": 1}, opset=17)
+    model = make_model("DFT", {"x": x}, {"axis": 1}, opset=17)
     with pytest.raises(fastinfer.InvalidArgument):  # last dim must be 1 or 2
         run_fastinfer(model, {"x": x})
     x = _x((2, 5, 1))
-    model = typed_model("DFT", {"x": x}, {"axis": 2}, opset=17)
+    model = make_model("DFT", {"x": x}, {"axis": 2}, opset=17)
     with pytest.raises(fastinfer.InvalidArgument):  # axis is the complex dim
         run_fastinfer(model, {"x": x})
     x = _x((1, 8, 1))
-    model = typed_model("STFT", {"x": x}, {}, opset=17, initializers={"s": np.array(0, I64)})
+    model = make_model("STFT", {"x": x}, {}, opset=17, initializers={"s": np.array(0, I64)})
     with pytest.raises(fastinfer.InvalidArgument):  # zero frame_step
         run_fastinfer(model, {"x": x})
-    model = typed_model("HannWindow", {}, {}, opset=17, initializers={"n": np.array(-3, I64)})
+    model = make_model("HannWindow", {}, {}, opset=17, initializers={"n": np.array(-3, I64)})
     with pytest.raises(fastinfer.InvalidArgument):
         run_fastinfer(model, {})
 
@@ -126,7 +125,7 @@ def test_dft_long_against_numpy(n, inverse):
     g = rng(n)
     sig = g.standard_normal((3, n)) + 1j * g.standard_normal((3, n))
     x = np.stack([sig.real, sig.imag], -1)
-    model = typed_model("DFT", {"x": x}, {"axis": 1, "inverse": inverse}, opset=17)
+    model = make_model("DFT", {"x": x}, {"axis": 1, "inverse": inverse}, opset=17)
     (y,) = run_fastinfer(model, {"x": x}, threads=2)
     ref = np.fft.ifft(sig, axis=1) if inverse else np.fft.fft(sig, axis=1)
     np.testing.assert_allclose(y[..., 0] + 1j * y[..., 1], ref, rtol=1e-9, atol=1e-9)
@@ -136,6 +135,6 @@ def test_scalar_inputs_fed_at_run_time():
     """0-d arrays fed as inputs keep rank 0 (they used to arrive as shape [1])."""
     x = _x((2, 6, 1))
     axis = np.array(1, I64)
-    model = typed_model("DFT", {"x": x, "axis": axis}, {}, opset=20, input_names=["x", "", "axis"])
+    model = make_model("DFT", {"x": x, "axis": axis}, {}, opset=20, input_names=["x", "", "axis"])
     (ours,) = run_fastinfer(model, {"x": x, "axis": axis})
     np.testing.assert_allclose(ours[..., 0] + 1j * ours[..., 1], np.fft.fft(x[..., 0], axis=1), rtol=1e-5, atol=1e-5)
