@@ -57,7 +57,8 @@ def main(reps: int = 50) -> None:
         fi_sess = fastinfer.Session(m, threads=1)
         a = fi_sess.run(None, feed)[0]
         b = so_sess.run(None, feed)[0]
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        if "--nocheck" not in sys.argv:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
         tf, to = [], []
         for _ in range(reps):
             t = time.perf_counter()
@@ -71,4 +72,4 @@ def main(reps: int = 50) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 50)

@@ -42,50 +42,51 @@ void fold_rows(const float* x, int64_t W, int64_t r0, int64_t n, float init, flo
   }
 }
 
-// o[i] = (a[i*S] op a[i*S + 1] [op a[i*S + 2]]) for i < n (compile-time S, K = 2 or 3;
+// o[i] = post(a[i*S] op a[i*S + 1] [op a[i*S + 2]], i) for i < n (compile-time S, K = 2 or 3;
 // written out without an inner loop, which GCC would not vectorise for K = 2).
-template <int S, int K, class Op>
-void hwin_fixed(const float* a, float* o, int64_t n, Op op) {
+template <int S, int K, class Op, class Post>
+void hwin_fixed(const float* a, float* o, int64_t n, Op op, Post post) {
   static_assert(K == 2 || K == 3, "K must be 2 or 3");
   for (int64_t i = 0; i < n; ++i) {
     float v = op(a[i * S], a[i * S + 1]);
     if constexpr (K == 3) v = op(v, a[i * S + 2]);
-    o[i] = v;
+    o[i] = post(v, i);
   }
 }
 
 // The same for a run-time kernel k (one pass per tap) and compile-time stride S.
-template <int S, class Op>
-void hwin_k(const float* a, float* o, int64_t n, int64_t k, Op op) {
+template <int S, class Op, class Post>
+void hwin_k(const float* a, float* o, int64_t n, int64_t k, Op op, Post post) {
   for (int64_t i = 0; i < n; ++i) o[i] = a[i * S];
   for (int64_t j = 1; j < k; ++j)
     for (int64_t i = 0; i < n; ++i) o[i] = op(o[i], a[i * S + j]);
+  for (int64_t i = 0; i < n; ++i) o[i] = post(o[i], i);
 }
 
 // Run-time stride and kernel.
-template <class Op>
-void hwin_any(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op) {
+template <class Op, class Post>
+void hwin_any(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
   for (int64_t i = 0; i < n; ++i) {
     const float* p = a + i * s;
     float v = p[0];
     for (int64_t j = 1; j < k; ++j) v = op(v, p[j]);
-    o[i] = v;
+    o[i] = post(v, i);
   }
 }
 
-template <class Op>
-void hwin(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op) {
+template <class Op, class Post>
+void hwin(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
   if (s == 1) {
-    if (k == 2) return hwin_fixed<1, 2>(a, o, n, op);
-    if (k == 3) return hwin_fixed<1, 3>(a, o, n, op);
-    return hwin_k<1>(a, o, n, k, op);
+    if (k == 2) return hwin_fixed<1, 2>(a, o, n, op, post);
+    if (k == 3) return hwin_fixed<1, 3>(a, o, n, op, post);
+    return hwin_k<1>(a, o, n, k, op, post);
   }
   if (s == 2) {
-    if (k == 2) return hwin_fixed<2, 2>(a, o, n, op);
-    if (k == 3) return hwin_fixed<2, 3>(a, o, n, op);
-    return hwin_k<2>(a, o, n, k, op);
+    if (k == 2) return hwin_fixed<2, 2>(a, o, n, op, post);
+    if (k == 3) return hwin_fixed<2, 3>(a, o, n, op, post);
+    return hwin_k<2>(a, o, n, k, op, post);
   }
-  hwin_any(a, o, n, s, k, op);
+  hwin_any(a, o, n, s, k, op, post);
 }
 
 }  // namespace
@@ -107,7 +108,7 @@ void maxpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, con
   for (int64_t oh = 0; oh < g.out[1]; ++oh) {
     const PoolGeom::Taps& t = th[size_t(oh)];
     fold_rows(x, W, t.p0, t.n, lowest, buf + ph, MaxOp());
-    hwin(buf, y + oh * OW, OW, g.s[2], g.k[2], MaxOp());
+    hwin(buf, y + oh * OW, OW, g.s[2], g.k[2], MaxOp(), [](float v, int64_t) { return v; });
   }
 }
 
@@ -119,9 +120,8 @@ void avgpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, con
     const PoolGeom::Taps& t = th[size_t(oh)];
     float* yr = y + oh * OW;
     fold_rows(x, W, t.p0, t.n, 0.f, buf + ph, AddOp());
-    hwin(buf, yr, OW, g.s[2], g.k[2], AddOp());
     float rc = float(include_pad ? t.npad : t.n);  // an empty window gives 0 / 0 = NaN
-    for (int64_t o = 0; o < OW; ++o) yr[o] = yr[o] / (rc * col_count[o]);
+    hwin(buf, yr, OW, g.s[2], g.k[2], AddOp(), [rc, col_count](float v, int64_t o) { return v / (rc * col_count[o]); });
   }
 }
 
