@@ -6,12 +6,11 @@ import sys
 import time
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
 sys.path.insert(0, "python")
-import fastinfer  # noqa: E402
+import fastinfer
 
 CASES = [
     ("MaxPool 3x3s2p1", "MaxPool", (1, 64, 112, 112), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
