@@ -207,7 +207,7 @@ class SumPoolKernel : public OpKernel {
         if (!lp_ && pool2d_fast_ok(g)) {
           parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
             std::vector<float> buf(size_t(pool2d_buffer_len(g))), cols(size_t(g.out[2]));
-            pool2d_col_counts(t2, include_pad, cols.data());
+            pool2d_inv_col_counts(t2, include_pad, cols.data());
             for (int64_t pl = b; pl < e; ++pl)
               avgpool2d_f32(g, t1, cols.data(), include_pad, px + pl * isz, py + pl * osz, buf.data());
           });

@@ -112,7 +112,7 @@ void maxpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, con
   }
 }
 
-void avgpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, const float* col_count, bool include_pad,
+void avgpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, const float* inv_cols, bool include_pad,
                    const float* x, float* y, float* buf) {
   int64_t W = g.in[2], OW = g.out[2], L = pool2d_buffer_len(g), ph = g.pad_head[2];
   std::fill(buf, buf + L, 0.f);
@@ -120,13 +120,15 @@ void avgpool2d_f32(const PoolGeom& g, const std::vector<PoolGeom::Taps>& th, con
     const PoolGeom::Taps& t = th[size_t(oh)];
     float* yr = y + oh * OW;
     fold_rows(x, W, t.p0, t.n, 0.f, buf + ph, AddOp());
-    float rc = float(include_pad ? t.npad : t.n);  // an empty window gives 0 / 0 = NaN
-    hwin(buf, yr, OW, g.s[2], g.k[2], AddOp(), [rc, col_count](float v, int64_t o) { return v / (rc * col_count[o]); });
+    // 1 / count as two reciprocals (within 2 ulp of the quotient); an empty window gives 0 * inf = NaN
+    float inv_rows = 1.f / float(include_pad ? t.npad : t.n);
+    hwin(buf, yr, OW, g.s[2], g.k[2], AddOp(),
+         [inv_rows, inv_cols](float v, int64_t o) { return v * (inv_rows * inv_cols[o]); });
   }
 }
 
-void pool2d_col_counts(const std::vector<PoolGeom::Taps>& tw, bool include_pad, float* col_count) {
-  for (size_t o = 0; o < tw.size(); ++o) col_count[o] = float(include_pad ? tw[o].npad : tw[o].n);
+void pool2d_inv_col_counts(const std::vector<PoolGeom::Taps>& tw, bool include_pad, float* inv_cols) {
+  for (size_t o = 0; o < tw.size(); ++o) inv_cols[o] = 1.f / float(include_pad ? tw[o].npad : tw[o].n);
 }
 
 }  // namespace fi
