@@ -141,3 +141,22 @@ def test_maxpool_inf():
     x[0, 0, 0, :] = -np.inf
     check_against_ort("MaxPool", {"x": x}, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
                       opset=12)
+
+
+@pytest.mark.parametrize("op,include_pad", [("MaxPool", 0), ("AveragePool", 0), ("AveragePool", 1)])
+def test_pool_huge_window(op, include_pad):
+    """Windows of 2^31 taps over a tiny input finish at once (only valid taps are walked)."""
+    big = 2**31
+    x = np.array([[[1.0, 4.0, -2.0]]], np.float32)
+    attrs = {"kernel_shape": [big], "strides": [big], "pads": [big, big]}
+    if op == "AveragePool":
+        attrs["count_include_pad"] = include_pad
+    model = typed_model(op, {"x": x}, attrs, opset=19 if op == "AveragePool" else 12)
+    (y,) = run_fastinfer(model, {"x": x})
+    if op == "MaxPool":
+        expected = [np.finfo(np.float32).min, 4.0]
+    elif include_pad:
+        expected = [0.0, 3.0 / big]
+    else:
+        expected = [np.nan, 1.0]
+    np.testing.assert_allclose(y.reshape(-1), np.array(expected, np.float32), rtol=1e-6)
