@@ -19,7 +19,7 @@ struct AddOp {
 
 // acc[w] = init op x[r0][w] op ... op x[r0 + n - 1][w] over the rows of plane x with width W.
 template <class Op>
-void fold_rows(const float* x, int64_t W, int64_t r0, int64_t n, float init, float* acc, Op op) {
+void fold_rows(const float* __restrict x, int64_t W, int64_t r0, int64_t n, float init, float* __restrict acc, Op op) {
   const float* a = x + r0 * W;
   const float* b = a + W;
   const float* c = b + W;
@@ -45,7 +45,7 @@ void fold_rows(const float* x, int64_t W, int64_t r0, int64_t n, float init, flo
 // o[i] = post(a[i*S] op a[i*S + 1] [op a[i*S + 2]], i) for i < n (compile-time S, K = 2 or 3;
 // written out without an inner loop, which GCC would not vectorise for K = 2).
 template <int S, int K, class Op, class Post>
-void hwin_fixed(const float* a, float* o, int64_t n, Op op, Post post) {
+void hwin_fixed(const float* __restrict a, float* __restrict o, int64_t n, Op op, Post post) {
   static_assert(K == 2 || K == 3, "K must be 2 or 3");
   for (int64_t i = 0; i < n; ++i) {
     float v = op(a[i * S], a[i * S + 1]);
@@ -56,7 +56,7 @@ void hwin_fixed(const float* a, float* o, int64_t n, Op op, Post post) {
 
 // The same for a run-time kernel k (one pass per tap) and compile-time stride S.
 template <int S, class Op, class Post>
-void hwin_k(const float* a, float* o, int64_t n, int64_t k, Op op, Post post) {
+void hwin_k(const float* __restrict a, float* __restrict o, int64_t n, int64_t k, Op op, Post post) {
   for (int64_t i = 0; i < n; ++i) o[i] = a[i * S];
   for (int64_t j = 1; j < k; ++j)
     for (int64_t i = 0; i < n; ++i) o[i] = op(o[i], a[i * S + j]);
@@ -65,7 +65,7 @@ void hwin_k(const float* a, float* o, int64_t n, int64_t k, Op op, Post post) {
 
 // Run-time stride and kernel.
 template <class Op, class Post>
-void hwin_any(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
+void hwin_any(const float* __restrict a, float* __restrict o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
   for (int64_t i = 0; i < n; ++i) {
     const float* p = a + i * s;
     float v = p[0];
@@ -75,7 +75,7 @@ void hwin_any(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op, 
 }
 
 template <class Op, class Post>
-void hwin(const float* a, float* o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
+void hwin(const float* __restrict a, float* __restrict o, int64_t n, int64_t s, int64_t k, Op op, Post post) {
   if (s == 1) {
     if (k == 2) return hwin_fixed<1, 2>(a, o, n, op, post);
     if (k == 3) return hwin_fixed<1, 3>(a, o, n, op, post);
