@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/dispatch_type.h"
+#include "ops/pool/pool_fast2d.h"
 #include "ops/pool/pool_geometry.h"
 #include "ops/pool/pool_ops.h"
 #include "ops/registry.h"
@@ -101,6 +102,15 @@ class MaxPoolKernel : public OpKernel {
       T* py = y.data<T>();
       // the result of a window with no input element: the lowest value of T
       const A lowest = lowest_of<T, A>();
+      if constexpr (std::is_same<T, float>::value) {
+        if (!ind && pool2d_fast_ok(g)) {
+          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf(size_t(pool2d_buffer_len(g)));
+            for (int64_t pl = b; pl < e; ++pl) maxpool2d_f32(g, t1, px + pl * isz, py + pl * osz, buf.data());
+          });
+          return;
+        }
+      }
       if (!ind) {  // separable max, NaNs skipped as onnxruntime does
         std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
         parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
@@ -193,6 +203,17 @@ class SumPoolKernel : public OpKernel {
       using A = typename AccOf<T>::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
+      if constexpr (std::is_same<T, float>::value) {
+        if (!lp_ && pool2d_fast_ok(g)) {
+          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf(size_t(pool2d_buffer_len(g))), cols(size_t(g.out[2]));
+            pool2d_inv_col_counts(t2, include_pad, cols.data());
+            for (int64_t pl = b; pl < e; ++pl)
+              avgpool2d_f32(g, t1, cols.data(), include_pad, px + pl * isz, py + pl * osz, buf.data());
+          });
+          return;
+        }
+      }
       A p = A(p_), inv_p = A(1) / A(p_);
       std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
       auto add = [](A a, A v) { return a + v; };

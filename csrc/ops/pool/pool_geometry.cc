@@ -99,11 +99,9 @@ std::vector<PoolGeom::Taps> pool_taps(const PoolGeom& g, int j) {
     int64_t kmin = start >= 0 ? 0 : (-start + d - 1) / d;
     int64_t kmax = in - 1 - start < 0 ? -1 : std::min(g.k[j] - 1, (in - 1 - start) / d);
     int64_t n = std::max<int64_t>(0, kmax - kmin + 1);
-    int64_t np = 0;
-    for (int64_t k = 0; k < g.k[j]; ++k) {
-      int64_t p = start + k * d;
-      if (p >= -g.pad_head[j] && p < in + g.pad_tail[j]) ++np;
-    }
+    // taps inside [-pad_head, in + pad_tail): start >= -pad_head, so only the tail bounds them
+    int64_t room = in + g.pad_tail[j] - 1 - start;
+    int64_t np = room < 0 ? 0 : std::min(g.k[j] - 1, room / d) + 1;
     t[size_t(o)] = {start + kmin * d, n, np};
   }
   return t;
