@@ -16,8 +16,11 @@ import os
 import sys
 import warnings
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(_ROOT, "tests"))
+# A developer build (tools/dev_build.sh) lives in python/fastinfer; otherwise use the installed package.
+if any(f.startswith("_core") for f in os.listdir(os.path.join(_ROOT, "python", "fastinfer"))):
+    sys.path.insert(0, os.path.join(_ROOT, "python"))
 
 
 def case_op(case) -> str:

@@ -43,13 +43,20 @@ std::atomic<uint64_t> g_buffer_allocs{0};
 
 uint64_t buffer_allocation_count() { return g_buffer_allocs.load(std::memory_order_relaxed); }
 
-std::shared_ptr<void> alloc_buffer(size_t bytes) {
+std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero) {
   g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded);
   if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
-  std::memset(p, 0, rounded);
+  // FASTINFER_POISON_ALLOCS=1 fills new buffers with 0xA5 instead: a test mode that catches
+  // kernels relying on zero-filled outputs.
+  static const bool poison = [] {
+    const char* e = std::getenv("FASTINFER_POISON_ALLOCS");
+    return e && *e && *e != '0';
+  }();
+  if (poison) std::memset(p, 0xA5, rounded);
+  else if (zero) std::memset(p, 0, rounded);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
@@ -59,7 +66,7 @@ std::shared_ptr<void> alloc_strings(int64_t n) {
   return std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::string*>(q); });
 }
 
-Tensor Tensor::empty(DataType dt, const Shape& shape) {
+Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) {
   for (int64_t d : shape)
     if (d < 0) throw InvalidArgument(str("negative dimension in shape ", shape.str()));
   if (dt == DataType::String) {
@@ -69,13 +76,13 @@ Tensor Tensor::empty(DataType dt, const Shape& shape) {
   }
   size_t es = dtype_size(dt);
   if (es == 0) throw NotImplemented(str("element type code ", int(dt), " is not supported"));
-  auto owner = alloc_buffer(size_t(shape.numel()) * es);
+  auto owner = alloc_buffer(size_t(shape.numel()) * es, zero);
   void* p = owner.get();
   return Tensor(dt, shape, p, std::move(owner));
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = Tensor::empty(dtype_, shape_);
+  Tensor t = Tensor::empty(dtype_, shape_, /*zero=*/false);
   if (dtype_ == DataType::String) {
     const auto* s = data<std::string>();
     auto* d = t.data<std::string>();

@@ -14,8 +14,8 @@ namespace fi {
 
 constexpr size_t kAlignment = 64;
 
-// Allocates `bytes` aligned to kAlignment (zero-filled) and returns the owner.
-std::shared_ptr<void> alloc_buffer(size_t bytes);
+// Allocates `bytes` aligned to kAlignment (zero-filled unless `zero` is false) and returns the owner.
+std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero = true);
 // Allocates `n` default-constructed strings.
 std::shared_ptr<void> alloc_strings(int64_t n);
 // How many buffers alloc_buffer/alloc_strings have made so far (tests check steady-state runs).
@@ -27,8 +27,8 @@ class Tensor {
   Tensor(DataType dt, Shape shape, void* data, std::shared_ptr<void> owner = {})
       : dtype_(dt), shape_(shape), data_(data), owner_(std::move(owner)) {}
 
-  // A new owned tensor (zero-filled; strings empty).
-  static Tensor empty(DataType dt, const Shape& shape);
+  // A new owned tensor (zero-filled unless `zero` is false; strings empty).
+  static Tensor empty(DataType dt, const Shape& shape, bool zero = true);
 
   DataType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

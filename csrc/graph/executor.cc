@@ -14,7 +14,7 @@ constexpr int kNeverRelease = 1 << 30;
 
 void AlignedBuffer::reserve(size_t bytes) {
   if (bytes <= capacity) return;
-  mem = alloc_buffer(bytes);
+  mem = alloc_buffer(bytes, /*zero=*/false);
   capacity = bytes;
 }
 
@@ -106,7 +106,7 @@ Tensor& Executor::allocate(RunState& st, int value, DataType dt, const Shape& sh
       return slot;
     }
   }
-  slot = Tensor::empty(dt, shape);
+  slot = Tensor::empty(dt, shape, /*zero=*/false);  // kernels write every output element
   return slot;
 }
 

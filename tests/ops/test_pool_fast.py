@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_helpers import rng, run_fastinfer
-from ort_typed import check as check_against_ort
-from ort_typed import typed_model
+from op_helpers import check_against_ort, make_model, rng, run_fastinfer
 
 SIZES = [(1, 1), (1, 7), (2, 3), (3, 17), (7, 7), (17, 33), (33, 2), (7, 1)]
 
@@ -121,7 +119,7 @@ NAN_WINDOWS = [([3, 3], [2, 2], [1, 1, 1, 1]), ([2, 2], [2, 2], [0, 0, 0, 0]), (
 def test_maxpool_nan_skipped(k, s, p, dtype):
     """MaxPool skips NaNs in every path (onnxruntime's own result depends on the NaN's lane, so no ORT here)."""
     x = _nan_input()
-    model = typed_model("MaxPool", {"x": x.astype(dtype)}, {"kernel_shape": k, "strides": s, "pads": p}, opset=12)
+    model = make_model("MaxPool", {"x": x.astype(dtype)}, {"kernel_shape": k, "strides": s, "pads": p}, opset=12)
     for threads in (1, 2):
         (y,) = run_fastinfer(model, {"x": x.astype(dtype)}, threads)
         np.testing.assert_array_equal(y, _maxpool_skip_nan(x.astype(dtype), k, s, p))
@@ -151,7 +149,7 @@ def test_pool_huge_window(op, include_pad):
     attrs = {"kernel_shape": [big], "strides": [big], "pads": [big, big]}
     if op == "AveragePool":
         attrs["count_include_pad"] = include_pad
-    model = typed_model(op, {"x": x}, attrs, opset=19 if op == "AveragePool" else 12)
+    model = make_model(op, {"x": x}, attrs, opset=19 if op == "AveragePool" else 12)
     (y,) = run_fastinfer(model, {"x": x})
     if op == "MaxPool":
         expected = [np.finfo(np.float32).min, 4.0]
