@@ -27,7 +27,19 @@ def get_available_providers() -> list[str]:
 
 
 __all__ = [
-    "Session", "InferenceSession", "SessionOptions", "ThreadPool", "NodeArg", "ModelMetadata",
-    "Error", "InvalidModel", "InvalidArgument", "ModelNotFound", "NotImplemented", "RuntimeError",
-    "cpu_info", "supported_ops", "get_available_providers",
+    "Error",
+    "InferenceSession",
+    "InvalidArgument",
+    "InvalidModel",
+    "ModelMetadata",
+    "ModelNotFound",
+    "NodeArg",
+    "NotImplemented",
+    "RuntimeError",
+    "Session",
+    "SessionOptions",
+    "ThreadPool",
+    "cpu_info",
+    "get_available_providers",
+    "supported_ops",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from .errors import InvalidArgument, NotImplemented
+from . import errors
+from .errors import InvalidArgument
 
 STRING = 8
 
@@ -70,7 +71,7 @@ def code_of(arr: np.ndarray) -> int:
     code = _NP_TO_CODE.get(dt)
     if code is None:
         if dt.name in _NOT_YET:
-            raise NotImplemented(f"element type {dt.name} (ONNX {_NOT_YET[dt.name]}) is not supported yet")
+            raise errors.NotImplemented(f"element type {dt.name} (ONNX {_NOT_YET[dt.name]}) is not supported yet")
         raise InvalidArgument(f"numpy dtype {dt} has no ONNX element type")
     return code
 

@@ -10,10 +10,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from . import _core
+from . import _core, errors
 from ._dtypes import numpy_dtype, to_core
 from ._functions import expand_functions
-from .errors import InvalidModel, ModelNotFound, NotImplemented
+from .errors import InvalidModel, ModelNotFound
 
 ModelLike = Any  # str | os.PathLike | bytes | onnx.ModelProto
 
@@ -25,7 +25,7 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         try:
             return onnx.load_from_string(bytes(model)), ""
-        except Exception as e:  # protobuf DecodeError and friends
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends become InvalidModel
             raise InvalidModel(f"the bytes are not a valid ONNX model: {e}") from None
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -35,7 +35,7 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
             raise InvalidModel(f"{path} is a directory, not an ONNX model file")
         try:
             proto = onnx.load(path, load_external_data=False)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any parse failure of the file is an InvalidModel
             raise InvalidModel(f"{path} is not a valid ONNX model: {e}") from None
         return proto, os.path.dirname(os.path.abspath(path))
     raise TypeError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
@@ -89,7 +89,7 @@ def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
             return _map_external(t, path)
     try:
         arr = numpy_helper.to_array(t, base_dir=base_dir)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - onnx raises various types for malformed tensors
         raise InvalidModel(f"tensor '{t.name}' cannot be read: {e}") from None
     if arr.shape != tuple(t.dims):
         raise InvalidModel(f"tensor '{t.name}' holds {arr.size} elements in shape {arr.shape}, "
@@ -102,7 +102,7 @@ def _type_info(tp: onnx.TypeProto, what: str) -> tuple[int, bool, list[int], lis
     if kind is None:
         return 0, False, [], []
     if kind != "tensor_type":
-        raise NotImplemented(f"{what} has type {kind.replace('_type', '')}; only tensors are supported")
+        raise errors.NotImplemented(f"{what} has type {kind.replace('_type', '')}; only tensors are supported")
     tt = tp.tensor_type
     if not tt.HasField("shape"):
         return tt.elem_type, False, [], []
@@ -145,8 +145,8 @@ def _attribute(a: onnx.AttributeProto, base_dir: str, node: str) -> tuple[str, i
     if t == A.GRAPHS:
         return a.name, t, [build_graph(g, base_dir, None) for g in a.graphs]
     if t == A.SPARSE_TENSOR:
-        raise NotImplemented(f"node '{node}': sparse tensor attribute '{a.name}' is not supported")
-    raise NotImplemented(f"node '{node}': attribute '{a.name}' has unsupported type {t}")
+        raise errors.NotImplemented(f"node '{node}': sparse tensor attribute '{a.name}' is not supported")
+    raise errors.NotImplemented(f"node '{node}': attribute '{a.name}' has unsupported type {t}")
 
 
 def _sparse_to_dense(sp: onnx.SparseTensorProto, base_dir: str) -> tuple[str, np.ndarray, int]:

@@ -20,12 +20,12 @@ class ModelNotFound(InvalidArgument, FileNotFoundError):
     """The model path does not exist."""
 
 
-class NotImplemented(Error, NotImplementedError):  # noqa: A001 - the name users expect
+class NotImplemented(Error, NotImplementedError):
     """The model uses an operator, type or attribute fastinfer does not support yet."""
 
 
-class RuntimeError(Error, builtins.RuntimeError):  # noqa: A001
+class RuntimeError(Error, builtins.RuntimeError):
     """A kernel failed while running (out of memory, inconsistent data)."""
 
 
-__all__ = ["Error", "InvalidModel", "InvalidArgument", "ModelNotFound", "NotImplemented", "RuntimeError"]
+__all__ = ["Error", "InvalidArgument", "InvalidModel", "ModelNotFound", "NotImplemented", "RuntimeError"]
