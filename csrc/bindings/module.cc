@@ -136,14 +136,24 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
-      .def(py::init([](std::shared_ptr<Graph> g, int threads, std::shared_ptr<ThreadPool> pool) {
+      .def(py::init([](std::shared_ptr<Graph> g, int threads, std::shared_ptr<ThreadPool> pool, bool profile) {
              SessionOptions o;
              o.num_threads = threads;
              o.pool = std::move(pool);
+             o.profile = profile;
              py::gil_scoped_release nogil;
              return std::make_shared<Session>(std::move(g), o);
            }),
-           py::arg("graph"), py::arg("num_threads") = 0, py::arg("pool") = nullptr)
+           py::arg("graph"), py::arg("num_threads") = 0, py::arg("pool") = nullptr, py::arg("profile") = false)
+      .def("take_profile", [](Session& s) {
+        // [(run, node name, op type, start_us, dur_us)], and forgets them.
+        py::list l;
+        const auto& nodes = s.graph().nodes();
+        for (const ProfileEvent& e : s.take_profile())
+          l.append(py::make_tuple(e.run, nodes[size_t(e.node)].name, nodes[size_t(e.node)].op_type,
+                                  double(e.start_ns) / 1e3, double(e.dur_ns) / 1e3));
+        return l;
+      })
       .def_property_readonly("num_threads", &Session::num_threads)
       .def("run", [](Session& s, const py::list& feeds) {
         // feeds: one (dtype_code, array) or None per graph input, in graph-input order.

@@ -1,6 +1,7 @@
 #include "graph/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "graph/graph.h"
@@ -242,7 +243,15 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
   try {
     for (size_t k = 0; k < nodes.size(); ++k) {
       st.step = int(k);
-      run_node(st, nodes[k]);
+      if (st.timings) {
+        auto t0 = std::chrono::steady_clock::now();
+        run_node(st, nodes[k]);
+        auto t1 = std::chrono::steady_clock::now();
+        st.timings->push_back({int(k), std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch()).count(),
+                               std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()});
+      } else {
+        run_node(st, nodes[k]);
+      }
     }
   } catch (...) {
     for (auto& t : st.values) t.reset();

@@ -38,6 +38,12 @@ struct AlignedBuffer {
   char* data() const { return static_cast<char*>(mem.get()); }
 };
 
+// One node's run, for profiling: node index, start (steady clock, ns) and duration (ns).
+struct NodeTiming {
+  int node;
+  int64_t start_ns, dur_ns;
+};
+
 struct RunState {
   RunState(const Graph& g, ThreadPool* pool);
   ~RunState();
@@ -58,6 +64,7 @@ struct RunState {
   const std::vector<Tensor>* captured = nullptr;
   std::unordered_map<const Graph*, std::unique_ptr<RunState>> substates;
   int step = 0;
+  std::vector<NodeTiming>* timings = nullptr;  // set while profiling: each node's time is appended
 };
 
 class Executor {

@@ -1,8 +1,18 @@
 #include "graph/session.h"
 
+#include <chrono>
+
 namespace fi {
 
-Session::Session(std::shared_ptr<Graph> graph, const SessionOptions& opts) : graph_(std::move(graph)) {
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<Graph> graph, const SessionOptions& opts)
+    : graph_(std::move(graph)), profile_(opts.profile), created_ns_(now_ns()) {
   if (!graph_->prepared()) graph_->prepare();
   if (opts.pool) {
     pool_ = opts.pool;
@@ -55,18 +65,37 @@ void Session::release(std::unique_ptr<RunState> st) {
   free_states_.push_back(std::move(st));
 }
 
+std::vector<ProfileEvent> Session::take_profile() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<ProfileEvent> out;
+  out.swap(events_);
+  return out;
+}
+
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   validate(inputs);
   auto st = acquire();
   std::vector<Tensor> outputs;
   static const std::vector<Tensor> no_captures;
+  std::vector<NodeTiming> timings;
+  if (profile_) {
+    timings.reserve(graph_->nodes().size());
+    st->timings = &timings;
+  }
   try {
     graph_->executor().run(*st, inputs, no_captures, outputs);
   } catch (...) {
+    st->timings = nullptr;
     release(std::move(st));
     throw;
   }
+  st->timings = nullptr;
   release(std::move(st));
+  if (profile_) {
+    std::lock_guard<std::mutex> lk(mu_);
+    int64_t run = runs_++;
+    for (const NodeTiming& t : timings) events_.push_back({run, t.node, t.start_ns - created_ns_, t.dur_ns});
+  }
   return outputs;
 }
 

@@ -15,6 +15,15 @@ namespace fi {
 struct SessionOptions {
   int num_threads = 0;                 // 0 = the number of hardware threads
   std::shared_ptr<ThreadPool> pool;    // if set, used instead of a pool of our own
+  bool profile = false;                // record every node's time (see take_profile)
+};
+
+// A node's run as recorded when profiling: which run, which node, when (ns since the session
+// was made) and how long (ns).
+struct ProfileEvent {
+  int64_t run;
+  int node;
+  int64_t start_ns, dur_ns;
 };
 
 class Session {
@@ -28,6 +37,9 @@ class Session {
   const Graph& graph() const { return *graph_; }
   int num_threads() const { return pool_ ? pool_->num_threads() : 1; }
   const std::shared_ptr<ThreadPool>& pool() const { return pool_; }
+  bool profiling() const { return profile_; }
+  // The events recorded so far (and forgets them).
+  std::vector<ProfileEvent> take_profile();
 
  private:
   void validate(const std::vector<Tensor>& inputs) const;
@@ -38,6 +50,10 @@ class Session {
   std::shared_ptr<ThreadPool> pool_;
   std::mutex mu_;
   std::vector<std::unique_ptr<RunState>> free_states_;
+  bool profile_ = false;
+  int64_t created_ns_ = 0;
+  int64_t runs_ = 0;
+  std::vector<ProfileEvent> events_;  // guarded by mu_
 };
 
 }  // namespace fi

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     b.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    b.add_argument("--profile", action="store_true",
+                   help="then profile fastinfer per node on the first (batch, threads) pair and print the top nodes")
 
     sub.add_parser("info", help="CPU, ISA, versions and the supported operators")
 

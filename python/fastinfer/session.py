@@ -12,6 +12,7 @@ from . import _core
 from ._dtypes import STRING, code_of, from_core, to_core, type_string
 from ._import import ModelLike, import_model
 from .errors import InvalidArgument
+from .profiling import NodeTime, chrome_trace, summarize
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,23 @@ class Session:
 
     ``Session(model)`` takes a path, the model's bytes or an ``onnx.ModelProto``.
     ``threads`` is the number of threads a run may use (default: all cores); ``pool`` shares a
-    :class:`ThreadPool` between sessions; ``optimize=False`` skips the graph passes (folding, fusion).
+    :class:`ThreadPool` between sessions; ``optimize=False`` skips the graph passes (folding, fusion);
+    ``profile=True`` records every node's time (``profile_summary()``, ``end_profiling()``).
     ``run(x)`` takes one array and returns one array (or a
     list when the model has several outputs); ``run(None, {"name": x})`` is ONNX Runtime's call.
     A session may be run from many Python threads at once; the GIL is released while it runs.
     """
 
     def __init__(self, model: ModelLike, threads: int | None = None, pool: ThreadPool | None = None,
-                 providers: Sequence[Any] | None = None, optimize: bool = True):
+                 providers: Sequence[Any] | None = None, optimize: bool = True, profile: bool = False):
         _check_providers(providers)
         if threads is not None and threads < 1:
             raise InvalidArgument("threads must be at least 1")
         graph, proto = import_model(model, optimize=optimize)
         self._proto_meta = _metadata(proto)
-        self._sess = _core.Session(graph, num_threads=int(threads or 0), pool=pool._pool if pool else None)
+        self._sess = _core.Session(graph, num_threads=int(threads or 0), pool=pool._pool if pool else None,
+                                   profile=bool(profile))
+        self._profile_events: list[tuple] = []
         all_inputs = graph.inputs()
         self._input_infos = all_inputs
         self._input_index = {d["name"]: i for i, d in enumerate(all_inputs)}
@@ -102,6 +106,22 @@ class Session:
     @property
     def threads(self) -> int:
         return self._sess.num_threads
+
+    # ---- profiling (sessions made with profile=True) ----
+    def _take_events(self) -> list[tuple]:
+        self._profile_events.extend(self._sess.take_profile())
+        return self._profile_events
+
+    def profile_summary(self, top: int | None = None) -> list[NodeTime]:
+        """Nodes by total time over the runs so far, largest first."""
+        return summarize(self._take_events(), top)
+
+    def end_profiling(self, path: str | None = None) -> str:
+        """Writes the runs so far as Chrome-trace JSON (ONNX Runtime's profile format), forgets
+        them, and returns the file's path."""
+        out = chrome_trace(self._take_events(), path)
+        self._profile_events = []
+        return out
 
     # ---- running ----
     def run(self, output_names: Any = None, input_feed: Mapping[str, Any] | None = None,
@@ -194,7 +214,8 @@ class InferenceSession(Session):
                 threads = int(sess_options.intra_op_num_threads)
             level = sess_options.graph_optimization_level
             optimize = level is None or int(level) != 0  # ORT_DISABLE_ALL is 0
-        super().__init__(path_or_bytes, threads=threads, providers=providers, optimize=optimize)
+        profile = bool(sess_options is not None and sess_options.enable_profiling)
+        super().__init__(path_or_bytes, threads=threads, providers=providers, optimize=optimize, profile=profile)
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
             run_options: Any = None) -> list[np.ndarray]:
