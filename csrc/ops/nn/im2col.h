@@ -18,6 +18,14 @@ namespace fi::nn {
 constexpr int64_t kMaxPanel = 64;  // widest nr supported (the GEMM kernels use up to 32)
 constexpr int kMaxDims = 14;       // spatial dims of a rank-16 tensor
 
+// True for a 1x1 convolution with stride 1 and no padding (the input plane is already col).
+inline bool is_pointwise(const ConvGeom& g) {
+  for (int d = 0; d < g.nd; ++d)
+    if (g.k[size_t(d)] != 1 || g.s[size_t(d)] != 1 || g.pad[size_t(d)] != 0 || g.in[size_t(d)] != g.out[size_t(d)])
+      return false;
+  return true;
+}
+
 template <class T>
 void im2col_panels(const T* x, int64_t channels, const ConvGeom& g, int64_t nr, T* out, ThreadPool* pool) {
   const int nd = g.nd;
@@ -37,6 +45,19 @@ void im2col_panels(const T* x, int64_t channels, const ConvGeom& g, int64_t nr, 
     }
   }
   int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, ck * nr));
+  if (is_pointwise(g)) {  // 1x1, stride 1, no padding: each panel row is a plain run of one channel
+    parallel_for(pool, panels, grain, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        int64_t o = p * nr, len = std::min(nr, s_out - o);
+        T* dst = out + p * ck * nr;
+        for (int64_t c = 0; c < channels; ++c, dst += nr) {
+          std::memcpy(static_cast<void*>(dst), x + c * s_in + o, size_t(len) * sizeof(T));
+          for (int64_t j = len; j < nr; ++j) dst[j] = T(0);
+        }
+      }
+    });
+    return;
+  }
   parallel_for(pool, panels, grain, [&](int64_t p0, int64_t p1) {
     // Segments of the panel: first position along the last dim, length, and the outer dims'
     // input base coordinates (o_d * stride - pad).
