@@ -1,0 +1,62 @@
+// AVX2 fp32 depthwise conv plane kernels: 8 output columns per vector, 4 vectors per block;
+// stride 2 deinterleaves two (masked) loads with shuffle + permute.
+#include <immintrin.h>
+
+#include "kernels/cpu/f32_dwconv_plane.h"
+
+namespace fi::kernels {
+
+namespace {
+
+struct Avx2 {
+  using V = __m256;
+  static constexpr int L = 8;
+  static __m256i lanes(int64_t n) {
+    const int32_t k = int32_t(n < 0 ? 0 : n > 8 ? 8 : n);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  // p[0], p[S], ..., p[(n-1)S]; reads nothing past p[(n-1)S] (masked loads do not fault).
+  template <int S>
+  static V load(const float* p, int64_t n) {
+    if (S == 1) return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(n));
+    const int64_t span = 2 * n - 1;
+    const __m256 a = span >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(span));
+    const __m256 b = _mm256_maskload_ps(p + 8, lanes(span - 8));
+    const __m256 t = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+  }
+  static void store(float* p, V v, int64_t n) {
+    if (n >= 8)
+      _mm256_storeu_ps(p, v);
+    else
+      _mm256_maskstore_ps(p, lanes(n), v);
+  }
+};
+
+}  // namespace
+
+// f32_dwconv_<K>s<S>__avx2: kernel size K (kxk: any), width stride S, any dilation/height stride.
+void f32_dwconv_3x3s1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 3, 3, 1, 4>(g, x, w, y, ep);
+}
+void f32_dwconv_3x3s2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 3, 3, 2, 4>(g, x, w, y, ep);
+}
+void f32_dwconv_5x5s1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 5, 5, 1, 4>(g, x, w, y, ep);
+}
+void f32_dwconv_5x5s2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 5, 5, 2, 4>(g, x, w, y, ep);
+}
+void f32_dwconv_kxks1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 0, 0, 1, 4>(g, x, w, y, ep);
+}
+void f32_dwconv_kxks2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  dw::plane<Avx2, 0, 0, 2, 4>(g, x, w, y, ep);
+}
+
+}  // namespace fi::kernels
