@@ -2,11 +2,12 @@
 // W[ky, kx] * X[oy*stride_h - pad_top + ky*dil_h, ox*stride_w - pad_left + kx*dil_w]) from one input
 // plane, taps outside the input counting as zero. A microkernel computes a whole plane: output rows
 // from input row pointers, vectorised along the output width, with the out-of-bounds taps handled
-// by an edge path (whole rows of taps skipped at the top/bottom, scalar columns at the left/right),
-// so the interior has no per-element branches. Microkernels are named after the kernel size and
+// by an edge path (kernel rows skipped at the top/bottom, vectors whose loads are masked per tap
+// column at the left/right), so there are no per-element branches. Microkernels are named after the kernel size and
 // width stride they are specialised for (f32_dwconv_3x3s2__avx512; kxk = any size) and listed once
 // in cpu/f32_dwconv.inc. The driver (f32_dwconv) splits the N*M planes over the thread pool.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

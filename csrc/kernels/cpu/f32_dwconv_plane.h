@@ -1,7 +1,13 @@
-// The depthwise conv plane kernel, written once over an ISA traits struct (kernels/cpu/<isa>/
-// supply V, L, set1, fmadd, min, max, load<S>(p, n) = p[0], p[S], ..., p[(n-1)S] for n <= L, zero
-// lanes past n, and store(p, v, n)) and explicitly instantiated per ISA and specialisation. No
-// intrinsics here. Layout and epilogue as in kernels/dwconv.h.
+// The depthwise conv plane kernel, written once over an ISA traits struct and explicitly
+// instantiated per ISA and specialisation in kernels/cpu/<isa>/. No intrinsics here. The traits
+// supply: V (vector), L (lanes), Mask, set1, fmadd, min, max,
+//   mask<S>(lo, hi, n) n <= L outputs at input stride S, of whose input elements p[j] only
+//                     lo <= j < hi are read (the others count as zero),
+//   loadf<S>(p)       p[0], p[S], ..., p[(L-1)S], reading nothing past p[(L-1)S],
+//   loadm<S>(p, m)    the same under mask m (masked elements are never touched, so p may point
+//                     before the row: that is how the edge blocks read the zero padding),
+//   store(p, v, m)    the first n lanes; storef(p, v) all L lanes.
+// Layout and epilogue as in kernels/dwconv.h.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -48,63 +54,155 @@ inline float point(const DwConvGeom& g, const float* x, const float* w, int64_t 
   return acc;
 }
 
-// KH, KW: fixed kernel size (0: g.kh, g.kw); SW: width stride (the op guarantees g.stride_w == SW);
-// U: vectors per block of output columns (independent accumulators).
-template <class Isa, int KH, int KW, int SW, int U>
-void plane(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+// What every block of one plane shares.
+template <class Isa>
+struct PlaneCtx {
+  using V = typename Isa::V;
+  const V* wreg;   // broadcast weights (fixed kernel sizes), else null
+  const float* w;  // kh x kw weights
+  int64_t kw, dw, row_step, out_row_in;  // taps per row, dilation (w), input floats per kernel row
+                                         // and per output row
+  V vb, vlo, vhi;
+};
+
+// R output rows x NV vectors of columns, the last one under mask mk[0] (PerKx: mk[kx] for tap
+// column kx, the edges): input r is tap (ky0, 0) of the first output; output yo, row stride ys.
+template <class Isa, int KW, int SW, int NV, int R, bool PerKx = false>
+inline void block(const PlaneCtx<Isa>& c, const float* r, int64_t ky0, int64_t ky1, const typename Isa::Mask* mk,
+                  float* yo, int64_t ys) {
   using V = typename Isa::V;
   constexpr int L = Isa::L;
+  const int64_t kw = KW ? KW : c.kw;
+  V acc[R][NV];
+  for (int i = 0; i < R; ++i)
+    for (int u = 0; u < NV; ++u) acc[i][u] = c.vb;
+  for (int64_t ky = ky0; ky < ky1; ++ky) {
+    const float* rk = r + (ky - ky0) * c.row_step;
+    for (int64_t kx = 0; kx < kw; ++kx) {
+      const V wv = c.wreg ? c.wreg[ky * kw + kx] : Isa::set1(c.w[ky * kw + kx]);
+      for (int i = 0; i < R; ++i) {
+        const float* p = rk + i * c.out_row_in + kx * c.dw;
+        for (int u = 0; u < NV - 1; ++u)
+          acc[i][u] = Isa::fmadd(wv, Isa::template loadf<SW>(p + u * L * SW), acc[i][u]);
+        acc[i][NV - 1] =
+            Isa::fmadd(wv, Isa::template loadm<SW>(p + (NV - 1) * L * SW, mk[PerKx ? kx : 0]), acc[i][NV - 1]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int u = 0; u < NV - 1; ++u) Isa::storef(yo + i * ys + u * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[i][u])));
+    Isa::store(yo + i * ys + (NV - 1) * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[i][NV - 1])), mk[0]);
+  }
+}
+
+// Columns [c0, c1) of R output rows: full blocks of U vectors, then one block of the rest.
+template <class Isa, int KW, int SW, int U, int R>
+inline void row_span(const PlaneCtx<Isa>& c, const float* xr, int64_t ky0, int64_t ky1, int64_t c0, int64_t c1,
+                     int64_t pad_left, float* yr, int64_t ys) {
+  constexpr int L = Isa::L;
+  const typename Isa::Mask full = Isa::template mask<SW>(0, (L - 1) * SW + 1, L);
+  int64_t ox = c0;
+  for (; ox + U * L <= c1; ox += U * L)
+    block<Isa, KW, SW, U, R>(c, xr + ox * SW - pad_left, ky0, ky1, &full, yr + ox, ys);
+  const int64_t rem = c1 - ox;
+  if (rem <= 0) return;
+  const int nv = int((rem + L - 1) / L);
+  const int64_t nl = rem - int64_t(nv - 1) * L;
+  const typename Isa::Mask mm = Isa::template mask<SW>(0, (nl - 1) * SW + 1, nl);
+  const typename Isa::Mask* m = &mm;
+  const float* p = xr + ox * SW - pad_left;
+  switch (nv) {
+    case 1: block<Isa, KW, SW, 1, R>(c, p, ky0, ky1, m, yr + ox, ys); break;
+    case 2: block<Isa, KW, SW, 2, R>(c, p, ky0, ky1, m, yr + ox, ys); break;
+    case 3: if constexpr (U >= 3) block<Isa, KW, SW, 3, R>(c, p, ky0, ky1, m, yr + ox, ys); break;
+    case 4: if constexpr (U >= 4) block<Isa, KW, SW, 4, R>(c, p, ky0, ky1, m, yr + ox, ys); break;
+    default: if constexpr (U >= 5) block<Isa, KW, SW, 5, R>(c, p, ky0, ky1, m, yr + ox, ys); break;
+  }
+}
+
+constexpr int kMaxEdgeKw = 16;  // wider kernels run their edge columns scalar
+constexpr int kMaxEdgeBlocks = 4;  // more edge vectors (huge pads) run scalar too
+
+// Vector blocks of edge columns [ox, ox + n), n <= L, with each tap column's loads masked to the
+// input row (taps in the padding read nothing), the same for every row of the plane.
+template <class Isa>
+struct EdgeBlock {
+  int64_t ox = 0, n = 0;
+  typename Isa::Mask mk[kMaxEdgeKw];
+};
+
+template <class Isa, int SW>
+inline void make_edge_block(const DwConvGeom& g, int64_t ox, int64_t n, EdgeBlock<Isa>& e) {
+  e.ox = ox;
+  e.n = n;
+  const int64_t span = (n - 1) * SW + 1;
+  for (int64_t kx = 0; kx < g.kw; ++kx) {
+    const int64_t b = ox * SW - g.pad_left + kx * g.dil_w;  // input column of element 0
+    e.mk[kx] = Isa::template mask<SW>(std::clamp<int64_t>(-b, 0, span), std::clamp<int64_t>(g.in_w - b, 0, span), n);
+  }
+}
+
+// KH, KW: fixed kernel size (0: g.kh, g.kw); SW: width stride (callers guarantee g.stride_w == SW);
+// U (2..5): vectors per block of output columns. Rows whose taps are all inside the plane run two
+// at a time; the left/right edge columns run as vectors with per-tap-column load masks (scalar
+// with bounds checks for kernels wider than kMaxEdgeKw).
+template <class Isa, int KH, int KW, int SW, int U>
+void plane(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
+  static_assert(U >= 2 && U <= 5, "U in 2..5");
+  using V = typename Isa::V;
   constexpr bool kFixed = KH > 0 && KW > 0;
-  const int64_t kw = kFixed ? KW : g.kw, dw = g.dil_w, dh = g.dil_h;
   const float bias = ep.bias ? *ep.bias : 0.f;
   const float lo = ep.clamp_min, hi = ep.clamp_max;
-  const V vb = Isa::set1(bias), vlo = Isa::set1(lo), vhi = Isa::set1(hi);
   V wreg[kFixed ? KH * KW : 1];
   if (kFixed)
     for (int i = 0; i < KH * KW; ++i) wreg[i] = Isa::set1(w[i]);
+  PlaneCtx<Isa> c{kFixed ? wreg : nullptr, w, g.kw, g.dil_w, g.dil_h * g.in_w, g.stride_h * g.in_w,
+                  Isa::set1(bias), Isa::set1(lo), Isa::set1(hi)};
   int64_t c0, c1;
   interior_cols(g, c0, c1);
-
-  // n output columns from yo on, with kernel rows ky0..ky1; r is the input of tap (ky0, 0) of the
-  // first column. Full: n == U * L.
-  auto block = [&](auto full_tag, const float* r, int64_t ky0, int64_t ky1, int64_t n, float* yo) {
-    constexpr bool Full = decltype(full_tag)::value;
-    V acc[U];
-    for (int u = 0; u < U; ++u) acc[u] = vb;
-    for (int64_t ky = ky0; ky < ky1; ++ky) {
-      const float* rr = r + (ky - ky0) * dh * g.in_w;
-      for (int64_t kx = 0; kx < kw; ++kx) {
-        const V wv = kFixed ? wreg[ky * KW + kx] : Isa::set1(w[ky * kw + kx]);
-        const float* p = rr + kx * dw;
-        for (int u = 0; u < U; ++u) {
-          const int64_t nu = Full ? L : n - int64_t(u) * L;
-          if (!Full && nu <= 0) break;
-          acc[u] = Isa::fmadd(wv, Isa::template load<SW>(p + u * L * SW, Full ? L : std::min<int64_t>(nu, L)),
-                              acc[u]);
-        }
-      }
-    }
-    for (int u = 0; u < U; ++u) {
-      const int64_t nu = Full ? L : n - int64_t(u) * L;
-      if (!Full && nu <= 0) break;
-      Isa::store(yo + u * L, Isa::min(vhi, Isa::max(vlo, acc[u])), Full ? L : std::min<int64_t>(nu, L));
+  constexpr int L = Isa::L;
+  // Output columns [0, e0) and [e1, out_w) are edges, [e0, e1) whole interior vectors.
+  const int64_t e0 = std::min<int64_t>((c0 + L - 1) / L * L, g.out_w);
+  const int64_t e1 = c1 > e0 ? e0 + (c1 - e0) / L * L : e0;
+  EdgeBlock<Isa> eb[kMaxEdgeBlocks];
+  int n_eb = 0;
+  const bool vec_edges =
+      g.kw <= kMaxEdgeKw && e0 / L + (g.out_w - e1 + L - 1) / L <= kMaxEdgeBlocks;
+  if (vec_edges) {
+    for (int64_t ox = 0; ox < e0; ox += L) make_edge_block<Isa, SW>(g, ox, std::min<int64_t>(L, e0 - ox), eb[n_eb++]);
+    for (int64_t ox = e1; ox < g.out_w; ox += L)
+      make_edge_block<Isa, SW>(g, ox, std::min<int64_t>(L, g.out_w - ox), eb[n_eb++]);
+  }
+  const int64_t i0 = vec_edges ? e0 : c0, i1 = vec_edges ? e1 : c1;  // the interior run by row_span
+  auto edges = [&](auto rows_tag, const float* xr, int64_t oy, int64_t ky0, int64_t ky1) {
+    constexpr int R = decltype(rows_tag)::value;
+    float* yr = y + oy * g.out_w;
+    for (int e = 0; e < n_eb; ++e)
+      block<Isa, KW, SW, 1, R, true>(c, xr + eb[e].ox * SW - g.pad_left, ky0, ky1, eb[e].mk, yr + eb[e].ox, g.out_w);
+    if (vec_edges) return;
+    for (int i = 0; i < R; ++i) {
+      float* yi = yr + i * g.out_w;
+      for (int64_t ox = 0; ox < c0; ++ox) yi[ox] = clampf(point(g, x, w, oy + i, ky0, ky1, ox, bias), lo, hi);
+      for (int64_t ox = c1; ox < g.out_w; ++ox) yi[ox] = clampf(point(g, x, w, oy + i, ky0, ky1, ox, bias), lo, hi);
     }
   };
-
-  for (int64_t oy = 0; oy < g.out_h; ++oy) {
-    int64_t ky0, ky1;
+  for (int64_t oy = 0; oy < g.out_h;) {
+    int64_t ky0, ky1, ky0b = 0, ky1b = 0;
     tap_rows(g, oy, ky0, ky1);
+    const bool pair = oy + 1 < g.out_h && ky0 == 0 && ky1 == g.kh &&
+                      (tap_rows(g, oy + 1, ky0b, ky1b), ky0b == 0 && ky1b == g.kh);
+    // Input row of kernel row ky0 (inside the plane when ky1 > ky0; not read otherwise).
+    const float* xr = x + (ky1 > ky0 ? (oy * g.stride_h - g.pad_top + ky0 * g.dil_h) * g.in_w : 0);
     float* yr = y + oy * g.out_w;
-    for (int64_t ox = 0; ox < c0; ++ox) yr[ox] = clampf(point(g, x, w, oy, ky0, ky1, ox, bias), lo, hi);
-    if (c1 > c0) {
-      // Input row of kernel row ky0 (inside the plane when ky1 > ky0; unused otherwise).
-      const float* xr = x + (ky1 > ky0 ? (oy * g.stride_h - g.pad_top + ky0 * dh) * g.in_w : 0);
-      int64_t ox = c0;
-      for (; ox + U * L <= c1; ox += U * L)
-        block(std::true_type{}, xr + ox * SW - g.pad_left, ky0, ky1, U * L, yr + ox);
-      if (ox < c1) block(std::false_type{}, xr + ox * SW - g.pad_left, ky0, ky1, c1 - ox, yr + ox);
+    if (pair) {
+      row_span<Isa, KW, SW, U, 2>(c, xr, 0, g.kh, i0, i1, g.pad_left, yr, g.out_w);
+      edges(std::integral_constant<int, 2>{}, xr, oy, 0, g.kh);
+      oy += 2;
+    } else {
+      row_span<Isa, KW, SW, U, 1>(c, xr, ky0, ky1, i0, i1, g.pad_left, yr, g.out_w);
+      edges(std::integral_constant<int, 1>{}, xr, oy, ky0, ky1);
+      oy += 1;
     }
-    for (int64_t ox = c1; ox < g.out_w; ++ox) yr[ox] = clampf(point(g, x, w, oy, ky0, ky1, ox, bias), lo, hi);
   }
 }
 

@@ -11,6 +11,10 @@ namespace {
 struct Avx2 {
   using V = __m256;
   static constexpr int L = 8;
+  struct Mask {
+    __m256i a, b, s;  // first load, second load (stride 2), store
+    bool fa, fs;      // the first load / the store needs no mask
+  };
   static __m256i lanes(int64_t n) {
     const int32_t k = int32_t(n < 0 ? 0 : n > 8 ? 8 : n);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -19,21 +23,32 @@ struct Avx2 {
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
-  // p[0], p[S], ..., p[(n-1)S]; reads nothing past p[(n-1)S] (masked loads do not fault).
+  static __m256i range(int64_t lo, int64_t hi) { return _mm256_andnot_si256(lanes(lo), lanes(hi)); }
   template <int S>
-  static V load(const float* p, int64_t n) {
-    if (S == 1) return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(n));
-    const int64_t span = 2 * n - 1;
-    const __m256 a = span >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(span));
-    const __m256 b = _mm256_maskload_ps(p + 8, lanes(span - 8));
+  static Mask mask(int64_t lo, int64_t hi, int64_t n) {
+    return {range(lo, hi), range(lo - 8, hi - 8), lanes(n), lo <= 0 && hi >= 8, n >= 8};
+  }
+  static V even(V a, V b) {
     const __m256 t = _mm256_shuffle_ps(a, b, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
   }
-  static void store(float* p, V v, int64_t n) {
-    if (n >= 8)
+  template <int S>
+  static V loadf(const float* p) {
+    if (S == 1) return _mm256_loadu_ps(p);
+    return even(_mm256_loadu_ps(p), _mm256_maskload_ps(p + 8, lanes(7)));
+  }
+  template <int S>
+  static V loadm(const float* p, const Mask& m) {
+    const __m256 a = m.fa ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m.a);
+    if (S == 1) return a;
+    return even(a, _mm256_maskload_ps(p + 8, m.b));
+  }
+  static void storef(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store(float* p, V v, const Mask& m) {
+    if (m.fs)
       _mm256_storeu_ps(p, v);
     else
-      _mm256_maskstore_ps(p, lanes(n), v);
+      _mm256_maskstore_ps(p, m.s, v);
   }
 };
 

@@ -4,6 +4,7 @@
 
 // GCC 12 warns about the deliberately undefined pass-through operand inside its AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "kernels/cpu/f32_dwconv_plane.h"
 
@@ -14,6 +15,9 @@ namespace {
 struct Avx512 {
   using V = __m512;
   static constexpr int L = 16;
+  struct Mask {
+    __mmask16 a, b, s;  // first load, second load (stride 2), store
+  };
   static __mmask16 lanes(int64_t n) {
     return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
   }
@@ -21,22 +25,27 @@ struct Avx512 {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
-  // p[0], p[S], ..., p[(n-1)S]; reads nothing past p[(n-1)S].
+  static __mmask16 range(int64_t lo, int64_t hi) { return __mmask16(lanes(hi) & ~lanes(lo)); }
   template <int S>
-  static V load(const float* p, int64_t n) {
-    if (S == 1) return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes(n), p);
-    const int64_t span = 2 * n - 1;
-    const __m512 a = _mm512_maskz_loadu_ps(lanes(span), p);
-    const __m512 b = _mm512_maskz_loadu_ps(lanes(span - 16), p + 16);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_permutex2var_ps(a, even, b);
+  static Mask mask(int64_t lo, int64_t hi, int64_t n) {
+    return {range(lo, hi), S == 1 ? __mmask16(0) : range(lo - 16, hi - 16), lanes(n)};
   }
-  static void store(float* p, V v, int64_t n) {
-    if (n >= 16)
-      _mm512_storeu_ps(p, v);
-    else
-      _mm512_mask_storeu_ps(p, lanes(n), v);
+  static V even(V a, V b) {
+    const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(a, idx, b);
   }
+  template <int S>
+  static V loadf(const float* p) {
+    if (S == 1) return _mm512_loadu_ps(p);
+    return even(_mm512_loadu_ps(p), _mm512_maskz_loadu_ps(__mmask16(0x7FFF), p + 16));
+  }
+  template <int S>
+  static V loadm(const float* p, const Mask& m) {
+    if (S == 1) return _mm512_maskz_loadu_ps(m.a, p);
+    return even(_mm512_maskz_loadu_ps(m.a, p), _mm512_maskz_loadu_ps(m.b, p + 16));
+  }
+  static void storef(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store(float* p, V v, const Mask& m) { _mm512_mask_storeu_ps(p, m.s, v); }
 };
 
 }  // namespace
