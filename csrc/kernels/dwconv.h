@@ -5,7 +5,8 @@
 // by an edge path (kernel rows skipped at the top/bottom, vectors whose loads are masked per tap
 // column at the left/right), so there are no per-element branches. Microkernels are named after the kernel size and
 // width stride they are specialised for (f32_dwconv_3x3s2__avx512; kxk = any size) and listed once
-// in cpu/f32_dwconv.inc. The driver (f32_dwconv) splits the N*M planes over the thread pool.
+// in cpu/f32_dwconv.inc. The driver (f32_dwconv) splits the N*M planes over the thread pool and
+// calls a microkernel per run of planes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -28,14 +29,16 @@ struct DwConvGeom {
   int64_t pad_top = 0, pad_left = 0;
 };
 
-// Microkernel: one plane. x: in_h x in_w floats (row stride in_w); w: kh x kw weights; y: out_h x
-// out_w floats (row stride out_w). Epilogue: ep.bias, when non-null, points at this plane's single
-// bias value; then clamp to [ep.clamp_min, ep.clamp_max]. alpha, residual and act are not used.
-using f32_dwconv_ukernel_fn = void (*)(const DwConvGeom& g, const float* x, const float* w, float* y,
-                                       const Epilogue& ep);
+// Microkernel: `count` planes; plane i reads the in_h x in_w input plane x + i * x_step (x_step 0:
+// every plane reads one input plane, a channel multiplier), the kh x kw weights w + i * kh * kw,
+// and writes the out_h x out_w plane y + i * out_h * out_w. Epilogue: ep.bias, when non-null, is
+// per plane (ep.bias[i]); then clamp to [ep.clamp_min, ep.clamp_max]. alpha, residual and act are
+// not used. Per-geometry setup (edge and flat masks) is done once per call.
+using f32_dwconv_ukernel_fn = void (*)(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step,
+                                       const float* w, float* y, const Epilogue& ep);
 
 #define FI_DWCONV_KERNEL(isa, name, kh, kw, sw) \
-  void name(const DwConvGeom&, const float*, const float*, float*, const Epilogue&);
+  void name(const DwConvGeom&, int64_t, const float*, int64_t, const float*, float*, const Epilogue&);
 #include "kernels/cpu/f32_dwconv.inc"
 #undef FI_DWCONV_KERNEL
 

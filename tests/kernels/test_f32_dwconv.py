@@ -98,6 +98,27 @@ def test_wide_rows_and_threads(name):
                                    rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", [k["name"] for k in KERNELS if k["sw"] in (0, 1)])
+def test_width_keeping_stride1(name):
+    """Stride 1 with left + right pad == (kw - 1) * dilation (the flat path for small planes), on
+    planes around the flat size limit, with a channel multiplier and uneven top/bottom pads."""
+    k = need(name)
+    kh, kw = (k["kh"], k["kw"]) if k["kh"] else (3, 5)
+    rng = np.random.default_rng(11)
+    for h, wd, dil, mult in [(1, 1, 1, 1), (7, 7, 1, 2), (3, 33, 1, 1), (16, 16, 1, 1), (17, 15, 2, 1),
+                             (8, 32, 1, 3), (33, 7, 1, 1)]:
+        pl = int(rng.integers(0, (kw - 1) * dil + 1))
+        pads = [int(rng.integers(0, kh)), pl, int(rng.integers(0, kh)), (kw - 1) * dil - pl]
+        if h + pads[0] + pads[2] < (kh - 1) * dil + 1:
+            continue
+        x = rng.standard_normal((2, 3, h, wd), dtype=np.float32)
+        w = rng.standard_normal((3 * mult, 1, kh, kw), dtype=np.float32)
+        bias = rng.standard_normal(3 * mult, dtype=np.float32)
+        got = _core.kernels.f32_dwconv(name, x, w, bias, [1, 1], pads, [dil, dil], -1.0, 2.0, 2)
+        want = reference(x, w, bias, (1, 1), pads, (dil, dil), -1.0, 2.0)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {h}x{wd} d={dil} p={pads}")
+
+
 def test_nan_propagates_through_clamp():
     x = np.full((1, 1, 3, 40), np.nan, np.float32)
     w = np.ones((1, 1, 3, 3), np.float32)

@@ -1,5 +1,5 @@
-// The fp32 depthwise conv driver: one microkernel call per (image, output channel) plane, the
-// planes split over the thread pool. The kernels read padded planes in place (masked edge
+// The fp32 depthwise conv driver: the (image, output channel) planes split over the thread pool,
+// one microkernel call per run of planes that share an image (or an input plane). The kernels read padded planes in place (masked edge
 // vectors), so there is no padded copy: it measured slower than the masked loads.
 #include <algorithm>
 
@@ -19,10 +19,16 @@ void f32_dwconv(const F32DwConvKernel& k, const DwConvGeom& g, int64_t n, int64_
     Epilogue ep;
     ep.clamp_min = clamp_min;
     ep.clamp_max = clamp_max;
-    for (int64_t p = p0; p < p1; ++p) {
+    ep.bias_per_row = true;
+    // Runs of planes within one image (channel multiplier 1: consecutive input planes) or one
+    // input channel (multiplier > 1: the same input plane).
+    for (int64_t p = p0; p < p1;) {
       const int64_t b = p / m, oc = p % m;
+      const int64_t end = std::min(p1, mult == 1 ? (b + 1) * m : p - oc % mult + mult);
       ep.bias = bias ? bias + oc : nullptr;
-      k.fn(g, x + (b * c_in + oc / mult) * in_plane, w + oc * taps, y + p * out_plane, ep);
+      k.fn(g, end - p, x + (b * c_in + oc / mult) * in_plane, mult == 1 ? in_plane : 0, w + oc * taps,
+           y + p * out_plane, ep);
+      p = end;
     }
   });
 }

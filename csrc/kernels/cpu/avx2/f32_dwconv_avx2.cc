@@ -24,6 +24,11 @@ struct Avx2 {
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static __m256i range(int64_t lo, int64_t hi) { return _mm256_andnot_si256(lanes(lo), lanes(hi)); }
+  static Mask mask_bits(uint32_t bits, int64_t n) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i a = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(bits)), bit), bit);
+    return {a, lanes(0), lanes(n), (bits & 0xFF) == 0xFF, n >= 8};
+  }
   template <int S>
   static Mask mask(int64_t lo, int64_t hi, int64_t n) {
     return {range(lo, hi), range(lo - 8, hi - 8), lanes(n), lo <= 0 && hi >= 8, n >= 8};
@@ -55,23 +60,29 @@ struct Avx2 {
 }  // namespace
 
 // f32_dwconv_<K>s<S>__avx2: kernel size K (kxk: any), width stride S, any dilation/height stride.
-void f32_dwconv_3x3s1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 3, 3, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_3x3s1__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 3, 3, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_3x3s2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 3, 3, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_3x3s2__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 3, 3, 2, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_5x5s1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 5, 5, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_5x5s1__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 5, 5, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_5x5s2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 5, 5, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_5x5s2__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 5, 5, 2, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_kxks1__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 0, 0, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_kxks1__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 0, 0, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_kxks2__avx2(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx2, 0, 0, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_kxks2__avx2(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx2, 0, 0, 2, 4>(g, count, x, x_step, w, y, ep);
 }
 
 }  // namespace fi::kernels

@@ -26,6 +26,7 @@ struct Avx512 {
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static __mmask16 range(int64_t lo, int64_t hi) { return __mmask16(lanes(hi) & ~lanes(lo)); }
+  static Mask mask_bits(uint32_t bits, int64_t n) { return {__mmask16(bits), 0, lanes(n)}; }
   template <int S>
   static Mask mask(int64_t lo, int64_t hi, int64_t n) {
     return {range(lo, hi), S == 1 ? __mmask16(0) : range(lo - 16, hi - 16), lanes(n)};
@@ -51,23 +52,29 @@ struct Avx512 {
 }  // namespace
 
 // f32_dwconv_<K>s<S>__avx512: kernel size K (kxk: any), width stride S, any dilation/height stride.
-void f32_dwconv_3x3s1__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 3, 3, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_3x3s1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 3, 3, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_3x3s2__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 3, 3, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_3x3s2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 3, 3, 2, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_5x5s1__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 5, 5, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_5x5s1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 5, 5, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_5x5s2__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 5, 5, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_5x5s2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 5, 5, 2, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_kxks1__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 0, 0, 1, 4>(g, x, w, y, ep);
+void f32_dwconv_kxks1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 0, 0, 1, 4>(g, count, x, x_step, w, y, ep);
 }
-void f32_dwconv_kxks2__avx512(const DwConvGeom& g, const float* x, const float* w, float* y, const Epilogue& ep) {
-  dw::plane<Avx512, 0, 0, 2, 4>(g, x, w, y, ep);
+void f32_dwconv_kxks2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
+    const Epilogue& ep) {
+  dw::planes<Avx512, 0, 0, 2, 4>(g, count, x, x_step, w, y, ep);
 }
 
 }  // namespace fi::kernels
