@@ -106,7 +106,7 @@ def test_width_keeping_stride1(name):
     kh, kw = (k["kh"], k["kw"]) if k["kh"] else (3, 5)
     rng = np.random.default_rng(11)
     for h, wd, dil, mult in [(1, 1, 1, 1), (7, 7, 1, 2), (3, 33, 1, 1), (16, 16, 1, 1), (17, 15, 2, 1),
-                             (8, 32, 1, 3), (33, 7, 1, 1)]:
+                             (8, 32, 1, 3), (33, 7, 1, 1), (31, 33, 1, 1), (32, 33, 1, 2)]:
         pl = int(rng.integers(0, (kw - 1) * dil + 1))
         pads = [int(rng.integers(0, kh)), pl, int(rng.integers(0, kh)), (kw - 1) * dil - pl]
         if h + pads[0] + pads[2] < (kh - 1) * dil + 1:

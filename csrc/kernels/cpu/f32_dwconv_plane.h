@@ -1,6 +1,6 @@
 // The depthwise conv plane kernel, written once over an ISA traits struct and explicitly
 // instantiated per ISA and specialisation in kernels/cpu/<isa>/. No intrinsics here. The traits
-// supply: V (vector), L (lanes), Mask, set1, fmadd, min, max,
+// supply: V (vector), L (lanes), kFlatMaxVectors, Mask, set1, add, fmadd, min, max, mask_bits(bits, n),
 //   mask<S>(lo, hi, n) n <= L outputs at input stride S, of whose input elements p[j] only
 //                     lo <= j < hi are read (the others count as zero),
 //   loadf<S>(p)       p[0], p[S], ..., p[(L-1)S], reading nothing past p[(L-1)S],
@@ -73,25 +73,36 @@ inline void block(const PlaneCtx<Isa>& c, const float* r, int64_t ky0, int64_t k
   using V = typename Isa::V;
   constexpr int L = Isa::L;
   const int64_t kw = KW ? KW : c.kw;
-  V acc[R][NV];
-  for (int i = 0; i < R; ++i)
-    for (int u = 0; u < NV; ++u) acc[i][u] = c.vb;
-  for (int64_t ky = ky0; ky < ky1; ++ky) {
-    const float* rk = r + (ky - ky0) * c.row_step;
-    for (int64_t kx = 0; kx < kw; ++kx) {
-      const V wv = c.wreg ? c.wreg[ky * kw + kx] : Isa::set1(c.w[ky * kw + kx]);
-      for (int i = 0; i < R; ++i) {
-        const float* p = rk + i * c.out_row_in + kx * c.dw;
-        for (int u = 0; u < NV - 1; ++u)
-          acc[i][u] = Isa::fmadd(wv, Isa::template loadf<SW>(p + u * L * SW), acc[i][u]);
-        acc[i][NV - 1] =
-            Isa::fmadd(wv, Isa::template loadm<SW>(p + (NV - 1) * L * SW, mk[PerKx ? kx : 0]), acc[i][NV - 1]);
+  // Few output vectors: alternate kernel rows between A accumulator sets, so the FMA chains are
+  // shorter than the tap count.
+  constexpr int A = NV * R < 4 ? 2 : 1;
+  V acc[A][R][NV];
+  for (int a = 0; a < A; ++a)
+    for (int i = 0; i < R; ++i)
+      for (int u = 0; u < NV; ++u) acc[a][i][u] = a == 0 ? c.vb : Isa::set1(0.f);
+  for (int64_t ky = ky0; ky < ky1; ky += A) {
+    for (int a = 0; a < A; ++a) {
+      if (a > 0 && ky + a >= ky1) break;
+      const int64_t kr = ky + a;
+      const float* rk = r + (kr - ky0) * c.row_step;
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const V wv = c.wreg ? c.wreg[kr * kw + kx] : Isa::set1(c.w[kr * kw + kx]);
+        for (int i = 0; i < R; ++i) {
+          const float* p = rk + i * c.out_row_in + kx * c.dw;
+          for (int u = 0; u < NV - 1; ++u)
+            acc[a][i][u] = Isa::fmadd(wv, Isa::template loadf<SW>(p + u * L * SW), acc[a][i][u]);
+          acc[a][i][NV - 1] = Isa::fmadd(wv, Isa::template loadm<SW>(p + (NV - 1) * L * SW, mk[PerKx ? kx : 0]),
+                                         acc[a][i][NV - 1]);
+        }
       }
     }
   }
   for (int i = 0; i < R; ++i) {
-    for (int u = 0; u < NV - 1; ++u) Isa::storef(yo + i * ys + u * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[i][u])));
-    Isa::store(yo + i * ys + (NV - 1) * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[i][NV - 1])), mk[0]);
+    for (int u = 0; u < NV; ++u)
+      if (A > 1) acc[0][i][u] = Isa::add(acc[0][i][u], acc[A - 1][i][u]);
+    for (int u = 0; u < NV - 1; ++u)
+      Isa::storef(yo + i * ys + u * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[0][i][u])));
+    Isa::store(yo + i * ys + (NV - 1) * L, Isa::min(c.vhi, Isa::max(c.vlo, acc[0][i][NV - 1])), mk[0]);
   }
 }
 
@@ -142,7 +153,6 @@ inline void make_edge_block(const DwConvGeom& g, int64_t ox, int64_t n, EdgeBloc
   }
 }
 
-constexpr int64_t kFlatMaxVectors = 16;  // flat path: planes of at most this many vectors
 constexpr int64_t kFlatMaxTaps = 25;
 
 // The flat path, for stride 1 with in_w == out_w (e.g. 3x3 pad 1): the output plane is one run
@@ -153,13 +163,15 @@ template <class Isa>
 struct FlatPlan {
   int64_t nvec = 0, taps = 0;
   int64_t off[kFlatMaxTaps];
-  typename Isa::Mask mk[kFlatMaxTaps * kFlatMaxVectors];  // [tap][vector]
-  typename Isa::Mask store[kFlatMaxVectors];
+  typename Isa::Mask mk[kFlatMaxTaps * Isa::kFlatMaxVectors];  // [tap][vector]
+  typename Isa::Mask store[Isa::kFlatMaxVectors];
 };
 
-inline bool flat_fits(const DwConvGeom& g, int L) {
+// Isa::kFlatMaxVectors bounds the plane size (and the plan's size on the stack).
+template <class Isa>
+inline bool flat_fits(const DwConvGeom& g) {
   return g.stride_h == 1 && g.stride_w == 1 && g.in_w == g.out_w && g.kh * g.kw <= kFlatMaxTaps &&
-         g.out_h * g.out_w <= kFlatMaxVectors * L;
+         g.out_h * g.out_w <= Isa::kFlatMaxVectors * Isa::L;
 }
 
 template <class Isa>
@@ -178,7 +190,7 @@ void make_flat_plan(const DwConvGeom& g, FlatPlan<Isa>& fp) {
           const int64_t o = v * L + lane, iy = o / g.out_w + dy, ix = o % g.out_w + dx;
           if (o < n && iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w) bits |= 1u << lane;
         }
-        fp.mk[t * kFlatMaxVectors + v] = Isa::mask_bits(bits, std::min<int64_t>(L, n - v * L));
+        fp.mk[t * Isa::kFlatMaxVectors + v] = Isa::mask_bits(bits, std::min<int64_t>(L, n - v * L));
       }
     }
   for (int64_t v = 0; v < fp.nvec; ++v)
@@ -196,7 +208,7 @@ inline void flat_block(const PlaneCtx<Isa>& c, const FlatPlan<Isa>& fp, const fl
   for (int64_t t = 0; t < taps; ++t) {
     const V wv = c.wreg ? c.wreg[t] : Isa::set1(c.w[t]);
     const float* p = x + v0 * L + fp.off[t];
-    const typename Isa::Mask* m = fp.mk + t * kFlatMaxVectors + v0;
+    const typename Isa::Mask* m = fp.mk + t * Isa::kFlatMaxVectors + v0;
     for (int u = 0; u < NV; ++u) acc[u] = Isa::fmadd(wv, Isa::template loadm<1>(p + u * L, m[u]), acc[u]);
   }
   for (int u = 0; u < NV; ++u)
@@ -229,7 +241,7 @@ void planes(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, 
     c.vb = Isa::set1(ep.bias ? ep.bias[i] : 0.f);
   };
 
-  if (SW == 1 && flat_fits(g, L)) {
+  if (SW == 1 && flat_fits<Isa>(g)) {
     FlatPlan<Isa> fp;
     make_flat_plan(g, fp);
     for (int64_t i = 0; i < count; ++i) {

@@ -10,6 +10,7 @@ namespace {
 
 struct Avx2 {
   using V = __m256;
+  static constexpr int64_t kFlatMaxVectors = 16;  // flat path up to 16 vectors per plane
   static constexpr int L = 8;
   struct Mask {
     __m256i a, b, s;  // first load, second load (stride 2), store
@@ -20,6 +21,7 @@ struct Avx2 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static V set1(float v) { return _mm256_set1_ps(v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }

@@ -14,6 +14,7 @@ namespace {
 
 struct Avx512 {
   using V = __m512;
+  static constexpr int64_t kFlatMaxVectors = 64;  // flat path up to 64 vectors per plane
   static constexpr int L = 16;
   struct Mask {
     __mmask16 a, b, s;  // first load, second load (stride 2), store
@@ -22,6 +23,7 @@ struct Avx512 {
     return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
   }
   static V set1(float v) { return _mm512_set1_ps(v); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
