@@ -119,6 +119,25 @@ def test_width_keeping_stride1(name):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {h}x{wd} d={dil} p={pads}")
 
 
+@pytest.mark.parametrize("name", [k["name"] for k in KERNELS if k["sw"] in (0, 2)])
+def test_small_stride2_planes(name):
+    """Small stride-2 planes, e.g. 3x3 pad 1, over odd and even sizes, uneven pads, dilation and a
+    channel multiplier."""
+    k = need(name)
+    kh, kw = (k["kh"], k["kw"]) if k["kh"] else (3, 3)
+    rng = np.random.default_rng(13)
+    for h, wd, dil, mult in [(1, 1, 1, 1), (14, 14, 1, 1), (7, 33, 1, 2), (17, 3, 1, 1), (33, 60, 1, 1),
+                             (13, 9, 2, 3)]:
+        pt, pl = (kh - 1) * dil - int(rng.integers(0, 2)), (kw - 1) * dil - int(rng.integers(0, 2))
+        pads = [max(pt, 0), max(pl, 0), int(rng.integers(0, 2)), int(rng.integers(0, 3))]
+        x = rng.standard_normal((2, 3, h, wd), dtype=np.float32)
+        w = rng.standard_normal((3 * mult, 1, kh, kw), dtype=np.float32)
+        bias = rng.standard_normal(3 * mult, dtype=np.float32)
+        got = _core.kernels.f32_dwconv(name, x, w, bias, [2, 2], pads, [dil, dil], -1.0, 2.0, 2)
+        want = reference(x, w, bias, (2, 2), pads, (dil, dil), -1.0, 2.0)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"{name} {h}x{wd} d={dil} p={pads}")
+
+
 def test_nan_propagates_through_clamp():
     x = np.full((1, 1, 3, 40), np.nan, np.float32)
     w = np.ones((1, 1, 3, 3), np.float32)
