@@ -53,30 +53,17 @@ struct Avx512 {
 
 }  // namespace
 
-// f32_dwconv_<K>s<S>__avx512: kernel size K (kxk: any), width stride S, any dilation/height stride.
-void f32_dwconv_3x3s1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 3, 3, 1, 4>(g, count, x, x_step, w, y, ep);
-}
-void f32_dwconv_3x3s2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 3, 3, 2, 4>(g, count, x, x_step, w, y, ep);
-}
-void f32_dwconv_5x5s1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 5, 5, 1, 4>(g, count, x, x_step, w, y, ep);
-}
-void f32_dwconv_5x5s2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 5, 5, 2, 4>(g, count, x, x_step, w, y, ep);
-}
-void f32_dwconv_kxks1__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 0, 0, 1, 4>(g, count, x, x_step, w, y, ep);
-}
-void f32_dwconv_kxks2__avx512(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y,
-    const Epilogue& ep) {
-  dw::planes<Avx512, 0, 0, 2, 4>(g, count, x, x_step, w, y, ep);
-}
+// f32_dwconv_<K>s<S>__avx512: kernel size K (kxk: any), width stride S, any dilation/height stride;
+// one definition per avx512 entry of the family list.
+#define FI_DWCONV_KERNEL(isa, name, kh, kw, sw) FI_DWCONV_DEFINE_##isa(name, kh, kw, sw)
+#define FI_DWCONV_DEFINE_ref(name, kh, kw, sw)
+#define FI_DWCONV_DEFINE_avx2(name, kh, kw, sw)
+#define FI_DWCONV_DEFINE_avx512(name, kh, kw, sw) \
+  void name(const DwConvGeom& g, int64_t count, const float* x, int64_t x_step, const float* w, float* y, \
+            const Epilogue& ep) { \
+    dw::planes<Avx512, kh, kw, sw, 4>(g, count, x, x_step, w, y, ep); \
+  }
+#include "kernels/cpu/f32_dwconv.inc"
+#undef FI_DWCONV_KERNEL
 
 }  // namespace fi::kernels
