@@ -1,6 +1,7 @@
 // Kernel entry points exposed as fastinfer._core.kernels for the kernel tests and bench/.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "kernels/dwconv.h"
 #include "kernels/gemm.h"
 
 namespace py = pybind11;
@@ -18,6 +20,19 @@ using FArray = py::array_t<float, py::array::forcecast>;
 
 py::list list_kernels(const std::string& family) {
   py::list out;
+  if (family == "f32_dwconv") {
+    for (const auto& k : fi::kernels::f32_dwconv_kernels()) {
+      py::dict d;
+      d["name"] = k.name;
+      d["isa"] = fi::isa_name(fi::IsaTier(k.tier));
+      d["kh"] = k.kh;
+      d["kw"] = k.kw;
+      d["sw"] = k.sw;
+      d["supported"] = fi::kernels::f32_dwconv_supported(k);
+      out.append(d);
+    }
+    return out;
+  }
   if (family != "f32_gemm") throw py::value_error("unknown kernel family: " + family);
   for (const auto& k : fi::kernels::f32_gemm_kernels()) {
     py::dict d;
@@ -91,6 +106,54 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
   return c[py::make_tuple(py::slice(0, m, 1), py::slice(0, n, 1))];
 }
 
+// Depthwise conv with the named kernel: x [N, C, H, W], w [C * mult, 1, KH, KW], bias [C * mult];
+// strides (sh, sw), pads (top, left, bottom, right), dilations (dh, dw).
+py::array f32_dwconv(const std::string& name, FArray x_in, FArray w_in, py::object bias, std::vector<int64_t> strides,
+                     std::vector<int64_t> pads, std::vector<int64_t> dilations, float clamp_min, float clamp_max,
+                     int threads) {
+  using namespace fi::kernels;
+  const F32DwConvKernel* kern = find_f32_dwconv(name.c_str());
+  if (!kern) throw py::value_error("unknown kernel " + name);
+  if (!f32_dwconv_supported(*kern)) throw py::value_error("kernel " + name + " is not supported on this CPU");
+  py::array_t<float, py::array::c_style | py::array::forcecast> x(x_in), w(w_in), b;
+  if (x.ndim() != 4 || w.ndim() != 4 || w.shape(1) != 1) throw py::value_error("x must be 4-D, w [M, 1, KH, KW]");
+  if (strides.size() != 2 || pads.size() != 4 || dilations.size() != 2) throw py::value_error("bad strides/pads/dilations");
+  for (int i = 0; i < 2; ++i)
+    if (strides[i] < 1 || dilations[i] < 1) throw py::value_error("strides and dilations must be >= 1");
+  for (int64_t p : pads)
+    if (p < 0) throw py::value_error("pads must be >= 0");
+  const int64_t n = x.shape(0), c = x.shape(1), m = w.shape(0);
+  if (c == 0 || m % c != 0) throw py::value_error("w.shape[0] must be a multiple of x.shape[1]");
+  DwConvGeom g;
+  g.in_h = x.shape(2);
+  g.in_w = x.shape(3);
+  g.kh = w.shape(2);
+  g.kw = w.shape(3);
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.dil_h = dilations[0];
+  g.dil_w = dilations[1];
+  g.pad_top = pads[0];
+  g.pad_left = pads[1];
+  g.out_h = (g.in_h + pads[0] + pads[2] - (g.kh - 1) * g.dil_h - 1) / g.stride_h + 1;
+  g.out_w = (g.in_w + pads[1] + pads[3] - (g.kw - 1) * g.dil_w - 1) / g.stride_w + 1;
+  if (g.out_h < 1 || g.out_w < 1) throw py::value_error("empty output");
+  if (!f32_dwconv_fits(*kern, g)) throw py::value_error("kernel " + name + " does not fit this geometry");
+  if (!bias.is_none()) {
+    b = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
+    if (b.size() != m) throw py::value_error("bias has the wrong size");
+  }
+  py::array_t<float> y({n, m, g.out_h, g.out_w});
+  std::unique_ptr<fi::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<fi::ThreadPool>(threads);
+  {
+    py::gil_scoped_release nogil;
+    fi::kernels::f32_dwconv(*kern, g, n, c, m / c, x.data(), w.data(), bias.is_none() ? nullptr : b.data(),
+                            clamp_min, clamp_max, y.mutable_data(), pool.get());
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -102,4 +165,9 @@ void bind_kernels(py::module_& m) {
         py::arg("beta") = 1.f, py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY,
         py::arg("packed") = true, py::arg("trans_b") = false, py::arg("threads") = 1, py::arg("c_pad") = 0,
         "C = clamp(alpha * A @ B + bias + beta * residual) with the named fp32 GEMM microkernel.");
+  k.def("f32_dwconv", &f32_dwconv, py::arg("name"), py::arg("x"), py::arg("w"), py::arg("bias") = py::none(),
+        py::arg("strides") = std::vector<int64_t>{1, 1}, py::arg("pads") = std::vector<int64_t>{0, 0, 0, 0},
+        py::arg("dilations") = std::vector<int64_t>{1, 1}, py::arg("clamp_min") = -INFINITY,
+        py::arg("clamp_max") = INFINITY, py::arg("threads") = 1,
+        "Depthwise conv (NCHW) with the named fp32 dwconv kernel; w is [C * mult, 1, KH, KW].");
 }

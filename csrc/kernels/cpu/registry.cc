@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/cpu_features.h"
+#include "kernels/dwconv.h"
 #include "kernels/gemm.h"
 
 namespace fi::kernels {
@@ -48,6 +49,37 @@ const F32GemmKernel& select_f32_gemm(int64_t m, int64_t n, int64_t k) {
 
 const F32GemmKernel* find_f32_gemm(const char* name) {
   for (const F32GemmKernel& e : f32_gemm_kernels())
+    if (std::strcmp(e.name, name) == 0) return &e;
+  return nullptr;
+}
+
+const std::vector<F32DwConvKernel>& f32_dwconv_kernels() {
+  static const std::vector<F32DwConvKernel> table = {
+#define FI_DWCONV_KERNEL(isa, name, kh, kw, sw) {#name, tier_##isa, kh, kw, sw, &name},
+#include "kernels/cpu/f32_dwconv.inc"
+#undef FI_DWCONV_KERNEL
+  };
+  return table;
+}
+
+bool f32_dwconv_supported(const F32DwConvKernel& k) { return k.tier <= int(isa_tier()); }
+
+bool f32_dwconv_fits(const F32DwConvKernel& k, const DwConvGeom& g) {
+  return (k.kh == 0 || k.kh == g.kh) && (k.kw == 0 || k.kw == g.kw) && (k.sw == 0 || k.sw == g.stride_w);
+}
+
+const F32DwConvKernel& select_f32_dwconv(const DwConvGeom& g) {
+  const F32DwConvKernel* best = nullptr;
+  auto specific = [](const F32DwConvKernel& k) { return (k.kh != 0) + (k.kw != 0) + (k.sw != 0); };
+  for (const F32DwConvKernel& e : f32_dwconv_kernels()) {
+    if (!f32_dwconv_supported(e) || !f32_dwconv_fits(e, g)) continue;
+    if (!best || e.tier > best->tier || (e.tier == best->tier && specific(e) > specific(*best))) best = &e;
+  }
+  return *best;  // the ref kernel fits everything
+}
+
+const F32DwConvKernel* find_f32_dwconv(const char* name) {
+  for (const F32DwConvKernel& e : f32_dwconv_kernels())
     if (std::strcmp(e.name, name) == 0) return &e;
   return nullptr;
 }

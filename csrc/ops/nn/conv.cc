@@ -1,8 +1,11 @@
 // Conv (1-D/2-D/3-D..., groups incl. depthwise, strides, dilations, pads, auto_pad, optional
 // bias) as im2col + GEMM per image and group: Y_g[M/g, S_out] = W_g[M/g, Ck] x col[Ck, S_out],
-// NCHW layout. float32 writes im2col directly as packed B panels and runs the fast GEMM with the
-// bias fused per row; other types use the reference GEMM.
+// NCHW layout. float32 2-D depthwise convs (group == C, M a multiple of C) run the dwconv kernels
+// directly on the NCHW planes (W [M, 1, kh, kw] is already their layout); other float32 convs write
+// im2col as packed B panels and run the fast GEMM with the bias fused per row; other types use the
+// reference GEMM.
 #include "core/dispatch_type.h"
+#include "kernels/dwconv.h"
 #include "ops/nn/conv_util.h"
 #include "ops/nn/gemm_util.h"
 #include "ops/nn/im2col.h"
@@ -37,6 +40,24 @@ class ConvKernel : public OpKernel {
     if (Y.numel() == 0) return;
     const int64_t Cg = C / G, Mg = M / G, ck = Cg * g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
 
+    if (X.dtype() == DataType::Float && g.nd == 2 && Cg == 1) {
+      kernels::DwConvGeom dg;
+      dg.in_h = g.in[0];
+      dg.in_w = g.in[1];
+      dg.out_h = g.out[0];
+      dg.out_w = g.out[1];
+      dg.kh = g.k[0];
+      dg.kw = g.k[1];
+      dg.stride_h = g.s[0];
+      dg.stride_w = g.s[1];
+      dg.dil_h = g.d[0];
+      dg.dil_w = g.d[1];
+      dg.pad_top = g.pad[0];
+      dg.pad_left = g.pad[1];
+      kernels::f32_dwconv(kernels::select_f32_dwconv(dg), dg, N, C, Mg, X.data<float>(), W.data<float>(),
+                          B ? B->data<float>() : nullptr, -INFINITY, INFINITY, Y.data<float>(), ctx.pool());
+      return;
+    }
     if (X.dtype() == DataType::Float) {
       const kernels::F32GemmKernel& kern = kernels::select_f32_gemm(Mg, s_out, ck);
       const size_t col_size = std::max<size_t>(1, kernels::f32_pack_b_size(ck, s_out, kern.nr));
