@@ -54,7 +54,7 @@ def test_batchnorm_folds_into_conv(with_bias, act):
     x = np.random.default_rng(0).standard_normal((2, 5, 9, 11)).astype(np.float32)
     fused = fastinfer.Session(model, threads=1)
     plain = fastinfer.Session(model, threads=1, optimize=False)
-    assert "BatchNormalization" not in _op_types(fused)
+    assert _op_types(fused) == ["Conv"]  # BN folded, Relu/Clip fused into the epilogue
     assert "BatchNormalization" in _op_types(plain)
     ref = run_ort(model, {"x": x})[0]
     np.testing.assert_allclose(fused.run(x), ref, rtol=1e-4, atol=1e-4)
@@ -104,3 +104,27 @@ def test_clamp_fuses_into_gemm(act, bounds, trans_b):
     sess = fastinfer.Session(model, threads=1)
     assert _op_types(sess) == ["Gemm"]
     np.testing.assert_allclose(sess.run(a), run_ort(model, {"a": a})[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("group", [1, 6])
+def test_clip_fuses_into_depthwise_and_dense_conv(group):
+    """MobileNet's Conv -> Clip(0, 6): the fused result equals the plain graph and ORT, NaN included."""
+    r = np.random.default_rng(7)
+    C = 6
+    inits = {"W": r.standard_normal((C, C // group, 3, 3)).astype(np.float32),
+             "B": r.standard_normal(C).astype(np.float32),
+             "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], group=group),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    g = helper.make_graph(nodes, "convclip", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, 13, 9])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = (r.standard_normal((2, C, 13, 9)) * 4).astype(np.float32)
+    x[0, 0, 5, 5] = np.nan
+    fused = fastinfer.Session(model, threads=1)
+    assert _op_types(fused) == ["Conv"]
+    ours = fused.run(x)
+    np.testing.assert_allclose(ours, fastinfer.Session(model, threads=1, optimize=False).run(x), rtol=1e-6)
+    np.testing.assert_allclose(ours, run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    assert np.isnan(ours[0]).any()

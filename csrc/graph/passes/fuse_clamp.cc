@@ -36,7 +36,7 @@ bool clamp_bounds(const Graph& g, const Node& act, float& lo, float& hi) {
 }
 
 // Ops whose kernels apply fi.clamp_min / fi.clamp_max (nn::FusedClamp).
-bool clamp_fusable(const std::string& op) { return op == "Gemm"; }
+bool clamp_fusable(const std::string& op) { return op == "Gemm" || op == "Conv"; }
 
 }  // namespace
 

@@ -17,7 +17,7 @@ namespace {
 
 class ConvKernel : public OpKernel {
  public:
-  explicit ConvKernel(const OpInit& init) : attrs_(init) {
+  explicit ConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
     FI_CHECK(attrs_.output_padding.empty() && attrs_.output_shape.empty(), InvalidModel,
              "Conv: output_padding/output_shape belong to ConvTranspose");
   }
@@ -55,7 +55,7 @@ class ConvKernel : public OpKernel {
       dg.pad_top = g.pad[0];
       dg.pad_left = g.pad[1];
       kernels::f32_dwconv(kernels::select_f32_dwconv(dg), dg, N, C, Mg, X.data<float>(), W.data<float>(),
-                          B ? B->data<float>() : nullptr, -INFINITY, INFINITY, Y.data<float>(), ctx.pool());
+                          B ? B->data<float>() : nullptr, clamp_.lo, clamp_.hi, Y.data<float>(), ctx.pool());
       return;
     }
     if (X.dtype() == DataType::Float) {
@@ -77,6 +77,8 @@ class ConvKernel : public OpKernel {
             nn::im2col_panels<float>(X.data<float>() + (n * C + gi * Cg) * s_in, Cg, g, kern.nr, col, inner);
             kernels::F32PackedB pb{kern.nr, ck, s_out, col};
             kernels::Epilogue ep;
+            ep.clamp_min = clamp_.lo;
+            ep.clamp_max = clamp_.hi;
             if (B) {
               ep.bias = B->data<float>() + gi * Mg;
               ep.bias_per_row = true;
@@ -101,12 +103,14 @@ class ConvKernel : public OpKernel {
               double b = double(B->data<T>()[gi * Mg + m]);
               for (int64_t o = 0; o < s_out; ++o) y[m * s_out + o] = T(double(y[m * s_out + o]) + b);
             }
+          clamp_.apply(y, Mg * s_out);
         }
     });
   }
 
  private:
   nn::ConvAttrs attrs_;
+  nn::FusedClamp clamp_;  // a Relu/Clip fused by the graph pass fuse_clamp_activation
 };
 
 }  // namespace
