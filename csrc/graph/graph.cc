@@ -5,6 +5,7 @@
 #include <set>
 
 #include "graph/executor.h"
+#include "graph/shape_inference.h"
 #include "ops/registry.h"
 
 namespace fi {
@@ -240,9 +241,22 @@ void Graph::prepare(const Graph* parent) {
   parent_ = parent;
   resolve(parent);
   sort_nodes();
+  infer_types(*this);
   create_kernels();
   executor_ = std::make_unique<Executor>(*this);
   prepared_ = true;
+}
+
+TypeInfo Graph::type_of(int id) const {
+  const Value& v = value(id);
+  TypeInfo t = v.info;
+  if (t.dtype == DataType::Undefined) t.dtype = v.inferred.dtype;
+  if (!t.has_shape && v.inferred.has_shape && (t.dtype == v.inferred.dtype)) {
+    t.has_shape = true;
+    t.dims = v.inferred.dims;
+    t.dim_params = v.inferred.dim_params;
+  }
+  return t;
 }
 
 // ---- OpInit (declared in ops/kernel.h) ----------------------------------------------------------
@@ -263,7 +277,8 @@ const Tensor* OpInit::constant_input(int i) const {
 }
 DataType OpInit::input_dtype(int i) const {
   if (!has_input(i)) return DataType::Undefined;
-  return graph_.value(node_.inputs[size_t(i)]).info.dtype;
+  const Value& v = graph_.value(node_.inputs[size_t(i)]);
+  return v.info.dtype != DataType::Undefined ? v.info.dtype : v.inferred.dtype;
 }
 
 }  // namespace fi
