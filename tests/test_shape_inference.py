@@ -6,15 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import fastinfer
 import numpy as np
 import onnx
 import pytest
+from fastinfer import models
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper
-
-import fastinfer
-from fastinfer import models
 
 F = T.FLOAT
 
@@ -126,7 +125,7 @@ def test_ops_without_inference_give_unknown_shapes():
 
 @pytest.mark.parametrize("case", ["broadcast", "matmul", "conv", "reshape", "concat", "gemm", "split"])
 def test_contradictions_raise_invalid_model_naming_the_node(case):
-    x = lambda name, shape: h.make_tensor_value_info(name, F, shape)  # noqa: E731
+    x = lambda name, shape: h.make_tensor_value_info(name, F, shape)
     inits = []
     if case == "broadcast":
         nodes = [h.make_node("Add", ["a", "b"], ["y"], name="bad")]

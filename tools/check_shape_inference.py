@@ -22,9 +22,8 @@ CHECKED = [0]
 
 
 def _check_case(case) -> list[str]:
-    import onnx
-
     import fastinfer
+    import onnx
     from conformance_cases import _as_array
     from fastinfer._import import import_model
 
