@@ -114,13 +114,16 @@ def test_matmul_gemm_broadcast_shapes():
 
 
 def test_ops_without_inference_give_unknown_shapes():
-    # NonZero's output shape depends on the data: unknown, and later ops do not complain.
-    nodes = [h.make_node("NonZero", ["x"], ["nz"]), h.make_node("Add", ["nz", "nz"], ["y"])]
-    m = _model(nodes, [h.make_tensor_value_info("x", F, [3, 4])], [_out("y")])
+    # Unique has no inference function: its output is unknown, and later ops do not complain.
+    nodes = [h.make_node("Unique", ["x"], ["u"]), h.make_node("Add", ["u", "c"], ["y"]),
+             h.make_node("NonZero", ["x"], ["nz"])]
+    m = _model(nodes, [h.make_tensor_value_info("x", F, [3, 4])], [_out("y"), _out("nz")],
+               [_const("c", np.zeros((2, 1, 1), np.float32))])
     s = fastinfer.Session(m)
-    assert s.get_outputs()[0].name == "y"
+    assert s.get_outputs()[0].shape == [] and s.get_outputs()[0].type == "tensor(undefined)"
+    assert s.get_outputs()[1].shape[0] == 2 and s.get_outputs()[1].type == "tensor(int64)"
     got = s.run(None, {"x": np.eye(3, 4, dtype=np.float32)})
-    assert got[0].shape == (2, 3)
+    assert got[0].shape == (2, 1, 2) and got[1].shape == (2, 3)
 
 
 @pytest.mark.parametrize("case", ["broadcast", "matmul", "conv", "reshape", "concat", "gemm", "split"])

@@ -251,10 +251,20 @@ TypeInfo Graph::type_of(int id) const {
   const Value& v = value(id);
   TypeInfo t = v.info;
   if (t.dtype == DataType::Undefined) t.dtype = v.inferred.dtype;
-  if (!t.has_shape && v.inferred.has_shape && (t.dtype == v.inferred.dtype)) {
+  const TypeInfo& inf = v.inferred;
+  bool same_type = inf.dtype == DataType::Undefined || inf.dtype == t.dtype;
+  if (!same_type || !inf.has_shape) return t;
+  if (!t.has_shape) {
     t.has_shape = true;
-    t.dims = v.inferred.dims;
-    t.dim_params = v.inferred.dim_params;
+    t.dims = inf.dims;
+    t.dim_params = inf.dim_params;
+  } else if (t.dims.size() == inf.dims.size()) {
+    t.dim_params.resize(t.dims.size());
+    for (size_t d = 0; d < t.dims.size(); ++d) {
+      if (t.dims[d] >= 0 || !t.dim_params[d].empty()) continue;  // declared: keep
+      t.dims[d] = inf.dims[d];
+      t.dim_params[d] = d < inf.dim_params.size() ? inf.dim_params[d] : std::string();
+    }
   }
   return t;
 }

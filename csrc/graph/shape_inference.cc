@@ -44,7 +44,13 @@ void InferContext::set_output(int i, ValueType t) {
   if (i >= 0 && i < num_outputs()) outputs_[size_t(i)] = std::move(t);
 }
 
-void InferContext::fail(const std::string& reason) const { throw InvalidModel(node_.where() + reason); }
+void InferContext::fail(const std::string& reason) const { throw ShapeContradiction(node_.where() + reason); }
+
+namespace {
+struct GiveUp {};
+}  // namespace
+
+void InferContext::give_up() const { throw GiveUp(); }
 
 SymDim InferContext::fresh() { return SymDim::symbol(str("unk__", (*counter_)++)); }
 
@@ -163,7 +169,7 @@ SymShape broadcast_shapes(InferContext& ctx, const SymShape& a, const SymShape& 
 }
 
 int64_t norm_axis(InferContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) ctx.fail(str("axis ", axis, " is out of range for rank ", rank));
+  if (axis < -rank || axis >= rank) ctx.give_up();
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -245,11 +251,12 @@ void infer_types(Graph& g) {
     if (fn) {
       try {
         fn(ctx);
-      } catch (const InvalidModel&) {
+      } catch (const ShapeContradiction&) {
         if (!subgraph) throw;  // subgraph bodies may declare loose types: never fail on them
         ctx.outputs().assign(n.outputs.size(), ValueType());
-      } catch (const std::exception&) {
-        ctx.outputs().assign(n.outputs.size(), ValueType());  // unsure: unknown
+      } catch (...) {
+        // Unsure (GiveUp, a bad attribute the kernel will report): unknown outputs.
+        ctx.outputs().assign(n.outputs.size(), ValueType());
       }
     }
     for (size_t o = 0; o < n.outputs.size(); ++o)

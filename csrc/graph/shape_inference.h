@@ -54,6 +54,11 @@ struct ValueType {
   std::vector<SymDim> elems;
 };
 
+class ShapeContradiction : public InvalidModel {
+ public:
+  using InvalidModel::InvalidModel;
+};
+
 class InferContext {
  public:
   InferContext(const Node& node, int opset, std::vector<const ValueType*> inputs, int* counter);
@@ -67,7 +72,11 @@ class InferContext {
   void set_output(int i, ValueType t);
   std::vector<ValueType>& outputs() { return outputs_; }
 
-  [[noreturn]] void fail(const std::string& reason) const;  // throws InvalidModel naming the node
+  // A certain contradiction: throws ShapeContradiction (an InvalidModel) naming the node.
+  [[noreturn]] void fail(const std::string& reason) const;
+  // Not a shape contradiction but something the kernel reports (bad axis, bad attribute):
+  // this node's outputs become unknown and inference goes on.
+  [[noreturn]] void give_up() const;
   SymDim fresh();                                           // a new unique symbol
 
   // The elements of input i when it is a known integer tensor of at most `max` elements.
@@ -97,7 +106,7 @@ ValueType make_type(DataType dt);  // unknown shape
 ValueType make_int_elems(std::vector<SymDim> elems, bool scalar, DataType dt = DataType::Int64);
 // Numpy broadcasting of two shapes; fails on known mismatches.
 SymShape broadcast_shapes(InferContext& ctx, const SymShape& a, const SymShape& b);
-// Axis in [-rank, rank) -> [0, rank); fails when out of range.
+// Axis in [-rank, rank) -> [0, rank); gives up when out of range.
 int64_t norm_axis(InferContext& ctx, int64_t axis, int64_t rank);
 SymDim dim_mul(InferContext& ctx, const SymDim& a, const SymDim& b);
 

@@ -12,6 +12,7 @@ void register_nn_infer(OpRegistry& r);
 void register_shape_infer(OpRegistry& r);
 void register_reduce_infer(OpRegistry& r);
 void register_tensor_infer(OpRegistry& r);
+void register_misc_infer(OpRegistry& r);
 
 // Input i's type, or an unknown type when absent.
 inline ValueType in_type(const InferContext& ctx, int i) {

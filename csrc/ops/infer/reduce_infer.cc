@@ -40,7 +40,22 @@ void reduce_shape(InferContext& ctx, DataType dt, int axes_input_from) {
     if (!red[size_t(i)]) dims.push_back(x.shape.dims[size_t(i)]);
     else if (keep) dims.push_back(SymDim::of(1));
   }
-  ctx.set_output(0, make_type(dt, dims));
+  ValueType t = make_type(dt, dims);
+  // Shape arithmetic: the product or sum of a small known int vector.
+  const std::string& op = ctx.op_type();
+  if (x.has_elems && r == 1 && red[0] && (op == "ReduceProd" || op == "ReduceSum")) {
+    int64_t acc = op == "ReduceProd" ? 1 : 0;
+    bool all_known = true;
+    for (const SymDim& e : x.elems) {
+      if (!e.known()) all_known = false;
+      else acc = op == "ReduceProd" ? acc * e.value : acc + e.value;
+    }
+    if (all_known) {
+      t.has_elems = true;
+      t.elems = {SymDim::of(acc)};
+    }
+  }
+  ctx.set_output(0, t);
 }
 
 void infer_reduce(InferContext& ctx) { reduce_shape(ctx, in_dtype(ctx, 0), 18); }

@@ -9,6 +9,7 @@ void register_infer_fns(OpRegistry& r) {
   register_shape_infer(r);
   register_reduce_infer(r);
   register_tensor_infer(r);
+  register_misc_infer(r);
 }
 
 }  // namespace fi

@@ -61,7 +61,7 @@ void infer_slice(InferContext& ctx) {
   bool elem_sliced = false;
   for (size_t k = 0; k < starts.size(); ++k) {
     int64_t a = norm_axis(ctx, axes[k], r);
-    if (steps[k] == 0) ctx.fail("a step is 0");
+    if (steps[k] == 0) ctx.give_up();
     const SymDim& d = dims[size_t(a)];
     if (d.known()) {
       int64_t first;
@@ -155,7 +155,7 @@ void infer_tile(InferContext& ctx) {
   }
   std::vector<SymDim> dims;
   for (size_t i = 0; i < reps.size(); ++i) {
-    if (reps[i] < 0) ctx.fail(str("repeat ", reps[i], " is negative"));
+    if (reps[i] < 0) ctx.give_up();
     dims.push_back(dim_mul(ctx, x.shape.dims[i], SymDim::of(reps[i])));
   }
   ctx.set_output(0, make_type(x.dtype, dims));
