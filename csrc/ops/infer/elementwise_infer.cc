@@ -23,6 +23,11 @@ SymDim fold(InferContext& ctx, const std::string& op, const SymDim& a, const Sym
     if (op == "Sub") return SymDim::of(x - y);
     if (op == "Mul") return SymDim::of(x * y);
     if (op == "Div" && y != 0) return SymDim::of(x / y);
+    if (op == "Mod" && y != 0) {
+      int64_t m = x % y;  // fmod=0: the result takes the divisor's sign
+      if (m != 0 && ((m < 0) != (y < 0))) m += y;
+      return SymDim::of(m);
+    }
     return ctx.fresh();
   }
   if (op == "Add" && b.is(0)) return a;
@@ -44,7 +49,8 @@ void infer_binary_impl(InferContext& ctx, DataType out_dt) {
   t.shape = s;
   const std::string& op = ctx.op_type();
   bool int_dt = out_dt == DataType::Int64 || out_dt == DataType::Int32;
-  if (int_dt && ctx.num_inputs() == 2 && (op == "Add" || op == "Sub" || op == "Mul" || op == "Div")) {
+  if (int_dt && ctx.num_inputs() == 2 && (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" ||
+                                         (op == "Mod" && ctx.attrs().get_int("fmod", 0) == 0))) {
     std::vector<SymDim> a, b;
     if (ctx.sym_elems(0, a) && ctx.sym_elems(1, b) && s.has_rank && s.rank() <= 1 &&
         (a.size() == b.size() || a.size() == 1 || b.size() == 1)) {
