@@ -219,3 +219,50 @@ def test_inspect_prints_node_shapes(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "output shapes (inferred):" in p.stdout
     assert "fc (Gemm): logits: FLOAT [Nx1000]" in p.stdout
+
+
+def test_recurrent_and_partially_declared_outputs():
+    # Y of an LSTM is [seq, directions, batch, hidden]; a declared output with an unnamed
+    # unknown dim is completed from inference, a declared symbol is kept.
+    w = np.zeros((2, 4 * 5, 3), np.float32)
+    r = np.zeros((2, 4 * 5, 5), np.float32)
+    nodes = [h.make_node("LSTM", ["x", "w", "r"], ["y", "yh"], hidden_size=5, direction="bidirectional")]
+    y_decl = h.make_tensor_value_info("y", F, ["S", None, None, None])
+    m = _model(nodes, [h.make_tensor_value_info("x", F, ["S", "B", 3])], [y_decl, _out("yh")],
+               [_const("w", w), _const("r", r)])
+    s = fastinfer.Session(m)
+    assert [o.shape for o in s.get_outputs()] == [["S", 2, "B", 5], [2, "B", 5]]
+    got = s.run(None, {"x": np.zeros((4, 2, 3), np.float32)})
+    assert got[0].shape == (4, 2, 2, 5) and got[1].shape == (2, 2, 5)
+
+
+def test_torch_transformer_export_infers_every_rank():
+    torch = pytest.importorskip("torch")
+    import io
+
+    from fastinfer._import import import_model
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+            self.enc = torch.nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+            self.head = torch.nn.Linear(16, 4)
+
+        def forward(self, x):
+            b, t, c = x.shape
+            return self.head(self.enc(x).reshape(b * t, c)).reshape(b, t, 4)
+
+    f = io.BytesIO()
+    torch.onnx.export(Net().eval(), (torch.zeros(2, 5, 16),), f, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}}, opset_version=17, dynamo=False)
+    model = onnx.load_from_string(f.getvalue())
+    for o in model.graph.output:
+        o.type.tensor_type.ClearField("shape")
+    del model.graph.value_info[:]
+    graph, _ = import_model(model)
+    no_rank = [(name, op) for name, op, outs in graph.node_output_types() for o in outs if not o["has_shape"]]
+    assert no_rank == []
+    s = fastinfer.Session(model)
+    assert s.get_outputs()[0].shape == ["B", "T", 4]
+    assert s.run(None, {"x": np.zeros((3, 5, 16), np.float32)})[0].shape == (3, 5, 4)  # the trace fixed T
