@@ -103,14 +103,15 @@ def test_reshape_minus_one_with_symbols_and_zero():
 
 def test_matmul_gemm_broadcast_shapes():
     nodes = [h.make_node("MatMul", ["a", "b"], ["m"]), h.make_node("MatMul", ["v", "b"], ["mv"]),
-             h.make_node("Gemm", ["g", "w"], ["gm"], transB=1), h.make_node("Add", ["a", "c"], ["s"])]
+             h.make_node("Gemm", ["g", "w"], ["gm"], transB=1), h.make_node("Add", ["a", "c"], ["s"]),
+             h.make_node("Einsum", ["a", "b"], ["es"], equation="bxsk,hkn->bhsn")]
     m = _model(nodes, [h.make_tensor_value_info("a", F, ["B", 1, "S", 8]),
                        h.make_tensor_value_info("b", F, [5, 8, 16]),
                        h.make_tensor_value_info("v", F, [8]),
                        h.make_tensor_value_info("g", F, ["M", 8]),
                        h.make_tensor_value_info("c", F, [1, 5, 1, 1])],
-               [_out("m"), _out("mv"), _out("gm"), _out("s")], [_const("w", np.zeros((3, 8), np.float32))])
-    assert _shapes(m) == [["B", 5, "S", 16], [5, 16], ["M", 3], ["B", 5, "S", 8]]
+               [_out("m"), _out("mv"), _out("gm"), _out("s"), _out("es")], [_const("w", np.zeros((3, 8), np.float32))])
+    assert _shapes(m) == [["B", 5, "S", 16], [5, 16], ["M", 3], ["B", 5, "S", 8], ["B", 5, "S", 16]]
 
 
 def test_ops_without_inference_give_unknown_shapes():

@@ -116,7 +116,7 @@ void register_elementwise_infer(OpRegistry& r) {
                          "Asinh", "Acosh", "Atanh", "Erf", "Sign", "Round", "Gelu", "Mish", "Celu", "Shrink",
                          "Not", "BitwiseNot", "Clip", "LRN", "Softmax", "LogSoftmax", "Hardmax",
                          "InstanceNormalization", "LpNormalization", "MeanVarianceNormalization",
-                         "BatchNormalization", "LayerNormalization", "CumSum", "Trilu", "ReverseSequence"})
+                         "BatchNormalization", "LayerNormalization", "CumSum", "Trilu", "ReverseSequence", "Swish"})
     r.add_infer(op, 1, infer_unary);
   r.add_infer("PRelu", 1, infer_prelu);
   for (const char* op : {"IsNaN", "IsInf"}) r.add_infer(op, 1, infer_bool_unary);

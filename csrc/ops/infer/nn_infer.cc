@@ -1,6 +1,7 @@
 // Inference for NN ops: Conv/ConvTranspose and pooling (pads, strides, dilations, auto_pad,
-// ceil_mode), Gemm, MatMul (batched broadcasting), Flatten, Einsum (type only), TopK.
+// ceil_mode), Gemm, MatMul (batched broadcasting), Flatten, Einsum (no ellipsis), TopK.
 #include <algorithm>
+#include <cctype>
 
 #include "ops/infer/infer_util.h"
 
@@ -217,7 +218,50 @@ void infer_flatten(InferContext& ctx) {
   ctx.set_output(0, make_type(x.dtype, {a, b}));
 }
 
-void infer_first_dtype(InferContext& ctx) { ctx.set_output(0, make_type(in_dtype(ctx, 0))); }
+// Einsum without ellipsis: each output letter takes the size its first input gives it.
+void infer_einsum(InferContext& ctx) {
+  DataType dt = in_dtype(ctx, 0);
+  std::string eq;
+  for (char c : ctx.attrs().get_string("equation", "")) if (c != ' ') eq += c;
+  if (eq.find('.') != std::string::npos) ctx.give_up();
+  size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow);
+  std::vector<std::string> terms(1);
+  for (char c : lhs) {
+    if (c == ',') terms.emplace_back();
+    else terms.back() += c;
+  }
+  if (int(terms.size()) != ctx.num_inputs()) ctx.give_up();
+  std::vector<std::pair<char, SymDim>> sizes;
+  std::vector<int> count(256, 0);
+  for (size_t t = 0; t < terms.size(); ++t) {
+    const ValueType* in = ctx.input(int(t));
+    if (!in || !in->shape.has_rank || size_t(in->shape.rank()) != terms[t].size()) ctx.give_up();
+    for (size_t k = 0; k < terms[t].size(); ++k) {
+      char c = terms[t][k];
+      if (!std::isalpha(static_cast<unsigned char>(c))) ctx.give_up();
+      ++count[size_t(static_cast<unsigned char>(c))];
+      const SymDim& d = in->shape.dims[k];
+      auto it = std::find_if(sizes.begin(), sizes.end(), [&](const auto& p) { return p.first == c; });
+      if (it == sizes.end()) sizes.push_back({c, d});
+      else if (!it->second.known() || it->second.is(1)) it->second = d;
+    }
+  }
+  std::string out;
+  if (arrow != std::string::npos) {
+    out = eq.substr(arrow + 2);
+  } else {
+    for (int c = 0; c < 256; ++c)
+      if (count[size_t(c)] == 1) out += char(c);
+  }
+  std::vector<SymDim> dims;
+  for (char c : out) {
+    auto it = std::find_if(sizes.begin(), sizes.end(), [&](const auto& p) { return p.first == c; });
+    if (it == sizes.end()) ctx.give_up();
+    dims.push_back(it->second);
+  }
+  ctx.set_output(0, make_type(dt, dims));
+}
 
 void infer_topk(InferContext& ctx) {
   ValueType x = in_type(ctx, 0);
@@ -248,7 +292,7 @@ void register_nn_infer(OpRegistry& r) {
   r.add_infer("MatMul", 1, infer_matmul);
   r.add_infer("MatMulInteger", 10, infer_matmul_integer);
   r.add_infer("Flatten", 1, infer_flatten);
-  r.add_infer("Einsum", 12, infer_first_dtype);
+  r.add_infer("Einsum", 12, infer_einsum);
   r.add_infer("TopK", 1, infer_topk);
 }
 
