@@ -109,5 +109,8 @@ SymShape broadcast_shapes(InferContext& ctx, const SymShape& a, const SymShape& 
 // Axis in [-rank, rank) -> [0, rank); gives up when out of range.
 int64_t norm_axis(InferContext& ctx, int64_t axis, int64_t rank);
 SymDim dim_mul(InferContext& ctx, const SymDim& a, const SymDim& b);
+// Overflow-checked int64 arithmetic on model-given sizes: false on overflow.
+inline bool add_ok(int64_t a, int64_t b, int64_t* r) { return !__builtin_add_overflow(a, b, r); }
+inline bool mul_ok(int64_t a, int64_t b, int64_t* r) { return !__builtin_mul_overflow(a, b, r); }
 
 }  // namespace fi

@@ -19,9 +19,11 @@ void infer_identity(InferContext& ctx) { ctx.set_output(0, in_type(ctx, 0)); }
 SymDim fold(InferContext& ctx, const std::string& op, const SymDim& a, const SymDim& b) {
   if (a.known() && b.known()) {
     int64_t x = a.value, y = b.value;
-    if (op == "Add") return SymDim::of(x + y);
-    if (op == "Sub") return SymDim::of(x - y);
-    if (op == "Mul") return SymDim::of(x * y);
+    int64_t v;
+    if (op == "Add") return add_ok(x, y, &v) ? SymDim::of(v) : ctx.fresh();
+    if (op == "Sub") return !__builtin_sub_overflow(x, y, &v) ? SymDim::of(v) : ctx.fresh();
+    if (op == "Mul") return mul_ok(x, y, &v) ? SymDim::of(v) : ctx.fresh();
+    if (op == "Div" && y == -1) return ctx.fresh();  // INT64_MIN / -1
     if (op == "Div" && y != 0) return SymDim::of(x / y);
     if (op == "Mod" && y != 0) {
       int64_t m = x % y;  // fmod=0: the result takes the divisor's sign

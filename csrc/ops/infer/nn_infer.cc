@@ -26,6 +26,10 @@ bool read_window(const InferContext& ctx, size_t spatial, const std::vector<int6
   if (w.kernel.size() != spatial || w.strides.size() != spatial || w.dilations.size() != spatial ||
       w.pads.size() != 2 * spatial)
     return false;
+  const int64_t big = int64_t(1) << 31;
+  for (size_t i = 0; i < spatial; ++i)
+    if (w.kernel[i] > big || w.strides[i] > big || w.dilations[i] > big || w.pads[i] > big || w.pads[i + spatial] > big)
+      return false;
   for (size_t i = 0; i < spatial; ++i)
     if (w.kernel[i] < 1 || w.strides[i] < 1 || w.dilations[i] < 1 || w.pads[i] < 0 || w.pads[i + spatial] < 0)
       return false;
@@ -34,7 +38,7 @@ bool read_window(const InferContext& ctx, size_t spatial, const std::vector<int6
 
 // Output size of one spatial dim of a convolution or pooling window.
 SymDim window_out(InferContext& ctx, const Window& w, size_t i, const SymDim& in) {
-  if (!in.known()) return ctx.fresh();
+  if (!in.known() || in.value > (int64_t(1) << 40)) return ctx.fresh();
   size_t sp = w.kernel.size();
   int64_t n = in.value, s = w.strides[i], dk = (w.kernel[i] - 1) * w.dilations[i] + 1;
   if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") return SymDim::of((n + s - 1) / s);
@@ -112,7 +116,7 @@ void infer_conv_transpose(InferContext& ctx) {
     const SymDim& in = x.shape.dims[i + 2];
     if (out_shape.size() == sp && out_shape[i] >= 0) {
       dims.push_back(SymDim::of(out_shape[i]));
-    } else if (ok && in.known()) {
+    } else if (ok && in.known() && in.value < (int64_t(1) << 40) && out_pad[i] >= 0 && out_pad[i] < (int64_t(1) << 31)) {
       int64_t n = in.value, s = w.strides[i];
       int64_t out;
       if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") out = n * s;

@@ -48,7 +48,7 @@ void reduce_shape(InferContext& ctx, DataType dt, int axes_input_from) {
     bool all_known = true;
     for (const SymDim& e : x.elems) {
       if (!e.known()) all_known = false;
-      else acc = op == "ReduceProd" ? acc * e.value : acc + e.value;
+      else if (!(op == "ReduceProd" ? mul_ok(acc, e.value, &acc) : add_ok(acc, e.value, &acc))) all_known = false;
     }
     if (all_known) {
       t.has_elems = true;

@@ -42,13 +42,13 @@ SymDim infer_minus_one(InferContext& ctx, const SymShape& in, const std::vector<
   int64_t pin = 1, pout = 1;
   std::vector<std::string> syms;
   for (const SymDim& d : in.dims) {
-    if (d.known()) pin *= d.value;
-    else syms.push_back(d.sym);
+    if (!d.known()) syms.push_back(d.sym);
+    else if (!mul_ok(pin, d.value, &pin)) return ctx.fresh();
   }
   for (size_t i = 0; i < out.size(); ++i) {
     if (i == skip) continue;
     if (out[i].known()) {
-      pout *= out[i].value;
+      if (!mul_ok(pout, out[i].value, &pout)) return ctx.fresh();
       continue;
     }
     auto it = std::find(syms.begin(), syms.end(), out[i].sym);
@@ -256,7 +256,8 @@ void infer_concat(InferContext& ctx) {
     for (int d = 0; d < rank; ++d) {
       const SymDim& v = t->shape.dims[size_t(d)];
       if (d == axis) {
-        if (total.known() && v.known()) total = SymDim::of(total.value + v.value);
+        int64_t sum;
+        if (total.known() && v.known()) total = add_ok(total.value, v.value, &sum) ? SymDim::of(sum) : ctx.fresh();
         else if (total.is(0)) total = v;
         else if (!v.is(0)) total = ctx.fresh();
         continue;
@@ -312,7 +313,7 @@ void infer_split(InferContext& ctx) {
     int64_t sum = 0;
     for (int64_t s : split) {
       if (s < 0) ctx.give_up();
-      sum += s;
+      if (!add_ok(sum, s, &sum)) ctx.give_up();
     }
     if (dim.known() && sum != dim.value)
       ctx.fail(str("split sums to ", sum, " but axis ", axis, " of ", x.shape.to_string(), " has ", dim.value));

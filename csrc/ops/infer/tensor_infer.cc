@@ -15,14 +15,19 @@ int64_t slice_len(int64_t n, int64_t start, int64_t end, int64_t step, int64_t* 
   if (start < 0) start += n;
   if (end < 0) end += n;
   int64_t len;
+  if (n == 0) {
+    *first = 0;
+    return 0;
+  }
   if (step > 0) {
     start = std::clamp<int64_t>(start, 0, n);
     end = std::clamp<int64_t>(end, 0, n);
-    len = end > start ? (end - start + step - 1) / step : 0;
+    len = end > start ? (end - start - 1) / step + 1 : 0;
   } else {
     start = std::clamp<int64_t>(start, 0, n - 1);
     end = std::clamp<int64_t>(end, -1, n - 1);
-    len = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+    int64_t neg = step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+    len = start > end ? (start - end - 1) / neg + 1 : 0;
   }
   *first = start;
   return len;
@@ -188,9 +193,10 @@ void infer_pad(InferContext& ctx) {
   size_t na = axes.size();
   for (size_t k = 0; k < na; ++k) {
     int64_t a = norm_axis(ctx, axes[k], r);
-    int64_t add = pads[k] + pads[k + na];
+    int64_t add, sum;
     SymDim& d = dims[size_t(a)];
-    if (d.known() && d.value + add >= 0) d = SymDim::of(d.value + add);
+    if (!add_ok(pads[k], pads[k + na], &add)) d = ctx.fresh();
+    else if (d.known() && add_ok(d.value, add, &sum) && sum >= 0) d = SymDim::of(sum);
     else if (add != 0) d = ctx.fresh();
   }
   ctx.set_output(0, make_type(x.dtype, dims));
@@ -310,7 +316,8 @@ void infer_resize(InferContext& ctx) {
     for (size_t k = 0; k < axes.size(); ++k) {
       SymDim& d = dims[size_t(axes[k])];
       if (scales[k] == 1.0) continue;
-      d = d.known() && scales[k] > 0 ? SymDim::of(int64_t(std::floor(double(d.value) * scales[k]))) : ctx.fresh();
+      double v = d.known() && scales[k] > 0 ? std::floor(double(d.value) * scales[k]) : -1;
+      d = v >= 0 && v < 1e15 ? SymDim::of(int64_t(v)) : ctx.fresh();
     }
   } else {
     for (auto& d : dims) d = ctx.fresh();
