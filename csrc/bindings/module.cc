@@ -55,15 +55,17 @@ Attribute make_attr(int type, const py::object& v) {
   return a;
 }
 
-py::dict type_info_dict(const Value& v) {
+py::dict type_info_dict(const std::string& name, const TypeInfo& info) {
   py::dict d;
-  d["name"] = v.name;
-  d["dtype"] = int(v.info.dtype);
-  d["has_shape"] = v.info.has_shape;
-  d["dims"] = v.info.dims;
-  d["dim_params"] = v.info.dim_params;
+  d["name"] = name;
+  d["dtype"] = int(info.dtype);
+  d["has_shape"] = info.has_shape;
+  d["dims"] = info.dims;
+  d["dim_params"] = info.dim_params;
   return d;
 }
+
+py::dict type_info_dict(const Value& v) { return type_info_dict(v.name, v.info); }
 
 void translate(const Error& e) {
   py::object errors = py::module_::import("fastinfer.errors");
@@ -126,7 +128,20 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("outputs", [](const Graph& g) {
         py::list l;
-        for (int v : g.outputs()) l.append(type_info_dict(g.value(v)));
+        for (int v : g.outputs()) l.append(type_info_dict(g.value(v).name, g.type_of(v)));
+        return l;
+      })
+      .def("node_output_types", [](const Graph& g) {
+        // Per node in execution order: (name, op_type, [inferred type dict per output]).
+        py::list l;
+        for (const Node& n : g.nodes()) {
+          py::list outs;
+          for (size_t o = 0; o < n.outputs.size(); ++o) {
+            if (n.outputs[o] < 0 || n.output_names[o].empty()) continue;
+            outs.append(type_info_dict(n.output_names[o], g.value(n.outputs[o]).inferred));
+          }
+          l.append(py::make_tuple(n.name, n.op_type, outs));
+        }
         return l;
       })
       .def("nodes", [](const Graph& g) {

@@ -6,6 +6,7 @@
 
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
+#include "graph/shape_inference.h"
 #include "ops/registry.h"
 
 namespace fi {
@@ -242,6 +243,7 @@ void Graph::prepare(const Graph* parent) {
   parent_ = parent;
   resolve(parent);
   sort_nodes();
+  infer_types(*this);  // before the passes, so contradictions name the model's own nodes
   if (optimize_) run_graph_passes(*this);
   create_kernels();
   executor_ = std::make_unique<Executor>(*this);
@@ -286,6 +288,28 @@ std::vector<int> Graph::use_counts() const {
   return uses;
 }
 
+TypeInfo Graph::type_of(int id) const {
+  const Value& v = value(id);
+  TypeInfo t = v.info;
+  if (t.dtype == DataType::Undefined) t.dtype = v.inferred.dtype;
+  const TypeInfo& inf = v.inferred;
+  bool same_type = inf.dtype == DataType::Undefined || inf.dtype == t.dtype;
+  if (!same_type || !inf.has_shape) return t;
+  if (!t.has_shape) {
+    t.has_shape = true;
+    t.dims = inf.dims;
+    t.dim_params = inf.dim_params;
+  } else if (t.dims.size() == inf.dims.size()) {
+    t.dim_params.resize(t.dims.size());
+    for (size_t d = 0; d < t.dims.size(); ++d) {
+      if (t.dims[d] >= 0 || !t.dim_params[d].empty()) continue;  // declared: keep
+      t.dims[d] = inf.dims[d];
+      t.dim_params[d] = d < inf.dim_params.size() ? inf.dim_params[d] : std::string();
+    }
+  }
+  return t;
+}
+
 // ---- OpInit (declared in ops/kernel.h) ----------------------------------------------------------
 const std::string& OpInit::op_type() const { return node_.op_type; }
 const std::string& OpInit::name() const { return node_.name; }
@@ -304,7 +328,8 @@ const Tensor* OpInit::constant_input(int i) const {
 }
 DataType OpInit::input_dtype(int i) const {
   if (!has_input(i)) return DataType::Undefined;
-  return graph_.value(node_.inputs[size_t(i)]).info.dtype;
+  const Value& v = graph_.value(node_.inputs[size_t(i)]);
+  return v.info.dtype != DataType::Undefined ? v.info.dtype : v.inferred.dtype;
 }
 
 }  // namespace fi

@@ -16,6 +16,8 @@
 namespace fi {
 
 class Executor;
+class Graph;
+void infer_types(Graph& g);
 
 // A declared type and shape (from graph inputs/outputs/value_info): dims are -1 when unknown;
 // dim_params holds the symbolic name where there is one.
@@ -35,6 +37,7 @@ struct Value {
   bool is_output = false;    // a graph output
   Tensor const_value;
   TypeInfo info;
+  TypeInfo inferred;  // from static inference (graph/shape_inference.h); dims -1 + dim_params for symbols
 };
 
 struct Node {
@@ -85,6 +88,8 @@ class Graph {
   const std::map<std::string, int>& opsets() const { return opsets_; }
   const Executor& executor() const { return *executor_; }
   bool prepared() const { return prepared_; }
+  // The declared type of a value, completed from the inferred one where the model left it open.
+  TypeInfo type_of(int id) const;
 
   // ---- rewriting (graph passes, between name resolution and kernel creation) ----
   // Whether prepare() runs the optimisation passes (graph/passes/); on by default.
@@ -100,6 +105,7 @@ class Graph {
   std::vector<int> use_counts() const;
 
  private:
+  friend void infer_types(Graph& g);
   int intern(const std::string& name);
   void resolve(const Graph* parent);
   void sort_nodes();

@@ -22,6 +22,21 @@ KernelFactory OpRegistry::find(const std::string& domain, const std::string& op_
   return best;
 }
 
+void OpRegistry::add_infer(const std::string& domain, const std::string& op_type, int since_version, InferFn f) {
+  auto& v = infer_[{canonical_domain(domain), op_type}];
+  v.push_back({since_version, f});
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+InferFn OpRegistry::find_infer(const std::string& domain, const std::string& op_type, int opset) const {
+  auto it = infer_.find({canonical_domain(domain), op_type});
+  if (it == infer_.end()) return nullptr;
+  InferFn best = nullptr;
+  for (const auto& e : it->second)
+    if (e.first <= opset) best = e.second;
+  return best;
+}
+
 std::vector<std::pair<std::string, std::string>> OpRegistry::list() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : table_) out.push_back(kv.first);
@@ -40,6 +55,7 @@ const OpRegistry& op_registry() {
     register_control_ops(r);
     register_quant_ops(r);
     register_misc_ops(r);
+    register_infer_fns(r);
     return r;
   }();
   return reg;

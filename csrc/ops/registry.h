@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/shape_inference.h"
 #include "ops/kernel.h"
 
 namespace fi {
@@ -19,11 +20,16 @@ class OpRegistry {
   void add(const std::string& op_type, int since_version, KernelFactory f) { add("", op_type, since_version, f); }
   // The factory for (domain, op_type) at `opset`, or nullptr.
   KernelFactory find(const std::string& domain, const std::string& op_type, int opset) const;
+  // Shape/type inference functions, chosen like factories.
+  void add_infer(const std::string& domain, const std::string& op_type, int since_version, InferFn f);
+  void add_infer(const std::string& op_type, int since_version, InferFn f) { add_infer("", op_type, since_version, f); }
+  InferFn find_infer(const std::string& domain, const std::string& op_type, int opset) const;
   // Every registered (domain, op_type), sorted.
   std::vector<std::pair<std::string, std::string>> list() const;
 
  private:
   std::map<std::pair<std::string, std::string>, std::vector<std::pair<int, KernelFactory>>> table_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::pair<int, InferFn>>> infer_;
 };
 
 // The registry with every op, built once.
@@ -42,6 +48,7 @@ void register_rnn_ops(OpRegistry& r);
 void register_control_ops(OpRegistry& r);
 void register_quant_ops(OpRegistry& r);
 void register_misc_ops(OpRegistry& r);
+void register_infer_fns(OpRegistry& r);  // ops/infer/register.cc
 
 // Helper to write a factory for a kernel class constructed from OpInit.
 template <class K>

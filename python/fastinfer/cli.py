@@ -134,7 +134,35 @@ def cmd_inspect(path: str) -> int:
     for (domain, op), n in counts.most_common():
         mark = "" if have is None or (domain, op) in have else "   (no fastinfer kernel)"
         print(f"  {(domain + '.' if domain else '') + op:<32} {n:>5}{mark}")
+    _print_node_shapes(model)
     return 0
+
+
+def _shape_text(info: dict) -> str:
+    """``FLOAT [Nx3x224x224]`` for an inferred type dict of the core (``?`` where unknown)."""
+    import onnx
+    try:
+        elem = onnx.TensorProto.DataType.Name(info["dtype"]) if info["dtype"] else "?"
+    except ValueError:
+        elem = "?"
+    if not info["has_shape"]:
+        return f"{elem} [?]"
+    dims = [str(d) if d >= 0 else (p or "?") for d, p in zip(info["dims"], info["dim_params"])]
+    return f"{elem} [{'x'.join(dims)}]"
+
+
+def _print_node_shapes(model) -> None:
+    """Prints each node's inferred output types and shapes (when the model loads)."""
+    from ._import import import_model
+    try:
+        graph, _ = import_model(model)
+    except Exception as e:  # noqa: BLE001 - reported to the user
+        print(f"output shapes: not available ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+        return
+    print("output shapes (inferred):")
+    for name, op, outs in graph.node_output_types():
+        text = ", ".join(f"{o['name']}: {_shape_text(o)}" for o in outs)
+        print(f"  {name} ({op}): {text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

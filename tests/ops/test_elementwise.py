@@ -218,7 +218,7 @@ def test_where_strings():
 def test_broadcast_mismatch_raises():
     a = np.ones((2, 3), np.float32)
     b = np.ones((4,), np.float32)
-    with pytest.raises(fastinfer.InvalidArgument):
+    with pytest.raises((fastinfer.InvalidArgument, fastinfer.InvalidModel)):  # contradiction: at load
         run_fastinfer(make_model("Add", {"a": a, "b": b}), {"a": a, "b": b})
 
 

@@ -27,7 +27,7 @@ def test_reshape_shapes(shape, target, allowzero):
 
 @pytest.mark.parametrize("target", [(5,), (-1, -1), (7, -2), (0, 0, 0, 0, 5), (4, -1)])
 def test_reshape_errors(target):
-    with pytest.raises(fastinfer.InvalidArgument):
+    with pytest.raises((fastinfer.InvalidArgument, fastinfer.InvalidModel)):  # contradiction: at load
         run("Reshape", {"x": rand((2, 3))}, initializers={"s": i64(*target)})
 
 
@@ -93,7 +93,7 @@ def test_concat(axis, dtype):
 def test_concat_empty_and_errors():
     a, b = rand((2, 0)), rand((2, 3))
     check("Concat", {"a": a, "b": b}, {"axis": 1})
-    with pytest.raises(fastinfer.InvalidArgument):
+    with pytest.raises((fastinfer.InvalidArgument, fastinfer.InvalidModel)):  # contradiction: at load
         run("Concat", {"a": rand((2, 3)), "b": rand((3, 3))}, {"axis": 1})
 
 
@@ -105,7 +105,7 @@ def test_split_variants():
     check("Split", {"x": x}, {"axis": 1, "num_outputs": 3}, n_outputs=3, opset=18)
     check("Split", {"x": rand((5, 2), object)}, {"axis": 0, "num_outputs": 2}, n_outputs=2, opset=18)
     check("Split", {"x": x}, {"axis": 0}, n_outputs=2, opset=13, initializers={"s": i64(0, 6)})
-    with pytest.raises(fastinfer.InvalidArgument):
+    with pytest.raises((fastinfer.InvalidArgument, fastinfer.InvalidModel)):  # contradiction: at load
         run("Split", {"x": x}, {"axis": 1}, n_outputs=2, opset=13, initializers={"s": i64(3, 3)})
 
 
