@@ -128,3 +128,41 @@ def test_clip_fuses_into_depthwise_and_dense_conv(group):
     np.testing.assert_allclose(ours, fastinfer.Session(model, threads=1, optimize=False).run(x), rtol=1e-6)
     np.testing.assert_allclose(ours, run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
     assert np.isnan(ours[0]).any()
+
+
+def _residual_model(residual: str, act: bool = True):
+    """x -> conv_a -> a;  y = Add(conv_b(a), <residual>) [-> Relu]. residual: 'input' (x itself),
+    'conv' (a, computed before conv_b), 'broadcast' (a [1, C, 1, 1] constant: not fusable)."""
+    r = np.random.default_rng(11)
+    C = 4
+    inits = {"Wa": r.standard_normal((C, C, 3, 3)).astype(np.float32),
+             "Wb": r.standard_normal((C, C, 1, 1)).astype(np.float32),
+             "Bb": r.standard_normal(C).astype(np.float32),
+             "k": r.standard_normal((1, C, 1, 1)).astype(np.float32)}
+    other = {"input": "x", "conv": "a", "broadcast": "k"}[residual]
+    nodes = [helper.make_node("Conv", ["x", "Wa"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "Wb", "Bb"], ["b"]),
+             helper.make_node("Add", [other, "b"], ["s"])]
+    out = "s"
+    if act:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+        out = "y"
+    g = helper.make_graph(nodes, "res", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, 7, 10])],
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("residual,fused", [("input", True), ("conv", True), ("broadcast", False)])
+@pytest.mark.parametrize("act", [False, True])
+def test_residual_add_fuses_into_conv(residual, fused, act):
+    model = _residual_model(residual, act)
+    x = np.random.default_rng(2).standard_normal((2, 4, 7, 10)).astype(np.float32)
+    sess = fastinfer.Session(model, threads=2)
+    assert ("Add" not in _op_types(sess)) == fused
+    if fused and act:
+        assert _op_types(sess) == ["Conv", "Conv"]
+    ours = sess.run(x)
+    np.testing.assert_allclose(ours, fastinfer.Session(model, threads=1, optimize=False).run(x), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(ours, run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)

@@ -10,8 +10,11 @@ class Graph;
 // Conv followed by an inference BatchNormalization with constant parameters: scale and shift
 // folded into the Conv's weights and bias; the BatchNormalization node goes away.
 void fold_batchnorm_into_conv(Graph& g);
-// Conv/Gemm/MatMul (float32, constant weights) followed by Relu, or Clip with constant bounds:
-// the clamp moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
+// Conv (float32, constant weights, group 1) followed by an Add of a same-shape residual: the Add
+// moves into the Conv's epilogue (the residual becomes the Conv's input 3).
+void fuse_residual_add_into_conv(Graph& g);
+// Conv/Gemm (float32, constant weights) followed by Relu, or Clip with constant bounds: the clamp
+// moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
 void fuse_clamp_activation(Graph& g);
 
 void run_graph_passes(Graph& g);

@@ -26,6 +26,7 @@ class ConvKernel : public OpKernel {
     const Tensor& X = ctx.in(0);
     const Tensor& W = ctx.in(1);
     const Tensor* B = ctx.input(2);
+    const Tensor* R = ctx.input(3);  // a residual added by the graph pass fuse_residual_add_into_conv
     FI_CHECK(X.dtype() == W.dtype() && (!B || B->dtype() == X.dtype()), InvalidArgument,
              "Conv: inputs must share one element type");
     nn::ConvGeom g = nn::conv_geometry(attrs_, X.shape(), W.shape(), "Conv");
@@ -36,6 +37,8 @@ class ConvKernel : public OpKernel {
              B->shape().str());
     Shape ys{N, M};
     for (int64_t o : g.out) ys.push_back(o);
+    FI_CHECK(!R || (R->dtype() == X.dtype() && R->shape() == ys), InvalidArgument,
+             "Conv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
     Tensor& Y = ctx.output(0, X.dtype(), ys);
     if (Y.numel() == 0) return;
     const int64_t Cg = C / G, Mg = M / G, ck = Cg * g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
@@ -54,8 +57,11 @@ class ConvKernel : public OpKernel {
       dg.dil_w = g.d[1];
       dg.pad_top = g.pad[0];
       dg.pad_left = g.pad[1];
+      // The clamp comes after a residual, which this kernel does not add: then it runs separately.
+      float lo = R ? -INFINITY : clamp_.lo, hi = R ? INFINITY : clamp_.hi;
       kernels::f32_dwconv(kernels::select_f32_dwconv(dg), dg, N, C, Mg, X.data<float>(), W.data<float>(),
-                          B ? B->data<float>() : nullptr, clamp_.lo, clamp_.hi, Y.data<float>(), ctx.pool());
+                          B ? B->data<float>() : nullptr, lo, hi, Y.data<float>(), ctx.pool());
+      if (R) add_residual_then_clamp(Y.data<float>(), R->data<float>(), Y.numel());
       return;
     }
     if (X.dtype() == DataType::Float) {
@@ -83,6 +89,11 @@ class ConvKernel : public OpKernel {
               ep.bias = B->data<float>() + gi * Mg;
               ep.bias_per_row = true;
             }
+            if (R) {
+              ep.residual = R->data<float>() + (n * M + gi * Mg) * s_out;
+              ep.res_row_stride = s_out;
+              ep.res_col_stride = 1;
+            }
             kernels::f32_gemm(kern, Mg, s_out, ck, W.data<float>() + gi * Mg * ck, ck, pb,
                               Y.data<float>() + (n * M + gi * Mg) * s_out, s_out, ep, inner);
           }
@@ -103,12 +114,19 @@ class ConvKernel : public OpKernel {
               double b = double(B->data<T>()[gi * Mg + m]);
               for (int64_t o = 0; o < s_out; ++o) y[m * s_out + o] = T(double(y[m * s_out + o]) + b);
             }
-          clamp_.apply(y, Mg * s_out);
+          if (R) add_residual_then_clamp(y, R->data<T>() + (n * M + gi * Mg) * s_out, Mg * s_out);
+          else clamp_.apply(y, Mg * s_out);
         }
     });
   }
 
  private:
+  template <class T>
+  void add_residual_then_clamp(T* y, const T* r, int64_t n) const {
+    for (int64_t i = 0; i < n; ++i) y[i] = T(double(y[i]) + double(r[i]));
+    clamp_.apply(y, n);
+  }
+
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;  // a Relu/Clip fused by the graph pass fuse_clamp_activation
 };
