@@ -166,3 +166,25 @@ def test_residual_add_fuses_into_conv(residual, fused, act):
     np.testing.assert_allclose(ours, fastinfer.Session(model, threads=1, optimize=False).run(x), rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_allclose(ours, run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_constant_nodes_fold_so_clip_bounds_fuse():
+    """torch exports Clip bounds as Constant nodes: they fold into constants, and the Clip fuses."""
+    r = np.random.default_rng(4)
+    nodes = [helper.make_node("Constant", [], ["lo"], value=numpy_helper.from_array(np.array(0.0, np.float32))),
+             helper.make_node("Constant", [], ["hi"], value_float=6.0),
+             helper.make_node("Constant", [], ["shape_out"], value_ints=[2]),
+             helper.make_node("Conv", ["x", "W"], ["c"]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    g = helper.make_graph(nodes, "cc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("shape_out", TensorProto.INT64, None)],
+                          [numpy_helper.from_array(r.standard_normal((4, 3, 1, 1)).astype(np.float32) * 5, "W")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = r.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    sess = fastinfer.Session(model, threads=1)
+    assert sorted(_op_types(sess)) == ["Constant", "Conv"]  # the graph-output Constant stays a node
+    ours = sess.run(None, {"x": x})
+    ref = run_ort(model, {"x": x})
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(ours[1], ref[1])

@@ -7,6 +7,8 @@ namespace fi {
 
 class Graph;
 
+// Constant nodes (dense value forms) become constant values, like initializers.
+void fold_constant_nodes(Graph& g);
 // Conv followed by an inference BatchNormalization with constant parameters: scale and shift
 // folded into the Conv's weights and bias; the BatchNormalization node goes away.
 void fold_batchnorm_into_conv(Graph& g);
