@@ -53,3 +53,28 @@ def test_outputs_are_independent_of_later_runs():
     keep = y1.copy()
     sess.run(np.zeros((2, 16), np.float32))
     np.testing.assert_array_equal(y1, keep)
+
+
+def _unary_chain_model():
+    nodes = [helper.make_node("Add", ["x", "w"], ["a"]),
+             helper.make_node("Sigmoid", ["a"], ["b"]),
+             helper.make_node("Neg", ["b"], ["c"]),
+             helper.make_node("Tanh", ["c"], ["d"]),
+             helper.make_node("Abs", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "e"], ["y"])]
+    g = helper.make_graph(
+        nodes, "unary", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.full((1, 1024), 0.25, np.float32), "w")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_unary_chain_runs_in_place():
+    """Sigmoid -> Neg -> Tanh -> Abs each take their input's memory: the arena holds one buffer."""
+    sess = fastinfer.Session(_unary_chain_model(), threads=1)
+    x = np.random.default_rng(3).standard_normal((8, 1024)).astype(np.float32)
+    expected = 2 * np.abs(np.tanh(-1 / (1 + np.exp(-(x + 0.25)))))
+    for _ in range(3):  # trace, then planned runs
+        np.testing.assert_allclose(sess.run(x), expected, rtol=1e-6, atol=1e-6)
+    assert sess._sess.cached_plans() == 1
+    assert sess._sess.planned_arena_bytes() == 8 * 1024 * 4

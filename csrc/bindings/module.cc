@@ -160,6 +160,9 @@ PYBIND11_MODULE(_core, m) {
              return std::make_shared<Session>(std::move(g), o);
            }),
            py::arg("graph"), py::arg("num_threads") = 0, py::arg("pool") = nullptr, py::arg("profile") = false)
+      .def("planned_arena_bytes", [](const Session& s) { return s.graph().executor().max_planned_arena_bytes(); },
+           "Bytes of the largest memory plan made so far (0 before the first run)")
+      .def("cached_plans", [](const Session& s) { return s.graph().executor().num_cached_plans(); })
       .def("take_profile", [](Session& s) {
         // [(run, node name, op type, start_us, dur_us)], and forgets them.
         py::list l;

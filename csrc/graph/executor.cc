@@ -50,6 +50,13 @@ Executor::Executor(const Graph& g) : g_(g) {
   }
 }
 
+size_t Executor::max_planned_arena_bytes() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  size_t m = 0;
+  for (const auto& p : plans_) m = std::max(m, p->arena_bytes);
+  return m;
+}
+
 size_t Executor::num_cached_plans() const {
   std::lock_guard<std::mutex> lk(mu_);
   return plans_.size();
@@ -189,8 +196,16 @@ void Executor::finish_trace(RunState& st) const {
     if (last[size_t(u)] != int(k) || st.traced_bytes[size_t(u)] != st.traced_bytes[size_t(v)] ||
         st.traced_bytes[size_t(v)] == 0)
       continue;
-    bool used_twice = std::count(n.inputs.begin(), n.inputs.end(), n.inputs[size_t(ii)]) > 1;
-    if (used_twice) continue;
+    // No other input may view the same memory (the same value, or an alias of it).
+    bool shared = false;
+    for (size_t j = 0; j < n.inputs.size(); ++j) {
+      int w = n.inputs[j];
+      if (int(j) == ii || w < 0) continue;
+      int root = st.alias_root[size_t(w)];
+      while (share[size_t(root)] >= 0) root = share[size_t(root)];
+      shared |= root == u;
+    }
+    if (shared) continue;
     share[size_t(v)] = u;
     last[size_t(u)] = std::max(last[size_t(u)], last[size_t(v)]);
   }

@@ -77,6 +77,7 @@ class Executor {
            std::vector<Tensor>& outputs) const;
 
   size_t num_cached_plans() const;
+  size_t max_planned_arena_bytes() const;  // the largest arena among the cached plans
   static constexpr size_t kMaxPlans = 16;
 
   // Used by KernelContext.

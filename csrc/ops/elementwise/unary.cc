@@ -79,6 +79,9 @@ class UnaryKernel : public OpKernel {
     FI_CHECK(Op != U::Celu || alpha_ != 0.0f, InvalidModel, "Celu: alpha must not be 0");
   }
 
+  // y[i] = f(x[i]) reads each element before writing it: y may take x's memory.
+  int inplace_input() const override { return 0; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     Tensor& y = ctx.output(0, x.dtype(), x.shape());

@@ -35,12 +35,19 @@ void im2col_panels(const T* x, int64_t channels, const ConvGeom& g, int64_t nr, 
   const int64_t panels = (s_out + nr - 1) / nr;
   const size_t last = size_t(nd - 1);
   const int64_t out_last = g.out[last], in_last = g.in[last], st_last = g.s[last], pad_last = g.pad[last];
-  // Kernel offsets of each kk within a channel, as per-dim positions * dilation.
-  std::vector<int64_t> koff(size_t(ks * nd));
+  // Kernel offsets of each kk within a channel, as per-dim positions * dilation (on the stack for
+  // the usual kernels, so a steady-state run allocates nothing here).
+  int64_t koff_small[512];
+  std::vector<int64_t> koff_big;
+  int64_t* koff = koff_small;
+  if (ks * nd > 512) {
+    koff_big.resize(size_t(ks * nd));
+    koff = koff_big.data();
+  }
   for (int64_t r = 0; r < ks; ++r) {
     int64_t t = r;
     for (int d = nd - 1; d >= 0; --d) {
-      koff[size_t(r * nd + d)] = (t % g.k[size_t(d)]) * g.d[size_t(d)];
+      koff[r * nd + d] = (t % g.k[size_t(d)]) * g.d[size_t(d)];
       t /= g.k[size_t(d)];
     }
   }
@@ -82,7 +89,7 @@ void im2col_panels(const T* x, int64_t channels, const ConvGeom& g, int64_t nr, 
       for (int64_t c = 0; c < channels; ++c) {
         const T* xc = x + c * s_in;
         for (int64_t r = 0; r < ks; ++r, dst += nr) {
-          const int64_t* kr = &koff[size_t(r * nd)];
+          const int64_t* kr = &koff[r * nd];
           // Valid range [lo, hi) of positions along the last dim for this kernel offset.
           int64_t a = pad_last - kr[last];
           int64_t lo = a > 0 ? (a + st_last - 1) / st_last : 0;
