@@ -89,6 +89,9 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+KEEP_MARKER = "<!-- sections below are kept by run_models.py -->"
+
+
 def main() -> int:
     """Runs the benchmarks and writes the results file."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,8 +103,14 @@ def main() -> int:
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     args = p.parse_args()
     results = [run_one(name, args) for name in args.models]
+    kept = ""  # sections written by hand after KEEP_MARKER survive a re-run
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            old = f.read()
+        if KEEP_MARKER in old:
+            kept = "\n" + old[old.index(KEEP_MARKER):]
     with open(args.out, "w") as f:
-        f.write(render(results, args))
+        f.write(render(results, args) + kept)
     print(f"wrote {args.out}", file=sys.stderr)
     return max(r["rc"] for r in results)
 

@@ -1,16 +1,18 @@
-"""Benchmark pooling (and Add+Relu) single-threaded: fastinfer vs onnxruntime, median of interleaved runs."""
+"""Pooling (and Add+Relu) layers single-threaded: fastinfer vs ONNX Runtime in one process,
+interleaved runs, medians.
+
+    PYTHONPATH=python python bench/pool_layers.py      # or with fastinfer installed
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 
+import fastinfer
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
-
-sys.path.insert(0, "python")
-import fastinfer
 
 CASES = [
     ("MaxPool 3x3s2p1", "MaxPool", (1, 64, 112, 112), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
