@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -82,10 +83,9 @@ def cmd_info() -> int:
              if info.get(k)]
     ops = supported_ops()
     domains = Counter(d or "ai.onnx" for d, _ in ops)
-    try:
-        import onnxruntime
-        ort = onnxruntime.__version__
-    except ImportError:
+    try:  # the version only: the runtime itself is never imported outside the bench
+        ort = importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
         ort = 'not installed (pip install "fastinfer[bench]")'
     print(f"fastinfer {__version__}")
     print(f"CPU: {info.get('brand', '').strip() or 'unknown'}")
