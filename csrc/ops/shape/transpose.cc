@@ -58,15 +58,23 @@ void reshape_transpose(KernelContext& ctx, const Tensor& x, const Shape& view, c
   strided_copy_tensor(ctx.pool(), view_y, x, 0, st);
 }
 
-// DepthToSpace: [N, C, H, W] -> [N, C/b², H*b, W*b]; DCR takes depth as (b, b, C'), CRD as (C', b, b).
-class DepthToSpaceKernel : public OpKernel {
- public:
-  explicit DepthToSpaceKernel(const OpInit& init)
+// Attributes shared by DepthToSpace and SpaceToDepth: blocksize and mode (DCR or CRD).
+class BlockRearrangeKernel : public OpKernel {
+ protected:
+  explicit BlockRearrangeKernel(const OpInit& init)
       : b_(init.attrs().require_int("blocksize")), crd_(init.attrs().get_string("mode", "DCR") == "CRD") {
     FI_CHECK(b_ > 0 && b_ <= (1 << 20), InvalidModel, "invalid blocksize ", b_);
     std::string m = init.attrs().get_string("mode", "DCR");
     FI_CHECK(m == "DCR" || m == "CRD", InvalidModel, "unknown mode '", m, "'");
   }
+  int64_t b_;
+  bool crd_;
+};
+
+// DepthToSpace: [N, C, H, W] -> [N, C/b², H*b, W*b]; DCR takes depth as (b, b, C'), CRD as (C', b, b).
+class DepthToSpaceKernel : public BlockRearrangeKernel {
+ public:
+  explicit DepthToSpaceKernel(const OpInit& init) : BlockRearrangeKernel(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.rank() == 4, InvalidArgument, "input must be 4-D, got ", x.shape().str());
@@ -77,22 +85,13 @@ class DepthToSpaceKernel : public OpKernel {
     if (crd_) reshape_transpose(ctx, x, Shape{n, c2, b, b, h, w}, {0, 1, 4, 2, 5, 3}, final_shape);
     else reshape_transpose(ctx, x, Shape{n, b, b, c2, h, w}, {0, 3, 4, 1, 5, 2}, final_shape);
   }
-
- private:
-  int64_t b_;
-  bool crd_;
 };
 
 // SpaceToDepth: [N, C, H, W] -> [N, C*b², H/b, W/b], depth ordered as (b, b, C) (DCR) or
 // (C, b, b) (CRD, opset 28).
-class SpaceToDepthKernel : public OpKernel {
+class SpaceToDepthKernel : public BlockRearrangeKernel {
  public:
-  explicit SpaceToDepthKernel(const OpInit& init)
-      : b_(init.attrs().require_int("blocksize")), crd_(init.attrs().get_string("mode", "DCR") == "CRD") {
-    FI_CHECK(b_ > 0 && b_ <= (1 << 20), InvalidModel, "invalid blocksize ", b_);
-    std::string m = init.attrs().get_string("mode", "DCR");
-    FI_CHECK(m == "DCR" || m == "CRD", InvalidModel, "unknown mode '", m, "'");
-  }
+  explicit SpaceToDepthKernel(const OpInit& init) : BlockRearrangeKernel(init) {}
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.rank() == 4, InvalidArgument, "input must be 4-D, got ", x.shape().str());
@@ -102,10 +101,6 @@ class SpaceToDepthKernel : public OpKernel {
     if (crd_) reshape_transpose(ctx, x, view, {0, 1, 3, 5, 2, 4}, final_shape);
     else reshape_transpose(ctx, x, view, {0, 3, 5, 1, 2, 4}, final_shape);
   }
-
- private:
-  int64_t b_;
-  bool crd_;
 };
 
 }  // namespace
