@@ -47,6 +47,7 @@ Executor::Executor(const Graph& g) : g_(g) {
       uses_[v] = kNeverRelease;
       plannable_[v] = 0;
     }
+    if (val.is_const && !val.is_input) const_ids_.push_back(int(v));
   }
 }
 
@@ -92,10 +93,7 @@ void Executor::bind(RunState& st, const std::vector<Tensor>& inputs, const std::
     st.values[size_t(g_.captured()[i])] = captured[i];
     sign(captured[i]);
   }
-  for (size_t v = 0; v < st.values.size(); ++v) {
-    const Value& val = g_.value(int(v));
-    if (val.is_const && !val.is_input) st.values[v] = val.const_value;
-  }
+  for (int v : const_ids_) st.values[size_t(v)] = g_.value(v).const_value;
   std::copy(uses_.begin(), uses_.end(), st.remaining.begin());
 }
 

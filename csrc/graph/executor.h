@@ -94,6 +94,7 @@ class Executor {
   std::vector<int> uses_;      // consumers per value (graph outputs get one more, never released)
   std::vector<int> last_use_;  // step of the last consumer, or the producer's step
   std::vector<char> plannable_;
+  std::vector<int> const_ids_;  // constants (not overridable inputs), bound at the start of each run
   mutable std::mutex mu_;
   mutable std::vector<std::shared_ptr<const Plan>> plans_;  // most recent last
 };
