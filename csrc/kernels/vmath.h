@@ -1,0 +1,27 @@
+// Vectorised fp32 math over contiguous arrays: transcendental functions and the activations that
+// ops and GEMM/conv epilogues apply. Each entry point picks the best implementation for the ISA in
+// force (FASTINFER_ISA caps it) and works for any n, including tails; y may equal x (in place).
+#pragma once
+#include <cstdint>
+
+namespace fi::kernels {
+
+// Activations a kernel can fuse into its epilogue (applied after bias, residual and before clamp).
+enum class Activation : int32_t {
+  None = 0,
+  Sigmoid,    // 1 / (1 + exp(-x))
+  Tanh,
+  Silu,       // x * sigmoid(x)  (SiLU / Swish)
+  GeluErf,    // 0.5 x (1 + erf(x / sqrt 2))
+  GeluTanh,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  HardSwish,  // x * clamp(x / 6 + 0.5, 0, 1)
+};
+
+// y[i] = f(x[i]) for 0 <= i < n.
+void f32_exp(const float* x, float* y, int64_t n);
+void f32_sigmoid(const float* x, float* y, int64_t n);
+void f32_tanh(const float* x, float* y, int64_t n);
+void f32_erf(const float* x, float* y, int64_t n);
+void f32_activation(Activation act, const float* x, float* y, int64_t n);
+
+}  // namespace fi::kernels
