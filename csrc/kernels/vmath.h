@@ -24,4 +24,10 @@ void f32_tanh(const float* x, float* y, int64_t n);
 void f32_erf(const float* x, float* y, int64_t n);
 void f32_activation(Activation act, const float* x, float* y, int64_t n);
 
+// y = softmax(x) over one contiguous row of n: exp(x - max) / sum.
+void f32_softmax_row(const float* x, float* y, int64_t n);
+// y = (x - mean) / sqrt(var + eps) * gamma + beta over one row of n (gamma, beta: n values; beta
+// may be null). Mean and variance in float with a two-pass (or Welford) scheme, as ONNX does.
+void f32_layernorm_row(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps);
+
 }  // namespace fi::kernels

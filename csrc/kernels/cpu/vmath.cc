@@ -38,4 +38,26 @@ void f32_activation(Activation act, const float* x, float* y, int64_t n) {
   }
 }
 
+void f32_softmax_row(const float* x, float* y, int64_t n) {
+  if (n <= 0) return;
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = std::fmax(mx, x[i]);
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; ++i) sum += (y[i] = std::exp(x[i] - mx));
+  float inv = 1.f / sum;
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+void f32_layernorm_row(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps) {
+  if (n <= 0) return;
+  float mean = 0.f;
+  for (int64_t i = 0; i < n; ++i) mean += x[i];
+  mean /= float(n);
+  float var = 0.f;
+  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var /= float(n);
+  float inv = 1.f / std::sqrt(var + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * gamma[i] + (beta ? beta[i] : 0.f);
+}
+
 }  // namespace fi::kernels
