@@ -3,8 +3,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <cmath>
 #include <memory>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "core/cpu_features.h"
@@ -46,11 +51,22 @@ py::list list_kernels(const std::string& family) {
   return out;
 }
 
+fi::kernels::Activation activation_from_name(const std::string& s) {
+  using fi::kernels::Activation;
+  static const std::pair<const char*, Activation> names[] = {
+      {"none", Activation::None},         {"sigmoid", Activation::Sigmoid},   {"tanh", Activation::Tanh},
+      {"silu", Activation::Silu},         {"gelu_erf", Activation::GeluErf}, {"gelu_tanh", Activation::GeluTanh},
+      {"hardswish", Activation::HardSwish}};
+  for (const auto& p : names)
+    if (s == p.first) return p.second;
+  throw py::value_error("unknown activation " + s);
+}
+
 // C = epilogue(A @ B) with the named microkernel. A may be a strided 2-D view (unit inner stride);
 // B is [K, N] (or [N, K] with trans_b); bias is [M] or [N]; residual broadcasts to [M, N].
 py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias, bool bias_per_row,
                    py::object residual, float alpha, float beta, float clamp_min, float clamp_max, bool packed,
-                   bool trans_b, int threads, int c_pad) {
+                   bool trans_b, int threads, int c_pad, const std::string& act, bool pack_a) {
   using namespace fi::kernels;
   const F32GemmKernel* kern = find_f32_gemm(name.c_str());
   if (!kern) throw py::value_error("unknown kernel " + name);
@@ -71,6 +87,7 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
   ep.beta = beta;
   ep.clamp_min = clamp_min;
   ep.clamp_max = clamp_max;
+  ep.act = activation_from_name(act);
   py::array_t<float, py::array::c_style | py::array::forcecast> biasc, resc;
   if (!bias.is_none()) {
     biasc = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
@@ -93,9 +110,14 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
   const float* bp = bc.data();
   int64_t sk = trans_b ? 1 : n, sn = trans_b ? k : 1;
   std::vector<float> work(std::max<size_t>(1, f32_pack_b_size(k, n, kern->nr)));
+  std::vector<float> awork(pack_a ? std::max<size_t>(1, f32_pack_a_size(m, k, kern->mr)) : 0);
   {
     py::gil_scoped_release nogil;
-    if (packed) {
+    if (pack_a) {
+      F32PackedA pa = f32_pack_a(m, k, a.data(), lda, 1, kern->mr, awork.data(), pool.get());
+      F32PackedB pb = f32_pack_b(k, n, bp, sk, sn, kern->nr, work.data(), pool.get());
+      f32_gemm(*kern, m, n, k, pa, pb, c.mutable_data(), ldc, ep, pool.get());
+    } else if (packed) {
       F32PackedB pb = f32_pack_b(k, n, bp, sk, sn, kern->nr, work.data(), pool.get());
       f32_gemm(*kern, m, n, k, a.data(), lda, pb, c.mutable_data(), ldc, ep, pool.get());
     } else {
@@ -104,6 +126,39 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
     }
   }
   return c[py::make_tuple(py::slice(0, m, 1), py::slice(0, n, 1))];
+}
+
+// Seconds per C = A @ B (random A [m, k], B packed once outside the timing) for each of `runs`
+// runs with the named kernel; for tile and blocking measurements without Python overhead. One
+// thread: the thread's CPU time (robust on a shared machine); more: wall-clock time.
+std::vector<double> f32_gemm_time(const std::string& name, int64_t m, int64_t n, int64_t k, int threads, int runs) {
+  using namespace fi::kernels;
+  const F32GemmKernel* kern = find_f32_gemm(name.c_str());
+  if (!kern || !f32_gemm_supported(*kern)) throw py::value_error("unknown or unsupported kernel " + name);
+  if (m < 1 || n < 1 || k < 1 || runs < 1) throw py::value_error("m, n, k and runs must be >= 1");
+  std::mt19937 gen(1);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> a(size_t(m * k)), b(size_t(k * n)), c(size_t(m * n));
+  for (float& v : a) v = dist(gen);
+  for (float& v : b) v = dist(gen);
+  std::vector<float> packed(f32_pack_b_size(k, n, kern->nr));
+  F32PackedB pb = f32_pack_b(k, n, b.data(), n, 1, kern->nr, packed.data());
+  std::unique_ptr<fi::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<fi::ThreadPool>(threads);
+  std::vector<double> out;
+  py::gil_scoped_release nogil;
+  auto now = [&] {
+    if (pool) return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
+  for (int r = 0; r < runs; ++r) {
+    double t0 = now();
+    f32_gemm(*kern, m, n, k, a.data(), k, pb, c.data(), n, Epilogue(), pool.get());
+    out.push_back(now() - t0);
+  }
+  return out;
 }
 
 // Depthwise conv with the named kernel: x [N, C, H, W], w [C * mult, 1, KH, KW], bias [C * mult];
@@ -164,7 +219,22 @@ void bind_kernels(py::module_& m) {
         py::arg("bias_per_row") = false, py::arg("residual") = py::none(), py::arg("alpha") = 1.f,
         py::arg("beta") = 1.f, py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY,
         py::arg("packed") = true, py::arg("trans_b") = false, py::arg("threads") = 1, py::arg("c_pad") = 0,
-        "C = clamp(alpha * A @ B + bias + beta * residual) with the named fp32 GEMM microkernel.");
+        py::arg("act") = "none", py::arg("pack_a") = false,
+        "C = clamp(act(alpha * A @ B + bias + beta * residual)) with the named fp32 GEMM microkernel; act is\n"
+        "none, sigmoid, tanh, silu, gelu_erf, gelu_tanh or hardswish; pack_a runs the packed-A entry point.");
+  k.def("f32_gemm_time", &f32_gemm_time, py::arg("name"), py::arg("m"), py::arg("n"), py::arg("k"),
+        py::arg("threads") = 1, py::arg("runs") = 20,
+        "Seconds per fp32 GEMM run (B packed beforehand) for each of `runs` runs with the named kernel.");
+  k.def(
+      "f32_fma_peak",
+      [](const std::string& isa, double seconds) {
+        int tier = isa == "avx512" ? 2 : isa == "avx2" ? 1 : -1;
+        if (tier < 0) throw py::value_error("isa must be avx2 or avx512");
+        py::gil_scoped_release nogil;
+        return fi::kernels::f32_fma_peak(tier, seconds);
+      },
+      py::arg("isa"), py::arg("seconds") = 0.2,
+      "Measured fp32 FMA GFLOP/s of one core with avx2 or avx512 vectors (0 when not allowed here).");
   k.def("f32_dwconv", &f32_dwconv, py::arg("name"), py::arg("x"), py::arg("w"), py::arg("bias") = py::none(),
         py::arg("strides") = std::vector<int64_t>{1, 1}, py::arg("pads") = std::vector<int64_t>{0, 0, 0, 0},
         py::arg("dilations") = std::vector<int64_t>{1, 1}, py::arg("clamp_min") = -INFINITY,

@@ -1,17 +1,21 @@
 // fp32 GEMM: C[M,N] = epilogue(A[M,K] x B[K,N]).
 //
-// A is row-major with row stride lda. B is packed once (f32_pack_b) into NR-wide panels: panel p
-// holds columns [p*NR, p*NR+NR) for every k as K rows of NR floats, zero-padded past N, so a
-// K-block [k0, k0+kc) of a panel is the contiguous run panel + k0*NR. The driver (f32_gemm)
-// blocks K by KC and M by MC, splits the (M, N) tiles over the thread pool, and calls one
-// microkernel per MR x NR tile. Microkernels are named after their tile and ISA
-// (f32_gemm_6x16__avx2) and listed once in cpu/f32_gemm.inc.
+// B is packed (f32_pack_b) into NR-wide panels: panel p holds columns [p*NR, p*NR+NR) for every k
+// as K rows of NR floats, zero-padded past N, so a K-block [k0, k0+kc) of a panel is the contiguous
+// run panel + k0*NR. A is packed the same way into MR-row panels (f32_pack_a): panel q holds rows
+// [q*MR, q*MR+MR) as K groups of MR floats (a[k*MR + i]), zero-padded past M. A row-major A is
+// packed by the driver block by block (MC x KC, per thread); a constant A (conv weights) can be
+// packed once. The driver blocks K by KC and M by MC, splits the (M, N) tiles over the thread
+// pool in 2-D, and calls one microkernel per MR x NR tile. Microkernels are named after their tile
+// and ISA (f32_gemm_8x32__avx512) and listed once in cpu/f32_gemm.inc.
 #pragma once
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "kernels/vmath.h"
 
 namespace fi {
 class ThreadPool;
@@ -20,12 +24,11 @@ class ThreadPool;
 namespace fi::kernels {
 
 // What happens to each output element v = sum_k A[i,k] B[k,j] before it is stored, as data:
-//   v = alpha * v + bias + beta * residual;  v = min(max(v, clamp_min), clamp_max)
+//   v = alpha * v + bias + beta * residual;  v = act(v);  v = min(max(v, clamp_min), clamp_max)
 // bias is per row (bias[i]) or per column (bias[j]); residual is read at
 // residual[i * res_row_stride + j * res_col_stride] with res_col_stride 0 or 1, which covers a
 // full matrix, a row vector, a column vector and a scalar (ONNX Gemm's C, a residual Add).
 struct Epilogue {
-  enum class Act : int32_t { None = 0 };  // room for fused activations (none yet)
   float alpha = 1.f;
   const float* bias = nullptr;
   bool bias_per_row = false;
@@ -35,20 +38,20 @@ struct Epilogue {
   float beta = 1.f;
   float clamp_min = -INFINITY;
   float clamp_max = INFINITY;
-  Act act = Act::None;
+  Activation act = Activation::None;  // applied by the driver to each finished tile row
 };
 
 // Microkernel: one tile of at most MR rows and NR columns over kc steps of k.
-//   mr <= MR rows of A at a[i*lda + k]; nc <= NR columns; b is kc rows of NR packed floats.
-//   C tile at c[i*ldc + j]. accumulate: add the existing C to the product. ep: when non-null
-//   (the last K block), apply it; its pointers are already offset to the tile's origin.
-using f32_gemm_ukernel_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda,
-                                     const float* b, float* c, int64_t ldc, bool accumulate,
-                                     const Epilogue* ep);
+//   mr <= MR rows; nc <= NR columns; a is kc groups of MR packed floats (a[k*MR + i]); b is kc
+//   rows of NR packed floats. C tile at c[i*ldc + j]. accumulate: add the existing C to the
+//   product. ep: when non-null (the last K block), apply it except `act` (the driver's job); its
+//   pointers are already offset to the tile's origin.
+using f32_gemm_ukernel_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c,
+                                     int64_t ldc, bool accumulate, const Epilogue* ep);
 
 // Declarations of every microkernel, from the family's list.
 #define FI_GEMM_KERNEL(isa, name, mr, nr) \
-  void name(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, const Epilogue*);
+  void name(int64_t, int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 
@@ -91,6 +94,36 @@ struct F32PackedWeights {
 };
 F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
                                   int64_t m_hint = 64);
+
+// A packed A: MR-row panels as described at the top.
+struct F32PackedA {
+  int mr = 0;
+  int64_t m = 0, k = 0;
+  const float* data = nullptr;
+};
+
+// Number of floats f32_pack_a writes for an M x K matrix and panel height mr.
+size_t f32_pack_a_size(int64_t m, int64_t k, int mr);
+// Packs A(m, k) = a[m*stride_m + k*stride_k] into `out` (f32_pack_a_size floats). Returns the view.
+F32PackedA f32_pack_a(int64_t m, int64_t k, const float* a, int64_t stride_m, int64_t stride_k, int mr, float* out,
+                      ThreadPool* pool = nullptr);
+
+// Owning packed constant A (conv weights, W[M, K] row-major at stride lda), made once at session
+// creation for the kernel chosen for (m, n_hint, k); B must then be packed with kernel->nr.
+struct F32PackedWeightsA {
+  std::shared_ptr<void> owner;
+  F32PackedA a;
+  const F32GemmKernel* kernel = nullptr;
+};
+F32PackedWeightsA f32_pack_weights_a(int64_t m, int64_t k, const float* a, int64_t lda, int64_t n_hint = 256);
+
+// Measured fp32 FMA throughput of one core in GFLOP/s for an ISA tier (1 avx2, 2 avx512), running
+// for about `seconds`; 0 when the CPU (or FASTINFER_ISA) does not allow the tier.
+double f32_fma_peak(int tier, double seconds);
+
+// C = epilogue(A x B) with packed A and packed B (A.mr == kernel.mr, B.nr == kernel.nr).
+void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const F32PackedA& a, const F32PackedB& b,
+              float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool);
 
 // C = epilogue(A x B) with packed B (B.nr must equal kernel.nr).
 void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -1,8 +1,11 @@
-// The fp32 GEMM driver: B packing, cache blocking and the 2-D split of C over the thread pool.
+// The fp32 GEMM driver: A and B packing, cache blocking, the 2-D split of C over the thread pool
+// and the fused activation of finished tiles.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -10,11 +13,151 @@
 
 namespace fi::kernels {
 
+double f32_fma_peak_avx2(double seconds);
+double f32_fma_peak_avx512(double seconds);
+
 namespace {
-constexpr int64_t kKC = 256;  // K block: an MR x KC slice of A and a KC x NR panel of B stay in L1
-constexpr int64_t kMC = 96;   // M block (rows), rounded to MR: MC x KC of A stays in L2
+// Blocking, by measurement on Zen 4 (32K L1, 1M L2; bench/bench_gemm.py --tiles): every extra K
+// block re-reads and re-writes C, which cost more than keeping the B panel in L1 saves (1024^3 at
+// KC 256: 92 GFLOP/s, KC 1024: 107), so K is split only past 1024: the KC x NR panel of B is
+// read from L2 by the MC/MR tiles of an M block, and the packed MC x KC block of A (384K) stays in
+// L2 while the panels pass.
+constexpr int64_t kKC = 1024;
+constexpr int64_t kMC = 96;  // rows, rounded down to a multiple of MR
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Where the A panels come from: packed once by the caller, or row-major to pack per block.
+struct ASource {
+  const F32PackedA* packed = nullptr;
+  const float* a = nullptr;
+  int64_t lda = 0;
+};
+
+// A per-thread buffer for the packed A block, 64-byte aligned.
+float* a_block_buffer(size_t floats) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < floats + 16) buf.resize(floats + 16);
+  auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
+}
+
+// Packs rows [row0, row0 + tiles*MR) (those below m) and k in [k0, k0 + kc) of a row-major A into
+// tiles consecutive MR-row panels of kc x MR floats.
+void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t tiles, int64_t k0, int64_t kc,
+                  int MR, float* dst) {
+  for (int64_t t = 0; t < tiles; ++t) {
+    float* d = dst + t * kc * MR;
+    for (int i = 0; i < MR; ++i) {
+      int64_t row = row0 + t * MR + i;
+      if (row < m) {
+        const float* s = a + row * lda + k0;
+        for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = s[kk];
+      } else {
+        for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = 0.f;
+      }
+    }
+  }
+}
+
+// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread, with the least total block
+// perimeter (the A and B traffic of a block).
+void split_2d(int64_t m, int64_t n, int64_t mt, int64_t nt, int threads, int64_t& ms, int64_t& ns) {
+  ms = ns = 1;
+  if (threads <= 1) return;
+  const int64_t target = std::min<int64_t>(int64_t(threads) * 4, mt * nt);
+  int64_t best_waste = 0, best_tasks = 0;
+  double best_perim = 0;
+  for (int64_t a = 1; a <= std::min(mt, target); ++a) {
+    const int64_t b = std::min(nt, target / a), tasks = a * b;
+    // Least idle thread slots in the last round, then most tasks, then least perimeter.
+    const int64_t waste = ceil_div(tasks, threads) * threads - tasks;
+    const double perim = double(m) / double(a) + double(n) / double(b);
+    bool better = best_tasks == 0 || waste < best_waste ||
+                  (waste == best_waste && (tasks > best_tasks || (tasks == best_tasks && perim < best_perim)));
+    if (better) {
+      best_waste = waste, best_tasks = tasks, best_perim = perim;
+      ms = a, ns = b;
+    }
+  }
+}
+
+void apply_activation(const Epilogue& ep, float* c, int64_t ldc, int64_t mr, int64_t nc) {
+  const bool clamp = ep.clamp_min > -INFINITY || ep.clamp_max < INFINITY;
+  for (int64_t i = 0; i < mr; ++i) {
+    float* row = c + i * ldc;
+    f32_activation(ep.act, row, row, nc);
+    if (clamp)
+      for (int64_t j = 0; j < nc; ++j) {
+        float v = row[j];
+        v = v < ep.clamp_min ? ep.clamp_min : v;
+        row[j] = v > ep.clamp_max ? ep.clamp_max : v;
+      }
+  }
+}
+
+void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const ASource& src,
+                 const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
+  if (m <= 0 || n <= 0) return;
+  const int MR = kernel.mr, NR = kernel.nr;
+  const int64_t mt = ceil_div(m, MR), nt = ceil_div(n, NR);
+  // One row of tiles reuses nothing across M: no K blocking, C is written once.
+  const int64_t nkb = mt == 1 ? 1 : std::max<int64_t>(1, ceil_div(k, kKC));
+  const int64_t kcb = std::max<int64_t>(1, ceil_div(k, nkb));
+  const int64_t mc_tiles = std::max<int64_t>(1, kMC / MR);
+  const bool act = ep.act != Activation::None;
+  Epilogue base_ep = ep;
+  if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
+
+  int threads = pool ? pool->num_threads() : 1;
+  if (double(m) * double(n) * double(std::max<int64_t>(k, 1)) < 32768.0) threads = 1;
+  int64_t m_split, n_split;
+  split_2d(m, n, mt, nt, threads, m_split, n_split);
+
+  auto run_task = [&](int64_t t) {
+    int64_t tm = t / n_split, tn = t % n_split;
+    int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
+    int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
+    float* abuf = src.packed ? nullptr : a_block_buffer(size_t(mc_tiles * MR * kcb));
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      int64_t k0 = kb * kcb, kc = std::max<int64_t>(0, std::min(kcb, k - k0));
+      bool last = kb == nkb - 1;
+      for (int64_t ib = i_begin; ib < i_end; ib += mc_tiles) {
+        int64_t ie = std::min(i_end, ib + mc_tiles);
+        if (!src.packed) pack_a_block(src.a, src.lda, m, ib * MR, ie - ib, k0, kc, MR, abuf);
+        auto a_panel = [&](int64_t it) {
+          return src.packed ? src.packed->data + it * k * MR + k0 * MR : abuf + (it - ib) * kc * MR;
+        };
+        auto one = [&](int64_t it, int64_t p) {
+          int64_t col = p * NR, nc = std::min<int64_t>(NR, n - col);
+          int64_t row = it * MR, mr = std::min<int64_t>(MR, m - row);
+          Epilogue tile_ep;
+          const Epilogue* tep = nullptr;
+          if (last) {
+            tile_ep = base_ep;
+            if (ep.bias) tile_ep.bias = ep.bias + (ep.bias_per_row ? row : col);
+            if (ep.residual) tile_ep.residual = ep.residual + row * ep.res_row_stride + col * ep.res_col_stride;
+            tep = &tile_ep;
+          }
+          float* ct = c + row * ldc + col;
+          kernel.fn(mr, nc, kc, a_panel(it), b.data + p * k * NR + k0 * NR, ct, ldc, kb > 0, tep);
+          if (last && act) apply_activation(ep, ct, ldc, mr, nc);
+        };
+        for (int64_t p = p_begin; p < p_end; ++p)
+          for (int64_t it = ib; it < ie; ++it) one(it, p);
+      }
+    }
+  };
+  int64_t tasks = m_split * n_split;
+  if (tasks == 1) {
+    run_task(0);
+  } else {
+    parallel_for(pool, tasks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) run_task(t);
+    });
+  }
+}
+
 }  // namespace
 
 size_t f32_pack_b_size(int64_t k, int64_t n, int nr) { return size_t(ceil_div(n, nr) * nr * k); }
@@ -46,6 +189,28 @@ F32PackedB f32_pack_b(int64_t k, int64_t n, const float* b, int64_t stride_k, in
   return r;
 }
 
+size_t f32_pack_a_size(int64_t m, int64_t k, int mr) { return size_t(ceil_div(m, mr) * mr * k); }
+
+F32PackedA f32_pack_a(int64_t m, int64_t k, const float* a, int64_t stride_m, int64_t stride_k, int mr, float* out,
+                      ThreadPool* pool) {
+  int64_t panels = ceil_div(m, mr);
+  parallel_for(pool, panels, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* d = out + p * k * mr;
+      for (int i = 0; i < mr; ++i) {
+        int64_t row = p * mr + i;
+        for (int64_t kk = 0; kk < k; ++kk) d[kk * mr + i] = row < m ? a[row * stride_m + kk * stride_k] : 0.f;
+      }
+    }
+  });
+  F32PackedA r;
+  r.mr = mr;
+  r.m = m;
+  r.k = k;
+  r.data = out;
+  return r;
+}
+
 F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
                                   int64_t m_hint) {
   F32PackedWeights w;
@@ -56,63 +221,41 @@ F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t 
   return w;
 }
 
+F32PackedWeightsA f32_pack_weights_a(int64_t m, int64_t k, const float* a, int64_t lda, int64_t n_hint) {
+  F32PackedWeightsA w;
+  w.kernel = &select_f32_gemm(m, n_hint, k);
+  size_t count = f32_pack_a_size(m, k, w.kernel->mr);
+  w.owner = alloc_buffer(std::max<size_t>(1, count) * sizeof(float));
+  w.a = f32_pack_a(m, k, a, lda, 1, w.kernel->mr, static_cast<float*>(w.owner.get()));
+  return w;
+}
+
+double f32_fma_peak(int tier, double seconds) {
+  if (tier > int(isa_tier())) return 0;
+  if (tier == int(IsaTier::Avx512)) return f32_fma_peak_avx512(seconds);
+  if (tier == int(IsaTier::Avx2)) return f32_fma_peak_avx2(seconds);
+  return 0;
+}
+
 void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
               const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
   FI_CHECK(b.nr == kernel.nr && b.k == k && b.n == n, InvalidArgument, "f32_gemm: packed B layout (nr ", b.nr,
            ", k ", b.k, ", n ", b.n, ") does not match kernel ", kernel.name, " for k ", k, ", n ", n);
-  if (m <= 0 || n <= 0) return;
-  const int MR = kernel.mr, NR = kernel.nr;
-  const int64_t mt = ceil_div(m, MR), nt = ceil_div(n, NR);
-  const int64_t nkb = std::max<int64_t>(1, ceil_div(k, kKC));
-  const int64_t mc_tiles = std::max<int64_t>(1, kMC / MR);
+  ASource src;
+  src.a = a;
+  src.lda = lda;
+  gemm_driver(kernel, m, n, k, src, b, c, ldc, ep, pool);
+}
 
-  int threads = pool ? pool->num_threads() : 1;
-  int64_t m_split = 1, n_split = 1;
-  if (threads > 1 && double(m) * double(n) * double(std::max<int64_t>(k, 1)) >= 32768.0) {
-    int64_t target = int64_t(threads) * 4;
-    // Roughly square blocks of C: each task reads an M-slice of A and an N-slice of B.
-    int64_t want_m = int64_t(std::sqrt(double(target) * double(m) / double(n)) + 0.5);
-    m_split = std::min(mt, std::max<int64_t>(1, std::min(want_m, target)));
-    n_split = std::min(nt, ceil_div(target, m_split));
-  }
-
-  auto run_task = [&](int64_t t) {
-    int64_t tm = t / n_split, tn = t % n_split;
-    int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
-    int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
-    for (int64_t kb = 0; kb < nkb; ++kb) {
-      int64_t k0 = kb * kKC, kc = std::min(kKC, k - k0);
-      if (kc < 0) kc = 0;
-      bool last = kb == nkb - 1;
-      for (int64_t ib = i_begin; ib < i_end; ib += mc_tiles) {
-        int64_t ie = std::min(i_end, ib + mc_tiles);
-        for (int64_t p = p_begin; p < p_end; ++p) {
-          int64_t col = p * NR, nc = std::min<int64_t>(NR, n - col);
-          const float* panel = b.data + p * k * NR + k0 * NR;
-          for (int64_t it = ib; it < ie; ++it) {
-            int64_t row = it * MR, mr = std::min<int64_t>(MR, m - row);
-            Epilogue tile_ep;
-            const Epilogue* tep = nullptr;
-            if (last) {
-              tile_ep = ep;
-              if (ep.bias) tile_ep.bias = ep.bias + (ep.bias_per_row ? row : col);
-              if (ep.residual) tile_ep.residual = ep.residual + row * ep.res_row_stride + col * ep.res_col_stride;
-              tep = &tile_ep;
-            }
-            kernel.fn(mr, nc, kc, a + row * lda + k0, lda, panel, c + row * ldc + col, ldc, kb > 0, tep);
-          }
-        }
-      }
-    }
-  };
-  int64_t tasks = m_split * n_split;
-  if (tasks == 1) {
-    run_task(0);
-  } else {
-    parallel_for(pool, tasks, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) run_task(t);
-    });
-  }
+void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const F32PackedA& a, const F32PackedB& b,
+              float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
+  FI_CHECK(b.nr == kernel.nr && b.k == k && b.n == n, InvalidArgument, "f32_gemm: packed B layout (nr ", b.nr,
+           ", k ", b.k, ", n ", b.n, ") does not match kernel ", kernel.name, " for k ", k, ", n ", n);
+  FI_CHECK(a.mr == kernel.mr && a.k == k && a.m == m, InvalidArgument, "f32_gemm: packed A layout (mr ", a.mr,
+           ", m ", a.m, ", k ", a.k, ") does not match kernel ", kernel.name, " for m ", m, ", k ", k);
+  ASource src;
+  src.packed = &a;
+  gemm_driver(kernel, m, n, k, src, b, c, ldc, ep, pool);
 }
 
 void f32_gemm_plain(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -12,13 +12,6 @@ namespace {
 constexpr int tier_ref = int(IsaTier::Ref);
 constexpr int tier_avx2 = int(IsaTier::Avx2);
 constexpr int tier_avx512 = int(IsaTier::Avx512);
-
-// Fraction of the computed tile area that lands in C.
-double tile_use(int64_t m, int64_t n, int mr, int nr) {
-  double mu = double(m) / double((m + mr - 1) / mr * mr);
-  double nu = double(n) / double((n + nr - 1) / nr * nr);
-  return mu * nu;
-}
 }  // namespace
 
 const std::vector<F32GemmKernel>& f32_gemm_kernels() {
@@ -33,16 +26,12 @@ const std::vector<F32GemmKernel>& f32_gemm_kernels() {
 bool f32_gemm_supported(const F32GemmKernel& k) { return k.tier <= int(isa_tier()); }
 
 const F32GemmKernel& select_f32_gemm(int64_t m, int64_t n, int64_t k) {
-  (void)k;
+  (void)m, (void)n, (void)k;
+  // The first kernel of the highest allowed tier: its default tile (see cpu/f32_gemm.inc).
   const F32GemmKernel* best = nullptr;
-  double best_use = -1;
   for (const F32GemmKernel& e : f32_gemm_kernels()) {
     if (!f32_gemm_supported(e)) continue;
-    double use = tile_use(m > 0 ? m : 1, n > 0 ? n : 1, e.mr, e.nr);
-    if (!best || e.tier > best->tier || (e.tier == best->tier && use > best_use)) {
-      best = &e;
-      best_use = use;
-    }
+    if (!best || e.tier > best->tier) best = &e;
   }
   return *best;  // the ref kernel is always supported
 }

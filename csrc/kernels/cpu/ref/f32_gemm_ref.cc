@@ -5,16 +5,17 @@
 
 namespace fi::kernels {
 
-// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from A rows (stride lda) and a packed
-// B panel of kc rows of 8 floats; accumulates in a 4x8 array, then applies the epilogue.
-void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b,
-                       float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
+// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from a packed A panel (kc groups of 4
+// floats) and a packed B panel (kc rows of 8 floats); accumulates in a 4x8 array, then applies the
+// epilogue (all but the activation, which the driver applies).
+void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       bool accumulate, const Epilogue* ep) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * NR;
     for (int64_t i = 0; i < mr; ++i) {
-      float ai = a[i * lda + k];
+      float ai = a[k * MR + i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }

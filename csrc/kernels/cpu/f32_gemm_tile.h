@@ -1,0 +1,139 @@
+// The fp32 GEMM microkernel, written once over an ISA traits struct and instantiated per ISA and
+// tile in kernels/cpu/<isa>/f32_gemm_<isa>.cc from the family list. No intrinsics here. The traits
+// supply: V (vector), L (lanes), Mask, mask(n) (first n lanes, 0 <= n <= L), zero, set1,
+// bcast(p) (*p in every lane), load(p), loadm(p, m), store(p, v), storem(p, v, m), add, mul, fmadd,
+// min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*MR + i]), B packed k-major
+// (b[k*NR + j]), C row-major at stride ldc.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+#include "kernels/gemm.h"
+
+// Every loop over the tile's rows and vectors is unrolled so the accumulators live in registers.
+#define FI_UNROLL _Pragma("GCC unroll 16")
+
+namespace fi::kernels::gemm {
+
+// M (<= MR) rows x NV vectors of C over kc steps of k. With few accumulators the k loop runs S
+// independent sets (k mod S) so FMA latency does not bound the small-M (GEMV-like) shapes.
+template <class Isa, int MR, int NV, int M>
+void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+          const Epilogue* ep) {
+  using V = typename Isa::V;
+  constexpr int L = Isa::L, NR = NV * L;
+  constexpr int S = M * NV >= 8 ? 1 : M * NV >= 4 ? 2 : 4;
+  V acc[S][M][NV];
+  FI_UNROLL
+  for (int s = 0; s < S; ++s)
+    FI_UNROLL
+    for (int i = 0; i < M; ++i)
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) acc[s][i][v] = Isa::zero();
+  auto step = [&](int64_t kk, int s) {
+    const float* bk = b + kk * NR;
+    const float* ak = a + kk * MR;
+    V bv[NV];
+    FI_UNROLL
+    for (int v = 0; v < NV; ++v) bv[v] = Isa::load(bk + v * L);
+    FI_UNROLL
+    for (int i = 0; i < M; ++i) {
+      V av = Isa::bcast(ak + i);
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) acc[s][i][v] = Isa::fmadd(av, bv[v], acc[s][i][v]);
+    }
+  };
+  int64_t k = 0;
+  if (S > 1)
+    for (; k + S <= kc; k += S) {
+      FI_UNROLL
+      for (int s = 0; s < S; ++s) step(k + s, s);
+    }
+  for (; k < kc; ++k) step(k, 0);
+  FI_UNROLL
+  for (int s = 1; s < S; ++s)
+    FI_UNROLL
+    for (int i = 0; i < M; ++i)
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) acc[0][i][v] = Isa::add(acc[0][i][v], acc[s][i][v]);
+
+  const bool full = nc == NR;
+  typename Isa::Mask mk[NV];
+  FI_UNROLL
+  for (int v = 0; v < NV; ++v) {
+    int64_t left = nc - int64_t(v) * L;
+    mk[v] = Isa::mask(left < 0 ? 0 : left > L ? L : left);
+  }
+  auto load = [&](const float* p, int v) { return full ? Isa::load(p + v * L) : Isa::loadm(p + v * L, mk[v]); };
+  FI_UNROLL
+  for (int i = 0; i < M; ++i) {
+    float* ci = c + i * ldc;
+    V r[NV];
+    FI_UNROLL
+    for (int v = 0; v < NV; ++v) r[v] = acc[0][i][v];
+    if (accumulate)
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], load(ci, v));
+    if (ep) {
+      const V alpha = Isa::set1(ep->alpha);
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) r[v] = Isa::mul(r[v], alpha);
+      if (ep->bias) {
+        if (ep->bias_per_row) {
+          const V x = Isa::set1(ep->bias[i]);
+          FI_UNROLL
+          for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], x);
+        } else {
+          FI_UNROLL
+          for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], load(ep->bias, v));
+        }
+      }
+      if (ep->residual) {
+        const float* rp = ep->residual + i * ep->res_row_stride;
+        const V beta = Isa::set1(ep->beta);
+        if (ep->res_col_stride == 0) {
+          const V x = Isa::set1(*rp);
+          FI_UNROLL
+          for (int v = 0; v < NV; ++v) r[v] = Isa::fmadd(beta, x, r[v]);
+        } else {
+          FI_UNROLL
+          for (int v = 0; v < NV; ++v) r[v] = Isa::fmadd(beta, load(rp, v), r[v]);
+        }
+      }
+      // max(lo, v) then min(hi, v) return v when it is NaN, so NaN passes through the clamp.
+      const V lo = Isa::set1(ep->clamp_min), hi = Isa::set1(ep->clamp_max);
+      FI_UNROLL
+      for (int v = 0; v < NV; ++v) r[v] = Isa::min(hi, Isa::max(lo, r[v]));
+    }
+    FI_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      if (full) {
+        Isa::store(ci + v * L, r[v]);
+      } else {
+        Isa::storem(ci + v * L, r[v], mk[v]);
+      }
+    }
+  }
+}
+
+template <class Isa, int MR, int NV, size_t... I>
+constexpr auto tile_table(std::index_sequence<I...>) {
+  using Fn = void (*)(int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
+  struct Table {
+    Fn fn[MR];
+  };
+  return Table{{&tile<Isa, MR, NV, int(I) + 1>...}};
+}
+
+// The microkernel entry: dispatches on the row count mr (1..MR).
+template <class Isa, int MR, int NV>
+void ukernel(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+             bool accumulate, const Epilogue* ep) {
+  static constexpr auto table = tile_table<Isa, MR, NV>(std::make_index_sequence<MR>());
+  int64_t idx = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
+  table.fn[idx](nc, kc, a, b, c, ldc, accumulate, ep);
+}
+
+}  // namespace fi::kernels::gemm
+
+#undef FI_UNROLL
