@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include <xmmintrin.h>
+
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -42,20 +44,40 @@ float* a_block_buffer(size_t floats) {
   return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
 }
 
-// Packs rows [row0, row0 + tiles*MR) (those below m) and k in [k0, k0 + kc) of a row-major A into
-// tiles consecutive MR-row panels of kc x MR floats.
+// Packs rows [row0, row0 + tiles*MR) below m and k in [k0, k0 + kc) of a row-major A into tiles
+// consecutive MR-row panels of kc x MR floats. Rows past m are left unwritten: the microkernel for
+// mr rows never reads them. Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
 void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t tiles, int64_t k0, int64_t kc,
                   int MR, float* dst) {
   for (int64_t t = 0; t < tiles; ++t) {
     float* d = dst + t * kc * MR;
-    for (int i = 0; i < MR; ++i) {
-      int64_t row = row0 + t * MR + i;
-      if (row < m) {
-        const float* s = a + row * lda + k0;
-        for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = s[kk];
-      } else {
-        for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = 0.f;
+    const int64_t r0 = row0 + t * MR;
+    const int rows = int(std::min<int64_t>(MR, m - r0));
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      const float* s0 = a + (r0 + i) * lda + k0;
+      const float* s1 = s0 + lda;
+      const float* s2 = s1 + lda;
+      const float* s3 = s2 + lda;
+      int64_t kk = 0;
+      for (; kk + 4 <= kc; kk += 4) {
+        __m128 x0 = _mm_loadu_ps(s0 + kk), x1 = _mm_loadu_ps(s1 + kk);
+        __m128 x2 = _mm_loadu_ps(s2 + kk), x3 = _mm_loadu_ps(s3 + kk);
+        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+        float* o = d + kk * MR + i;
+        _mm_storeu_ps(o, x0);
+        _mm_storeu_ps(o + MR, x1);
+        _mm_storeu_ps(o + 2 * MR, x2);
+        _mm_storeu_ps(o + 3 * MR, x3);
       }
+      for (; kk < kc; ++kk) {
+        float* o = d + kk * MR + i;
+        o[0] = s0[kk], o[1] = s1[kk], o[2] = s2[kk], o[3] = s3[kk];
+      }
+    }
+    for (; i < rows; ++i) {
+      const float* s = a + (r0 + i) * lda + k0;
+      for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = s[kk];
     }
   }
 }

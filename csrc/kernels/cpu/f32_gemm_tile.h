@@ -5,6 +5,7 @@
 // min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*MR + i]), B packed k-major
 // (b[k*NR + j]), C row-major at stride ldc.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <utility>
 
@@ -15,32 +16,33 @@
 
 namespace fi::kernels::gemm {
 
-// M (<= MR) rows x NV vectors of C over kc steps of k. With few accumulators the k loop runs S
+// M (<= MR) rows x the first NU (<= NV) vectors of an NV-vector panel of C over kc steps of k
+// (NU < NV for a narrow last panel). With few accumulators the k loop runs S
 // independent sets (k mod S) so FMA latency does not bound the small-M (GEMV-like) shapes.
-template <class Isa, int MR, int NV, int M>
+template <class Isa, int MR, int NV, int M, int NU>
 void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
           const Epilogue* ep) {
   using V = typename Isa::V;
   constexpr int L = Isa::L, NR = NV * L;
-  constexpr int S = M * NV >= 8 ? 1 : M * NV >= 4 ? 2 : 4;
-  V acc[S][M][NV];
+  constexpr int S = M * NU >= 8 ? 1 : M * NU >= 4 ? 2 : 4;
+  V acc[S][M][NU];
   FI_UNROLL
   for (int s = 0; s < S; ++s)
     FI_UNROLL
     for (int i = 0; i < M; ++i)
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) acc[s][i][v] = Isa::zero();
+      for (int v = 0; v < NU; ++v) acc[s][i][v] = Isa::zero();
   auto step = [&](int64_t kk, int s) {
     const float* bk = b + kk * NR;
     const float* ak = a + kk * MR;
-    V bv[NV];
+    V bv[NU];
     FI_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = Isa::load(bk + v * L);
+    for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);
     FI_UNROLL
     for (int i = 0; i < M; ++i) {
       V av = Isa::bcast(ak + i);
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) acc[s][i][v] = Isa::fmadd(av, bv[v], acc[s][i][v]);
+      for (int v = 0; v < NU; ++v) acc[s][i][v] = Isa::fmadd(av, bv[v], acc[s][i][v]);
     }
   };
   int64_t k = 0;
@@ -55,12 +57,12 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
     FI_UNROLL
     for (int i = 0; i < M; ++i)
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) acc[0][i][v] = Isa::add(acc[0][i][v], acc[s][i][v]);
+      for (int v = 0; v < NU; ++v) acc[0][i][v] = Isa::add(acc[0][i][v], acc[s][i][v]);
 
-  const bool full = nc == NR;
-  typename Isa::Mask mk[NV];
+  const bool full = nc == NU * L;
+  typename Isa::Mask mk[NU];
   FI_UNROLL
-  for (int v = 0; v < NV; ++v) {
+  for (int v = 0; v < NU; ++v) {
     int64_t left = nc - int64_t(v) * L;
     mk[v] = Isa::mask(left < 0 ? 0 : left > L ? L : left);
   }
@@ -68,24 +70,24 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
   FI_UNROLL
   for (int i = 0; i < M; ++i) {
     float* ci = c + i * ldc;
-    V r[NV];
+    V r[NU];
     FI_UNROLL
-    for (int v = 0; v < NV; ++v) r[v] = acc[0][i][v];
+    for (int v = 0; v < NU; ++v) r[v] = acc[0][i][v];
     if (accumulate)
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], load(ci, v));
+      for (int v = 0; v < NU; ++v) r[v] = Isa::add(r[v], load(ci, v));
     if (ep) {
       const V alpha = Isa::set1(ep->alpha);
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) r[v] = Isa::mul(r[v], alpha);
+      for (int v = 0; v < NU; ++v) r[v] = Isa::mul(r[v], alpha);
       if (ep->bias) {
         if (ep->bias_per_row) {
           const V x = Isa::set1(ep->bias[i]);
           FI_UNROLL
-          for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], x);
+          for (int v = 0; v < NU; ++v) r[v] = Isa::add(r[v], x);
         } else {
           FI_UNROLL
-          for (int v = 0; v < NV; ++v) r[v] = Isa::add(r[v], load(ep->bias, v));
+          for (int v = 0; v < NU; ++v) r[v] = Isa::add(r[v], load(ep->bias, v));
         }
       }
       if (ep->residual) {
@@ -94,19 +96,19 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
         if (ep->res_col_stride == 0) {
           const V x = Isa::set1(*rp);
           FI_UNROLL
-          for (int v = 0; v < NV; ++v) r[v] = Isa::fmadd(beta, x, r[v]);
+          for (int v = 0; v < NU; ++v) r[v] = Isa::fmadd(beta, x, r[v]);
         } else {
           FI_UNROLL
-          for (int v = 0; v < NV; ++v) r[v] = Isa::fmadd(beta, load(rp, v), r[v]);
+          for (int v = 0; v < NU; ++v) r[v] = Isa::fmadd(beta, load(rp, v), r[v]);
         }
       }
       // max(lo, v) then min(hi, v) return v when it is NaN, so NaN passes through the clamp.
       const V lo = Isa::set1(ep->clamp_min), hi = Isa::set1(ep->clamp_max);
       FI_UNROLL
-      for (int v = 0; v < NV; ++v) r[v] = Isa::min(hi, Isa::max(lo, r[v]));
+      for (int v = 0; v < NU; ++v) r[v] = Isa::min(hi, Isa::max(lo, r[v]));
     }
     FI_UNROLL
-    for (int v = 0; v < NV; ++v) {
+    for (int v = 0; v < NU; ++v) {
       if (full) {
         Isa::store(ci + v * L, r[v]);
       } else {
@@ -116,22 +118,27 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
   }
 }
 
+using TileFn = void (*)(int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
+
+// table[m - 1][nu - 1] = tile<Isa, MR, NV, m, nu>.
+template <class Isa, int MR, int NV, int M, size_t... U>
+constexpr std::array<TileFn, NV> tile_row(std::index_sequence<U...>) {
+  return {{&tile<Isa, MR, NV, M, int(U) + 1>...}};
+}
 template <class Isa, int MR, int NV, size_t... I>
-constexpr auto tile_table(std::index_sequence<I...>) {
-  using Fn = void (*)(int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
-  struct Table {
-    Fn fn[MR];
-  };
-  return Table{{&tile<Isa, MR, NV, int(I) + 1>...}};
+constexpr std::array<std::array<TileFn, NV>, MR> tile_table(std::index_sequence<I...>) {
+  return {{tile_row<Isa, MR, NV, int(I) + 1>(std::make_index_sequence<NV>())...}};
 }
 
-// The microkernel entry: dispatches on the row count mr (1..MR).
+// The microkernel entry: dispatches on the row count mr (1..MR) and the vectors nc needs.
 template <class Isa, int MR, int NV>
 void ukernel(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
              bool accumulate, const Epilogue* ep) {
   static constexpr auto table = tile_table<Isa, MR, NV>(std::make_index_sequence<MR>());
-  int64_t idx = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
-  table.fn[idx](nc, kc, a, b, c, ldc, accumulate, ep);
+  const int64_t mi = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
+  const int64_t nu = (nc + Isa::L - 1) / Isa::L;
+  const int64_t ni = nu < 1 ? 0 : nu > NV ? NV - 1 : nu - 1;
+  table[size_t(mi)][size_t(ni)](nc, kc, a, b, c, ldc, accumulate, ep);
 }
 
 }  // namespace fi::kernels::gemm
