@@ -2,8 +2,8 @@
 //
 // B is packed (f32_pack_b) into NR-wide panels: panel p holds columns [p*NR, p*NR+NR) for every k
 // as K rows of NR floats, zero-padded past N, so a K-block [k0, k0+kc) of a panel is the contiguous
-// run panel + k0*NR. A is packed the same way into MR-row panels (f32_pack_a): panel q holds rows
-// [q*MR, q*MR+MR) as K groups of MR floats (a[k*MR + i]), zero-padded past M. A row-major A is
+// run panel + k0*NR. A is packed the same way into MR-row panels (f32_pack_a): panel q starts at
+// q*K*MR and holds its r = min(MR, M - q*MR) rows as K groups of r floats (a[k*r + i]). A row-major A is
 // packed by the driver block by block (MC x KC, per thread); a constant A (conv weights) can be
 // packed once. The driver blocks K by KC and M by MC, splits the (M, N) tiles over the thread
 // pool in 2-D, and calls one microkernel per MR x NR tile. Microkernels are named after their tile
@@ -42,7 +42,7 @@ struct Epilogue {
 };
 
 // Microkernel: one tile of at most MR rows and NR columns over kc steps of k.
-//   mr <= MR rows; nc <= NR columns; a is kc groups of MR packed floats (a[k*MR + i]); b is kc
+//   mr <= MR rows; nc <= NR columns; a is kc groups of mr packed floats (a[k*mr + i]); b is kc
 //   rows of NR packed floats. C tile at c[i*ldc + j]. accumulate: add the existing C to the
 //   product. ep: when non-null (the last K block), apply it except `act` (the driver's job); its
 //   pointers are already offset to the tile's origin.

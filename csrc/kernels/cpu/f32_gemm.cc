@@ -45,14 +45,15 @@ float* a_block_buffer(size_t floats) {
 }
 
 // Packs rows [row0, row0 + tiles*MR) below m and k in [k0, k0 + kc) of a row-major A into tiles
-// consecutive MR-row panels of kc x MR floats. Rows past m are left unwritten: the microkernel for
-// mr rows never reads them. Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
+// consecutive panels of kc x rows floats at a stride of kc x MR floats (rows = MR but in the last
+// panel). Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
 void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t tiles, int64_t k0, int64_t kc,
                   int MR, float* dst) {
   for (int64_t t = 0; t < tiles; ++t) {
     float* d = dst + t * kc * MR;
     const int64_t r0 = row0 + t * MR;
     const int rows = int(std::min<int64_t>(MR, m - r0));
+    const int64_t st = rows;
     int i = 0;
     for (; i + 4 <= rows; i += 4) {
       const float* s0 = a + (r0 + i) * lda + k0;
@@ -64,20 +65,20 @@ void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t 
         __m128 x0 = _mm_loadu_ps(s0 + kk), x1 = _mm_loadu_ps(s1 + kk);
         __m128 x2 = _mm_loadu_ps(s2 + kk), x3 = _mm_loadu_ps(s3 + kk);
         _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-        float* o = d + kk * MR + i;
+        float* o = d + kk * st + i;
         _mm_storeu_ps(o, x0);
-        _mm_storeu_ps(o + MR, x1);
-        _mm_storeu_ps(o + 2 * MR, x2);
-        _mm_storeu_ps(o + 3 * MR, x3);
+        _mm_storeu_ps(o + st, x1);
+        _mm_storeu_ps(o + 2 * st, x2);
+        _mm_storeu_ps(o + 3 * st, x3);
       }
       for (; kk < kc; ++kk) {
-        float* o = d + kk * MR + i;
+        float* o = d + kk * st + i;
         o[0] = s0[kk], o[1] = s1[kk], o[2] = s2[kk], o[3] = s3[kk];
       }
     }
     for (; i < rows; ++i) {
       const float* s = a + (r0 + i) * lda + k0;
-      for (int64_t kk = 0; kk < kc; ++kk) d[kk * MR + i] = s[kk];
+      for (int64_t kk = 0; kk < kc; ++kk) d[kk * st + i] = s[kk];
     }
   }
 }
@@ -148,7 +149,8 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
         int64_t ie = std::min(i_end, ib + mc_tiles);
         if (!src.packed) pack_a_block(src.a, src.lda, m, ib * MR, ie - ib, k0, kc, MR, abuf);
         auto a_panel = [&](int64_t it) {
-          return src.packed ? src.packed->data + it * k * MR + k0 * MR : abuf + (it - ib) * kc * MR;
+          const int64_t rows = std::min<int64_t>(MR, m - it * MR);
+          return src.packed ? src.packed->data + it * k * MR + k0 * rows : abuf + (it - ib) * kc * MR;
         };
         auto one = [&](int64_t it, int64_t p) {
           int64_t col = p * NR, nc = std::min<int64_t>(NR, n - col);
@@ -219,9 +221,10 @@ F32PackedA f32_pack_a(int64_t m, int64_t k, const float* a, int64_t stride_m, in
   parallel_for(pool, panels, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k)), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       float* d = out + p * k * mr;
-      for (int i = 0; i < mr; ++i) {
-        int64_t row = p * mr + i;
-        for (int64_t kk = 0; kk < k; ++kk) d[kk * mr + i] = row < m ? a[row * stride_m + kk * stride_k] : 0.f;
+      const int64_t rows = std::min<int64_t>(mr, m - p * mr);
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* s = a + (p * mr + i) * stride_m;
+        for (int64_t kk = 0; kk < k; ++kk) d[kk * rows + i] = s[kk * stride_k];
       }
     }
   });

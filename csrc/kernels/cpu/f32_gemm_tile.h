@@ -2,7 +2,7 @@
 // tile in kernels/cpu/<isa>/f32_gemm_<isa>.cc from the family list. No intrinsics here. The traits
 // supply: V (vector), L (lanes), Mask, mask(n) (first n lanes, 0 <= n <= L), zero, set1,
 // bcast(p) (*p in every lane), load(p), loadm(p, m), store(p, v), storem(p, v, m), add, mul, fmadd,
-// min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*MR + i]), B packed k-major
+// min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*mr + i]), B packed k-major
 // (b[k*NR + j]), C row-major at stride ldc.
 #pragma once
 #include <array>
@@ -34,7 +34,7 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
       for (int v = 0; v < NU; ++v) acc[s][i][v] = Isa::zero();
   auto step = [&](int64_t kk, int s) {
     const float* bk = b + kk * NR;
-    const float* ak = a + kk * MR;
+    const float* ak = a + kk * M;
     V bv[NU];
     FI_UNROLL
     for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);

@@ -5,7 +5,7 @@
 
 namespace fi::kernels {
 
-// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from a packed A panel (kc groups of 4
+// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from a packed A panel (kc groups of mr
 // floats) and a packed B panel (kc rows of 8 floats); accumulates in a 4x8 array, then applies the
 // epilogue (all but the activation, which the driver applies).
 void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
@@ -15,7 +15,7 @@ void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * NR;
     for (int64_t i = 0; i < mr; ++i) {
-      float ai = a[k * MR + i];
+      float ai = a[k * mr + i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }
