@@ -4,6 +4,7 @@ run under each FASTINFER_ISA tier in subprocesses."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -30,15 +31,27 @@ def need(name: str) -> dict:
     return k
 
 
+_erf = np.vectorize(math.erf)
+ACTS = {
+    "none": lambda x: x,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "gelu_erf": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+    "hardswish": lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
+}
+
+
 def reference(a, b, bias=None, bias_per_row=False, residual=None, alpha=1.0, beta=1.0,
-              lo=-np.inf, hi=np.inf):
-    """The epilogue(A @ B) in float64."""
+              lo=-np.inf, hi=np.inf, act="none"):
+    """The epilogue(A @ B) in float64: alpha, bias, residual, activation, clamp."""
     y = alpha * (a.astype(np.float64) @ b.astype(np.float64))
     if bias is not None:
         y = y + (bias[:, None] if bias_per_row else bias[None, :])
     if residual is not None:
         y = y + beta * residual
-    return np.clip(y, lo, hi)
+    return np.clip(ACTS[act](y), lo, hi)
 
 
 def check(got, want, k):
@@ -66,7 +79,57 @@ def test_shapes_with_tails(name):
 
 
 @pytest.mark.parametrize("name", kernel_ids())
-@pytest.mark.parametrize("k", [1, 255, 256, 257, 600])
+def test_packed_a_and_few_rows(name):
+    """The packed-A entry point, and every row count 1..8 (the small-M shapes), with tails in N."""
+    need(name)
+    rng = np.random.default_rng(11)
+    for m in [1, 2, 3, 4, 5, 6, 7, 8, 13, 33]:
+        n, k = int(rng.choice([1, 17, 65, 127])), int(rng.choice([1, 7, 64, 129]))
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        bias = rng.standard_normal(m, dtype=np.float32)
+        for pack_a in (False, True):
+            got = _core.kernels.f32_gemm(name, a, b, bias=bias, bias_per_row=True, pack_a=pack_a,
+                                         threads=1 + m % 3)
+            check(got, reference(a, b, bias, True), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_activations(name, act):
+    """act(alpha * A @ B + bias + residual), then the clamp, on tiles with tails."""
+    need(name)
+    rng = np.random.default_rng(5)
+    m, n, k = 19, 37, 23
+    a = rng.standard_normal((m, k), dtype=np.float32) * 0.5
+    b = rng.standard_normal((k, n), dtype=np.float32) * 0.5
+    bias = rng.standard_normal(n, dtype=np.float32)
+    res = rng.standard_normal((m, n), dtype=np.float32)
+    for lo, hi in [(-np.inf, np.inf), (-0.1, 0.7)]:
+        got = _core.kernels.f32_gemm(name, a, b, bias=bias, residual=res, alpha=0.7, act=act, clamp_min=lo,
+                                     clamp_max=hi, pack_a=lo > -np.inf, c_pad=3)
+        want = reference(a, b, bias, False, res, 0.7, 1.0, lo, hi, act)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_bad_activation():
+    with pytest.raises(ValueError):
+        _core.kernels.f32_gemm(KERNELS[0]["name"], np.ones((2, 2), np.float32), np.ones((2, 2), np.float32),
+                               act="relu6")
+
+
+def test_fma_peak():
+    """The peak loop runs for each ISA the CPU allows and reports 0 for the others."""
+    allowed = {k["isa"] for k in KERNELS if k["supported"]}
+    for isa in ("avx2", "avx512"):
+        g = _core.kernels.f32_fma_peak(isa, 0.01)
+        assert (g > 1.0) if isa in allowed else g == 0.0, (isa, g)
+    with pytest.raises(ValueError):
+        _core.kernels.f32_fma_peak("sse", 0.01)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("k", [1, 255, 1023, 1025, 2100])
 def test_k_around_block(name, k):
     kern = need(name)
     rng = np.random.default_rng(k)
@@ -74,8 +137,9 @@ def test_k_around_block(name, k):
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     bias = rng.standard_normal(n, dtype=np.float32)
-    got = _core.kernels.f32_gemm(name, a, b, bias=bias, clamp_min=-1.0)
-    check(got, reference(a, b, bias, lo=-1.0), k)
+    for pack_a in (False, True):
+        got = _core.kernels.f32_gemm(name, a, b, bias=bias, clamp_min=-1.0, pack_a=pack_a)
+        check(got, reference(a, b, bias, lo=-1.0), k)
 
 
 @pytest.mark.parametrize("name", kernel_ids())
