@@ -2,8 +2,8 @@
 // bias) as im2col + GEMM per image and group: Y_g[M/g, S_out] = W_g[M/g, Ck] x col[Ck, S_out],
 // NCHW layout. float32 2-D depthwise convs (group == C, M a multiple of C) run the dwconv kernels
 // directly on the NCHW planes (W [M, 1, kh, kw] is already their layout); other float32 convs write
-// im2col as packed B panels and run the fast GEMM with the bias fused per row; other types use the
-// reference GEMM.
+// im2col as packed B panels and run the fast GEMM with the bias fused per row (a constant W is
+// packed into A panels once, at session creation); other types use the reference GEMM.
 #include "core/dispatch_type.h"
 #include "kernels/dwconv.h"
 #include "ops/nn/conv_util.h"
@@ -20,6 +20,7 @@ class ConvKernel : public OpKernel {
   explicit ConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
     FI_CHECK(attrs_.output_padding.empty() && attrs_.output_shape.empty(), InvalidModel,
              "Conv: output_padding/output_shape belong to ConvTranspose");
+    pack_constant_weights(init.constant_input(1));
   }
 
   void compute(KernelContext& ctx) const override {
@@ -65,7 +66,10 @@ class ConvKernel : public OpKernel {
       return;
     }
     if (X.dtype() == DataType::Float) {
-      const kernels::F32GemmKernel& kern = kernels::select_f32_gemm(Mg, s_out, ck);
+      const bool use_packed = !packed_w_.empty() && packed_w_[0].a.m == Mg && packed_w_[0].a.k == ck &&
+                              int64_t(packed_w_.size()) == G;
+      const kernels::F32GemmKernel& kern =
+          use_packed ? *packed_w_[0].kernel : kernels::select_f32_gemm(Mg, s_out, ck);
       const size_t col_size = std::max<size_t>(1, kernels::f32_pack_b_size(ck, s_out, kern.nr));
       // Many small (image, group) problems (depthwise, grouped, batched small images) run one per
       // thread with its own column buffer; otherwise each is split over the pool.
@@ -94,8 +98,12 @@ class ConvKernel : public OpKernel {
               ep.res_row_stride = s_out;
               ep.res_col_stride = 1;
             }
-            kernels::f32_gemm(kern, Mg, s_out, ck, W.data<float>() + gi * Mg * ck, ck, pb,
-                              Y.data<float>() + (n * M + gi * Mg) * s_out, s_out, ep, inner);
+            float* y = Y.data<float>() + (n * M + gi * Mg) * s_out;
+            if (use_packed) {
+              kernels::f32_gemm(kern, Mg, s_out, ck, packed_w_[size_t(gi)].a, pb, y, s_out, ep, inner);
+            } else {
+              kernels::f32_gemm(kern, Mg, s_out, ck, W.data<float>() + gi * Mg * ck, ck, pb, y, s_out, ep, inner);
+            }
           }
         }
       });
@@ -121,6 +129,16 @@ class ConvKernel : public OpKernel {
   }
 
  private:
+  // A constant float32 W (not depthwise) is packed once per group into GEMM A panels.
+  void pack_constant_weights(const Tensor* w) {
+    if (!w || w->dtype() != DataType::Float || w->rank() < 3 || w->numel() == 0) return;
+    const int64_t M = w->dim(0), G = attrs_.group;
+    if (G < 1 || M % G != 0 || w->dim(1) == 1) return;
+    const int64_t Mg = M / G, ck = w->numel() / M;
+    for (int64_t gi = 0; gi < G; ++gi)
+      packed_w_.push_back(kernels::f32_pack_weights_a(Mg, ck, w->data<float>() + gi * Mg * ck, ck));
+  }
+
   template <class T>
   void add_residual_then_clamp(T* y, const T* r, int64_t n) const {
     for (int64_t i = 0; i < n; ++i) y[i] = T(double(y[i]) + double(r[i]));
@@ -129,6 +147,7 @@ class ConvKernel : public OpKernel {
 
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;  // a Relu/Clip fused by the graph pass fuse_clamp_activation
+  std::vector<kernels::F32PackedWeightsA> packed_w_;  // per group, when W is a constant
 };
 
 }  // namespace
