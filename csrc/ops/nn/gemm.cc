@@ -62,19 +62,22 @@ class GemmKernel : public OpKernel {
         ep.beta = beta_;
       }
       const float* pa = A.data<float>();
-      if (trans_a_) {  // the microkernels read A row-major
-        float* t = ctx.scratch_as<float>(size_t(M * K));
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t i = 0; i < M; ++i) t[i * K + k] = pa[k * M + i];
-        pa = t;
+      const bool packed_b = has_packed_ && packed_.b.k == K && packed_.b.n == N;
+      const kernels::F32GemmKernel& kern = packed_b ? *packed_.kernel : kernels::select_f32_gemm(M, N, K);
+      kernels::F32PackedB pb = packed_.b;
+      float* ws = nullptr;
+      if (!packed_b) {
+        ws = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_b_size(K, N, kern.nr)) +
+                                   (trans_a_ ? kernels::f32_pack_a_size(M, K, kern.mr) : 0));
+        pb = kernels::f32_pack_b(K, N, B.data<float>(), trans_b_ ? 1 : N, trans_b_ ? K : 1, kern.nr, ws, ctx.pool());
       }
-      if (has_packed_ && packed_.b.k == K && packed_.b.n == N) {
-        kernels::f32_gemm(*packed_.kernel, M, N, K, pa, K, packed_.b, Y.data<float>(), N, ep, ctx.pool());
+      if (trans_a_) {  // A^T is packed straight into the microkernels' A panels
+        float* pa_buf = ws ? ws + kernels::f32_pack_b_size(K, N, kern.nr)
+                           : ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_a_size(M, K, kern.mr)));
+        kernels::F32PackedA ap = kernels::f32_pack_a(M, K, pa, 1, M, kern.mr, pa_buf, ctx.pool());
+        kernels::f32_gemm(kern, M, N, K, ap, pb, Y.data<float>(), N, ep, ctx.pool());
       } else {
-        const kernels::F32GemmKernel& kern = kernels::select_f32_gemm(M, N, K);
-        float* ws = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_b_size(K, N, kern.nr)));
-        kernels::f32_gemm_plain(kern, M, N, K, pa, K, B.data<float>(), trans_b_ ? 1 : N, trans_b_ ? K : 1,
-                                Y.data<float>(), N, ep, ws, ctx.pool());
+        kernels::f32_gemm(kern, M, N, K, pa, K, pb, Y.data<float>(), N, ep, ctx.pool());
       }
       return;
     }
