@@ -254,3 +254,17 @@ def test_same_model_under_every_isa(tmp_path):
     for isa, (c, y) in outs.items():
         np.testing.assert_allclose(c, outs["ref"][0], rtol=1e-4, atol=1e-4, err_msg=isa)
         np.testing.assert_allclose(y, outs["ref"][1], rtol=1e-4, atol=1e-4, err_msg=isa)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+def test_equal_rows_give_identical_rows(name):
+    """Every tile (full, partial rows, narrow panel) sums k in the same order: equal rows of A give
+    bit-identical rows of C (softmax over huge logits depends on it, e.g. the light SqueezeNet)."""
+    need(name)
+    rng = np.random.default_rng(2)
+    k, n = 300, 45
+    a = np.repeat(rng.standard_normal((1, k), dtype=np.float32) * 1e4, 29, axis=0)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    for pack_a in (False, True):
+        got = _core.kernels.f32_gemm(name, a, b, pack_a=pack_a, threads=2)
+        assert (got == got[:1]).all()

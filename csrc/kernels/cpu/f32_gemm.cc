@@ -83,24 +83,20 @@ void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t 
   }
 }
 
-// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread, with the least total block
-// perimeter (the A and B traffic of a block).
-void split_2d(int64_t m, int64_t n, int64_t mt, int64_t nt, int threads, int64_t& ms, int64_t& ns) {
+// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread. Splitting M costs nothing
+// extra, splitting N makes each block pack its rows of A again, so M is split as far as it goes
+// and N only as much as needed; the task count is kept a multiple of the thread count.
+void split_2d(int64_t mt, int64_t nt, int threads, int64_t& ms, int64_t& ns) {
   ms = ns = 1;
   if (threads <= 1) return;
   const int64_t target = std::min<int64_t>(int64_t(threads) * 4, mt * nt);
-  int64_t best_waste = 0, best_tasks = 0;
-  double best_perim = 0;
-  for (int64_t a = 1; a <= std::min(mt, target); ++a) {
-    const int64_t b = std::min(nt, target / a), tasks = a * b;
-    // Least idle thread slots in the last round, then most tasks, then least perimeter.
-    const int64_t waste = ceil_div(tasks, threads) * threads - tasks;
-    const double perim = double(m) / double(a) + double(n) / double(b);
-    bool better = best_tasks == 0 || waste < best_waste ||
-                  (waste == best_waste && (tasks > best_tasks || (tasks == best_tasks && perim < best_perim)));
-    if (better) {
-      best_waste = waste, best_tasks = tasks, best_perim = perim;
+  ms = std::min(mt, target);
+  ns = std::min(nt, std::max<int64_t>(1, target / ms));
+  for (int64_t a = ms; a >= 1; --a) {
+    const int64_t b = std::min(nt, std::max<int64_t>(1, target / a));
+    if ((a * b) % threads == 0) {
       ms = a, ns = b;
+      return;
     }
   }
 }
@@ -135,7 +131,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
   int threads = pool ? pool->num_threads() : 1;
   if (double(m) * double(n) * double(std::max<int64_t>(k, 1)) < 32768.0) threads = 1;
   int64_t m_split, n_split;
-  split_2d(m, n, mt, nt, threads, m_split, n_split);
+  split_2d(mt, nt, threads, m_split, n_split);
 
   auto run_task = [&](int64_t t) {
     int64_t tm = t / n_split, tn = t % n_split;
