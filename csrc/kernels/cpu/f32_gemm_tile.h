@@ -6,6 +6,7 @@
 // (b[k*NR + j]), C row-major at stride ldc.
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 
@@ -51,6 +52,7 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
     int64_t left = nc - int64_t(v) * L;
     mk[v] = Isa::mask(left < 0 ? 0 : left > L ? L : left);
   }
+  const bool clamp = ep && (ep->clamp_min > -INFINITY || ep->clamp_max < INFINITY);
   auto load = [&](const float* p, int v) { return full ? Isa::load(p + v * L) : Isa::loadm(p + v * L, mk[v]); };
   FI_UNROLL
   for (int i = 0; i < M; ++i) {
@@ -62,9 +64,11 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
       FI_UNROLL
       for (int v = 0; v < NU; ++v) r[v] = Isa::add(r[v], load(ci, v));
     if (ep) {
-      const V alpha = Isa::set1(ep->alpha);
-      FI_UNROLL
-      for (int v = 0; v < NU; ++v) r[v] = Isa::mul(r[v], alpha);
+      if (ep->alpha != 1.f) {
+        const V alpha = Isa::set1(ep->alpha);
+        FI_UNROLL
+        for (int v = 0; v < NU; ++v) r[v] = Isa::mul(r[v], alpha);
+      }
       if (ep->bias) {
         if (ep->bias_per_row) {
           const V x = Isa::set1(ep->bias[i]);
@@ -88,9 +92,11 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
         }
       }
       // max(lo, v) then min(hi, v) return v when it is NaN, so NaN passes through the clamp.
-      const V lo = Isa::set1(ep->clamp_min), hi = Isa::set1(ep->clamp_max);
-      FI_UNROLL
-      for (int v = 0; v < NU; ++v) r[v] = Isa::min(hi, Isa::max(lo, r[v]));
+      if (clamp) {
+        const V lo = Isa::set1(ep->clamp_min), hi = Isa::set1(ep->clamp_max);
+        FI_UNROLL
+        for (int v = 0; v < NU; ++v) r[v] = Isa::min(hi, Isa::max(lo, r[v]));
+      }
     }
     FI_UNROLL
     for (int v = 0; v < NU; ++v) {
