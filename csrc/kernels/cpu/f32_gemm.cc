@@ -83,20 +83,24 @@ void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t 
   }
 }
 
-// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread. Splitting M costs nothing
-// extra, splitting N makes each block pack its rows of A again, so M is split as far as it goes
-// and N only as much as needed; the task count is kept a multiple of the thread count.
-void split_2d(int64_t mt, int64_t nt, int threads, int64_t& ms, int64_t& ns) {
+// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread, a multiple of the thread
+// count where possible, with the least memory traffic: every M block of every task streams its
+// panels of B (ms x K x N floats in all, at least once per MC rows), and every N block packs its
+// rows of A again (ns x M x K floats, counted twice: packing writes as well as reads).
+void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int threads,
+              int64_t& ms, int64_t& ns) {
   ms = ns = 1;
   if (threads <= 1) return;
   const int64_t target = std::min<int64_t>(int64_t(threads) * 4, mt * nt);
-  ms = std::min(mt, target);
-  ns = std::min(nt, std::max<int64_t>(1, target / ms));
-  for (int64_t a = ms; a >= 1; --a) {
+  double best = 0;
+  bool best_even = false;
+  for (int64_t a = 1; a <= std::min(mt, target); ++a) {
     const int64_t b = std::min(nt, std::max<int64_t>(1, target / a));
-    if ((a * b) % threads == 0) {
-      ms = a, ns = b;
-      return;
+    const bool even = (a * b) % threads == 0;
+    const double b_reads = double(std::max(a, ceil_div(mt, mc_tiles))) * double(k) * double(n);
+    const double cost = b_reads + 2.0 * double(b) * double(m) * double(k);
+    if (ms * ns == 1 || (even && !best_even) || (even == best_even && cost < best)) {
+      ms = a, ns = b, best = cost, best_even = even;
     }
   }
 }
@@ -131,7 +135,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
   int threads = pool ? pool->num_threads() : 1;
   if (double(m) * double(n) * double(std::max<int64_t>(k, 1)) < 32768.0) threads = 1;
   int64_t m_split, n_split;
-  split_2d(mt, nt, threads, m_split, n_split);
+  split_2d(mt, nt, mc_tiles, m, n, k, threads, m_split, n_split);
 
   auto run_task = [&](int64_t t) {
     int64_t tm = t / n_split, tn = t % n_split;
