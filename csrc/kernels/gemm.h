@@ -49,9 +49,16 @@ struct Epilogue {
 using f32_gemm_ukernel_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c,
                                      int64_t ldc, bool accumulate, const Epilogue* ep);
 
-// Declarations of every microkernel, from the family's list.
+// The same tile reading A unpacked: row i at a + i*lda. The driver uses it where packing A would
+// not pay back (few B panels per A row, e.g. N <= 2*NR).
+using f32_gemm_direct_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b,
+                                    float* c, int64_t ldc, bool accumulate, const Epilogue* ep);
+
+// Declarations of every microkernel, from the family's list (name##_direct: the unpacked-A form).
 #define FI_GEMM_KERNEL(isa, name, mr, nr) \
-  void name(int64_t, int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
+  void name(int64_t, int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*); \
+  void name##_direct(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, \
+                     const Epilogue*);
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 
@@ -61,6 +68,7 @@ struct F32GemmKernel {
   int tier;  // fi::IsaTier as int: 0 ref, 1 avx2, 2 avx512
   int mr, nr;
   f32_gemm_ukernel_fn fn;
+  f32_gemm_direct_fn direct;
 };
 
 // Every kernel in the list, in list order (whether or not the CPU runs it).

@@ -21,9 +21,10 @@ namespace fi::kernels::gemm {
 // (NU < NV for a narrow last panel). Every tile sums k in the same order, so equal rows of A give
 // bit-identical rows of C whatever tile they land in. (Splitting k over 2-4 accumulator sets for
 // small tiles was measured slower: 1x768x768 40 vs 43, 2x768x768 57 vs 77 GFLOP/s.)
-template <class Isa, int MR, int NV, int M, int NU>
-void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-          const Epilogue* ep) {
+// PA: A packed (a[k*M + i]); otherwise row-major, row i at a + i*lda.
+template <class Isa, int MR, int NV, int M, int NU, bool PA>
+void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+          bool accumulate, const Epilogue* ep) {
   using V = typename Isa::V;
   constexpr int L = Isa::L, NR = NV * L;
   V acc[M][NU];
@@ -33,13 +34,13 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
     for (int v = 0; v < NU; ++v) acc[i][v] = Isa::zero();
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * NR;
-    const float* ak = a + k * M;
+    const float* ak = PA ? a + k * M : a + k;
     V bv[NU];
     FI_UNROLL
     for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);
     FI_UNROLL
     for (int i = 0; i < M; ++i) {
-      V av = Isa::bcast(ak + i);
+      V av = Isa::bcast(PA ? ak + i : ak + i * lda);
       FI_UNROLL
       for (int v = 0; v < NU; ++v) acc[i][v] = Isa::fmadd(av, bv[v], acc[i][v]);
     }
@@ -109,27 +110,28 @@ void tile(int64_t nc, int64_t kc, const float* a, const float* b, float* c, int6
   }
 }
 
-using TileFn = void (*)(int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*);
+using TileFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool,
+                        const Epilogue*);
 
-// table[m - 1][nu - 1] = tile<Isa, MR, NV, m, nu>.
-template <class Isa, int MR, int NV, int M, size_t... U>
+// table[m - 1][nu - 1] = tile<Isa, MR, NV, m, nu, PA>.
+template <class Isa, int MR, int NV, bool PA, int M, size_t... U>
 constexpr std::array<TileFn, NV> tile_row(std::index_sequence<U...>) {
-  return {{&tile<Isa, MR, NV, M, int(U) + 1>...}};
+  return {{&tile<Isa, MR, NV, M, int(U) + 1, PA>...}};
 }
-template <class Isa, int MR, int NV, size_t... I>
+template <class Isa, int MR, int NV, bool PA, size_t... I>
 constexpr std::array<std::array<TileFn, NV>, MR> tile_table(std::index_sequence<I...>) {
-  return {{tile_row<Isa, MR, NV, int(I) + 1>(std::make_index_sequence<NV>())...}};
+  return {{tile_row<Isa, MR, NV, PA, int(I) + 1>(std::make_index_sequence<NV>())...}};
 }
 
 // The microkernel entry: dispatches on the row count mr (1..MR) and the vectors nc needs.
-template <class Isa, int MR, int NV>
-void ukernel(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+template <class Isa, int MR, int NV, bool PA>
+void ukernel(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
              bool accumulate, const Epilogue* ep) {
-  static constexpr auto table = tile_table<Isa, MR, NV>(std::make_index_sequence<MR>());
+  static constexpr auto table = tile_table<Isa, MR, NV, PA>(std::make_index_sequence<MR>());
   const int64_t mi = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
   const int64_t nu = (nc + Isa::L - 1) / Isa::L;
   const int64_t ni = nu < 1 ? 0 : nu > NV ? NV - 1 : nu - 1;
-  table[size_t(mi)][size_t(ni)](nc, kc, a, b, c, ldc, accumulate, ep);
+  table[size_t(mi)][size_t(ni)](nc, kc, a, lda, b, c, ldc, accumulate, ep);
 }
 
 }  // namespace fi::kernels::gemm

@@ -41,7 +41,11 @@ struct Avx512 {
 #define FI_GEMM_DEFINE_avx512(name, mr, nr) \
   void name(int64_t m, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc, \
             const Epilogue* ep) { \
-    gemm::ukernel<Avx512, mr, nr / 16>(m, nc, kc, a, b, c, ldc, acc, ep); \
+    gemm::ukernel<Avx512, mr, nr / 16, true>(m, nc, kc, a, 0, b, c, ldc, acc, ep); \
+  } \
+  void name##_direct(int64_t m, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, \
+                     int64_t ldc, bool acc, const Epilogue* ep) { \
+    gemm::ukernel<Avx512, mr, nr / 16, false>(m, nc, kc, a, lda, b, c, ldc, acc, ep); \
   }
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL

@@ -5,17 +5,19 @@
 
 namespace fi::kernels {
 
-// f32_gemm_4x8__ref: a tile of up to 4 rows x 8 columns of C from a packed A panel (kc groups of mr
-// floats) and a packed B panel (kc rows of 8 floats); accumulates in a 4x8 array, then applies the
-// epilogue (all but the activation, which the driver applies).
-void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                       bool accumulate, const Epilogue* ep) {
+namespace {
+
+// A tile of up to 4 rows x 8 columns of C from A[i, k] = a[i*rs + k*ks] and a packed B panel (kc
+// rows of 8 floats); accumulates in a 4x8 array, then applies the epilogue (all but the
+// activation, which the driver applies).
+void tile(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t rs, int64_t ks, const float* b, float* c,
+          int64_t ldc, bool accumulate, const Epilogue* ep) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * NR;
     for (int64_t i = 0; i < mr; ++i) {
-      float ai = a[k * mr + i];
+      float ai = a[i * rs + k * ks];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
     }
   }
@@ -33,6 +35,20 @@ void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const
       ci[j] = v;
     }
   }
+}
+
+}  // namespace
+
+// f32_gemm_4x8__ref: A packed (kc groups of mr floats).
+void f32_gemm_4x8__ref(int64_t mr, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                       bool accumulate, const Epilogue* ep) {
+  tile(mr, nc, kc, a, 1, mr, b, c, ldc, accumulate, ep);
+}
+
+// f32_gemm_4x8__ref_direct: A row-major at stride lda.
+void f32_gemm_4x8__ref_direct(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b,
+                              float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
+  tile(mr, nc, kc, a, lda, 1, b, c, ldc, accumulate, ep);
 }
 
 }  // namespace fi::kernels
