@@ -268,3 +268,19 @@ def test_equal_rows_give_identical_rows(name):
     for pack_a in (False, True):
         got = _core.kernels.f32_gemm(name, a, b, pack_a=pack_a, threads=2)
         assert (got == got[:1]).all()
+
+
+@pytest.mark.parametrize("name", kernel_ids())
+def test_wide_n_packs_a_in_the_driver(name):
+    """More than 4 B panels per task: the driver packs A blocks (tests above mostly read A in place)."""
+    kern = need(name)
+    rng = np.random.default_rng(4)
+    for m, k, threads in [(1, 33, 1), (kern["mr"] + 3, 1025, 1), (2 * kern["mr"] + 1, 17, 2), (100, 64, 3)]:
+        n = 6 * kern["nr"] + 5
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        bias = rng.standard_normal(m, dtype=np.float32)
+        got = _core.kernels.f32_gemm(name, a, b, bias=bias, bias_per_row=True, threads=threads, c_pad=1,
+                                     act="silu")
+        want = reference(a, b, bias, True, act="silu")
+        check(got, want, k)
