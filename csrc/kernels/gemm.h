@@ -4,7 +4,8 @@
 // as K rows of NR floats, zero-padded past N, so a K-block [k0, k0+kc) of a panel is the contiguous
 // run panel + k0*NR. A is packed the same way into MR-row panels (f32_pack_a): panel q starts at
 // q*K*MR and holds its r = min(MR, M - q*MR) rows as K groups of r floats (a[k*r + i]). A row-major A is
-// packed by the driver block by block (MC x KC, per thread); a constant A (conv weights) can be
+// packed by the driver block by block (MC x KC, per thread) when a task has enough B panels to pay
+// for it, else read in place by the microkernel's direct form; a constant A (conv weights) can be
 // packed once. The driver blocks K by KC and M by MC, splits the (M, N) tiles over the thread
 // pool in 2-D, and calls one microkernel per MR x NR tile. Microkernels are named after their tile
 // and ISA (f32_gemm_8x32__avx512) and listed once in cpu/f32_gemm.inc.

@@ -145,7 +145,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
     int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
     int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
     // Packing A pays back over several B panels; with few, the tiles read A in place.
-    const bool direct = !src.packed && p_end - p_begin <= kDirectMaxPanels;
+    const bool direct = !src.packed && kernel.direct && p_end - p_begin <= kDirectMaxPanels;
     float* abuf = src.packed || direct ? nullptr : a_block_buffer(size_t(mc_tiles * MR * kcb));
     for (int64_t kb = 0; kb < nkb; ++kb) {
       int64_t k0 = kb * kcb, kc = std::max<int64_t>(0, std::min(kcb, k - k0));
