@@ -150,8 +150,12 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
     for (int64_t kb = 0; kb < nkb; ++kb) {
       int64_t k0 = kb * kcb, kc = std::max<int64_t>(0, std::min(kcb, k - k0));
       bool last = kb == nkb - 1;
-      for (int64_t ib = i_begin; ib < i_end; ib += mc_tiles) {
-        int64_t ie = std::min(i_end, ib + mc_tiles);
+      // The task's rows in equal M blocks of at most MC rows (no short last block that would
+      // stream B for a few tiles only).
+      const int64_t nblk = std::max<int64_t>(1, ceil_div(i_end - i_begin, mc_tiles));
+      const int64_t blk = ceil_div(i_end - i_begin, nblk);
+      for (int64_t ib = i_begin; ib < i_end; ib += blk) {
+        int64_t ie = std::min(i_end, ib + blk);
         if (abuf) pack_a_block(src.a, src.lda, m, ib * MR, ie - ib, k0, kc, MR, abuf);
         auto a_panel = [&](int64_t it) {
           const int64_t rows = std::min<int64_t>(MR, m - it * MR);
