@@ -2,7 +2,7 @@
 
     PYTHONPATH=python python bench/bench_gemm.py [--runs 30] [--threads 1] [--shapes 1024x1024x1024,...]
     PYTHONPATH=python python bench/bench_gemm.py --tiles        # every microkernel, no Python overhead
-    PYTHONPATH=python python -m pytest bench/bench_gemm.py --benchmark-only
+    PYTHONPATH=python python -m pytest bench/bench_gemm.py --benchmark-only [--benchmark-timer time.thread_time]
 
 Both run a one-node model MatMul(A[M, K], B[K, N]) with B an initializer (both pack it once);
 runs are interleaved and the medians compared. ORT gets intra_op_num_threads=threads and
