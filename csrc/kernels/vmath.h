@@ -22,12 +22,24 @@ void f32_exp(const float* x, float* y, int64_t n);
 void f32_sigmoid(const float* x, float* y, int64_t n);
 void f32_tanh(const float* x, float* y, int64_t n);
 void f32_erf(const float* x, float* y, int64_t n);
+void f32_expm1(const float* x, float* y, int64_t n);  // exp(x) - 1, accurate near 0
 void f32_activation(Activation act, const float* x, float* y, int64_t n);
 
 // y = softmax(x) over one contiguous row of n: exp(x - max) / sum.
 void f32_softmax_row(const float* x, float* y, int64_t n);
+// y = log softmax(x) = x - max - log(sum exp(x - max)) over one contiguous row of n.
+void f32_log_softmax_row(const float* x, float* y, int64_t n);
 // y = (x - mean) / sqrt(var + eps) * gamma + beta over one row of n (gamma, beta: n values; beta
 // may be null). Mean and variance in float with a two-pass (or Welford) scheme, as ONNX does.
 void f32_layernorm_row(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps);
+// The same, also storing the row's mean and 1 / sqrt(var + eps) (either pointer may be null).
+void f32_layernorm_row_stats(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps,
+                             float* mean, float* inv_std);
+// RMS norm: y = x / sqrt(mean(x^2) + eps) * gamma + beta (beta may be null).
+void f32_rmsnorm_row(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps);
+
+// Largest element (-inf for n == 0; NaN elements may be skipped) and sum (lane-wise order).
+float f32_reduce_max(const float* x, int64_t n);
+float f32_reduce_sum(const float* x, int64_t n);
 
 }  // namespace fi::kernels
