@@ -254,7 +254,9 @@ void log_softmax_row_(const float* x, float* y, int64_t n) {
   if (n <= 0) return;
   const float m = reduce_max_<I>(x, n);
   const float s = sum_exp_<I>(x, nullptr, n, m);
-  scale_shift_<I>(x, y, n, 1.f, -m - std::log(s));
+  // (x - m) - log s: x - (m + log s) would lose the low bits of log s when |m| is large.
+  const typename I::V vm = I::set1(m), vl = I::set1(std::log(s));
+  map<I>(x, y, n, [vm, vl](typename I::V v) { return I::sub(I::sub(v, vm), vl); });
 }
 
 // Two-pass mean and variance in float (vector lanes), then y = (x - mean) * inv * gamma + beta.
