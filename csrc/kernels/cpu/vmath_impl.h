@@ -131,8 +131,9 @@ struct Math {
     return I::mul(x, sigmoid(w2));
   }
   static V silu(V x) { return I::mul(x, sigmoid(x)); }
+  // x * clamp((x + 3) / 6, 0, 1): x + 3 is exact near -3, so the result keeps its relative accuracy.
   static V hard_swish(V x) {
-    V h = I::fmadd(x, c(1.f / 6.f), c(0.5f));
+    V h = I::mul(I::add(x, c(3.f)), c(1.f / 6.f));
     return I::mul(x, I::min(c(1.f), I::max(c(0.f), h)));
   }
 };
