@@ -38,6 +38,8 @@ py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool
   else if (name == "hard_swish") k::f32_activation(Activation::HardSwish, src, dst, m);
   else if (name == "act_sigmoid") k::f32_activation(Activation::Sigmoid, src, dst, m);
   else if (name == "act_tanh") k::f32_activation(Activation::Tanh, src, dst, m);
+  else if (name == "elu") k::f32_elu(src, dst, m, 1.f, 1.f, 1.f);
+  else if (name == "selu") k::f32_elu(src, dst, m, 1.67326319217681884765625f, 1.05070102214813232421875f, 1.f);
   else if (name == "none") k::f32_activation(Activation::None, src, dst, m);
   else if (name == "softmax_row") k::f32_softmax_row(src, dst, m);
   else if (name == "log_softmax_row") k::f32_log_softmax_row(src, dst, m);
@@ -70,7 +72,7 @@ py::tuple vmath_norm(FArray x, FArray gamma, py::object beta, float eps, bool rm
 void bind_vmath(py::module_& k) {
   k.def("vmath", &vmath, py::arg("name"), py::arg("x"), py::arg("offset") = 0, py::arg("inplace") = false,
         "y[offset:] = f(x[offset:]) with the kernels/vmath.h function of that name (exp, expm1, sigmoid, tanh, "
-        "erf, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, none, softmax_row, "
+        "erf, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, elu, selu, none, softmax_row, "
         "log_softmax_row) at the ISA tier in force.");
   k.def("vmath_norm", &vmath_norm, py::arg("x"), py::arg("gamma"), py::arg("beta") = py::none(),
         py::arg("eps") = 1e-5f, py::arg("rms") = false, "One layer-norm (or RMS-norm) row: (y, mean, inv_std).");

@@ -24,6 +24,9 @@ void f32_tanh(const float* x, float* y, int64_t n);
 void f32_erf(const float* x, float* y, int64_t n);
 void f32_expm1(const float* x, float* y, int64_t n);  // exp(x) - 1, accurate near 0
 void f32_activation(Activation act, const float* x, float* y, int64_t n);
+// y = gamma * (x > 0 ? x : alpha * expm1(beta * x)): Elu (gamma = beta = 1), Selu (beta = 1),
+// Celu (gamma = 1, beta = 1 / alpha).
+void f32_elu(const float* x, float* y, int64_t n, float alpha, float gamma, float beta);
 
 // y = softmax(x) over one contiguous row of n: exp(x - max) / sum.
 void f32_softmax_row(const float* x, float* y, int64_t n);

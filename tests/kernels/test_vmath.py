@@ -155,12 +155,16 @@ def ref_act(name: str, x: np.ndarray) -> np.ndarray:
             return d / (1 + np.exp(-w2))
     if name == "hard_swish":
         return d * np.clip(d / 6 + 0.5, 0, 1)
+    if name in ("elu", "selu"):
+        a, g = (1.0, 1.0) if name == "elu" else (1.67326319217681884765625, 1.05070102214813232421875)
+        return g * np.where(d > 0, d, a * np.expm1(d))
     if name == "act_sigmoid":
         return ref_sigmoid(x)
     return np.tanh(d)
 
 
-@pytest.mark.parametrize("name", ["silu", "gelu_erf", "gelu_tanh", "hard_swish", "act_sigmoid", "act_tanh"])
+@pytest.mark.parametrize("name", ["silu", "gelu_erf", "gelu_tanh", "hard_swish", "act_sigmoid", "act_tanh", "elu",
+                                  "selu"])
 def test_activation(tier, name):
     x = np.concatenate([np.linspace(-12, 12, 100001, dtype=np.float32), f32_range(-1e-3, 1e-3, 65536)])
     got, ref = K.vmath(name, x), ref_act(name, x)
@@ -175,7 +179,7 @@ def test_activation(tier, name):
 
 
 @pytest.mark.parametrize("name", ["exp", "expm1", "sigmoid", "tanh", "erf", "gelu_erf", "gelu_tanh", "silu",
-                                  "hard_swish", "none"])
+                                  "hard_swish", "elu", "none"])
 def test_tails_offsets_inplace(tier, name):
     x = np.random.default_rng(3).uniform(-8, 8, 80).astype(np.float32)
     full = K.vmath(name, x)

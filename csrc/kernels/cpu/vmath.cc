@@ -24,6 +24,10 @@ void f32_tanh(const float* x, float* y, int64_t n) { table().tanh(x, y, n); }
 void f32_erf(const float* x, float* y, int64_t n) { table().erf(x, y, n); }
 void f32_activation(Activation act, const float* x, float* y, int64_t n) { table().activation(act, x, y, n); }
 
+void f32_elu(const float* x, float* y, int64_t n, float alpha, float gamma, float beta) {
+  table().elu(x, y, n, alpha, gamma, beta);
+}
+
 void f32_softmax_row(const float* x, float* y, int64_t n) { table().softmax_row(x, y, n); }
 void f32_log_softmax_row(const float* x, float* y, int64_t n) { table().log_softmax_row(x, y, n); }
 

@@ -158,6 +158,17 @@ template <class I> void sigmoid_(const float* x, float* y, int64_t n) { map<I>(x
 template <class I> void tanh_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::tanh); }
 template <class I> void erf_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::erf); }
 
+// gamma * (x > 0 ? x : alpha * expm1(beta * x)): Elu, Selu, Celu (beta = 1 / alpha).
+template <class I>
+void elu_(const float* x, float* y, int64_t n, float alpha, float gamma, float beta) {
+  using V = typename I::V;
+  const V va = I::set1(alpha), vg = I::set1(gamma), vb = I::set1(beta), zero = I::set1(0.f);
+  map<I>(x, y, n, [=](V v) {
+    V neg = I::mul(va, Math<I>::expm1(I::mul(vb, v)));
+    return I::mul(vg, I::select(I::gt(v, zero), v, neg));
+  });
+}
+
 template <class I>
 void activation_(Activation act, const float* x, float* y, int64_t n) {
   using K = Math<I>;
@@ -315,6 +326,7 @@ VmathTable make_table() {
   t.tanh = tanh_<I>;
   t.erf = erf_<I>;
   t.activation = activation_<I>;
+  t.elu = elu_<I>;
   t.softmax_row = softmax_row_<I>;
   t.log_softmax_row = log_softmax_row_<I>;
   t.norm_row = norm_row_<I>;

@@ -11,6 +11,7 @@ struct VmathTable {
   using Map = void (*)(const float* x, float* y, int64_t n);
   Map exp, expm1, sigmoid, tanh, erf;
   void (*activation)(Activation act, const float* x, float* y, int64_t n);
+  void (*elu)(const float* x, float* y, int64_t n, float alpha, float gamma, float beta);
   Map softmax_row, log_softmax_row;
   // Layer norm (rms: no mean subtraction, RMSNormalization) over one row; mean/inv_std may be null.
   void (*norm_row)(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps,

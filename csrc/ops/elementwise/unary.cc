@@ -181,6 +181,9 @@ class UnaryKernel : public OpKernel {
     else if constexpr (Op == U::Gelu)
       k::f32_activation(tanh_approx_ ? k::Activation::GeluTanh : k::Activation::GeluErf, x, y, n);
     else if constexpr (Op == U::HardSwish) k::f32_activation(k::Activation::HardSwish, x, y, n);
+    else if constexpr (Op == U::Elu) k::f32_elu(x, y, n, alpha_, 1.f, 1.f);
+    else if constexpr (Op == U::Selu) k::f32_elu(x, y, n, alpha_, gamma_, 1.f);
+    else if constexpr (Op == U::Celu) k::f32_elu(x, y, n, alpha_, 1.f, 1.f / alpha_);
     else {
       // The rest combine one vmath function of x (in buf) with x itself, a chunk at a time.
       constexpr int64_t kBuf = 1024;
@@ -190,20 +193,7 @@ class UnaryKernel : public OpKernel {
         const int64_t m = std::min(kBuf, n - c);
         const float* xc = x + c;
         float* yc = y + c;
-        if constexpr (Op == U::Elu) {
-          k::f32_expm1(xc, buf, m);
-          for (int64_t i = 0; i < m; ++i) yc[i] = xc[i] < 0.f ? a * buf[i] : xc[i];
-        } else if constexpr (Op == U::Selu) {
-          k::f32_expm1(xc, buf, m);
-          for (int64_t i = 0; i < m; ++i) yc[i] = gamma_ * (xc[i] > 0.f ? xc[i] : a * buf[i]);
-        } else if constexpr (Op == U::Celu) {
-          for (int64_t i = 0; i < m; ++i) buf[i] = xc[i] / a;
-          k::f32_expm1(buf, buf, m);
-          for (int64_t i = 0; i < m; ++i) {
-            const float neg = a * buf[i];
-            yc[i] = (xc[i] > 0.f ? xc[i] : 0.f) + (neg < 0.f ? neg : 0.f);
-          }
-        } else if constexpr (Op == U::Swish) {
+        if constexpr (Op == U::Swish) {
           for (int64_t i = 0; i < m; ++i) buf[i] = a * xc[i];
           k::f32_sigmoid(buf, buf, m);
           for (int64_t i = 0; i < m; ++i) yc[i] = xc[i] * buf[i];
