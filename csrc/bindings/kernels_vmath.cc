@@ -15,8 +15,8 @@ using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using fi::kernels::Activation;
 
 // y = f(x[offset:]) into y[offset:] of a fresh buffer of x's size (offset: misaligned starts);
-// in place computes in a copy of x.
-py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool inplace) {
+// in place computes in a copy of x. repeat > 1 runs the function that many times (benchmarks).
+py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool inplace, int64_t repeat) {
   const int64_t n = x.size();
   if (offset < 0 || offset > n) throw py::value_error("offset out of range");
   py::array_t<float> y(n);
@@ -26,26 +26,36 @@ py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool
   float* dst = py_ + offset;
   const int64_t m = n - offset;
   namespace k = fi::kernels;
-  py::gil_scoped_release nogil;
-  if (name == "exp") k::f32_exp(src, dst, m);
-  else if (name == "expm1") k::f32_expm1(src, dst, m);
-  else if (name == "sigmoid") k::f32_sigmoid(src, dst, m);
-  else if (name == "tanh") k::f32_tanh(src, dst, m);
-  else if (name == "erf") k::f32_erf(src, dst, m);
-  else if (name == "silu") k::f32_activation(Activation::Silu, src, dst, m);
-  else if (name == "gelu_erf") k::f32_activation(Activation::GeluErf, src, dst, m);
-  else if (name == "gelu_tanh") k::f32_activation(Activation::GeluTanh, src, dst, m);
-  else if (name == "hard_swish") k::f32_activation(Activation::HardSwish, src, dst, m);
-  else if (name == "act_sigmoid") k::f32_activation(Activation::Sigmoid, src, dst, m);
-  else if (name == "act_tanh") k::f32_activation(Activation::Tanh, src, dst, m);
-  else if (name == "elu") k::f32_elu(src, dst, m, 1.f, 1.f, 1.f);
-  else if (name == "selu") k::f32_elu(src, dst, m, 1.67326319217681884765625f, 1.05070102214813232421875f, 1.f);
-  else if (name == "none") k::f32_activation(Activation::None, src, dst, m);
-  else if (name == "softmax_row") k::f32_softmax_row(src, dst, m);
-  else if (name == "log_softmax_row") k::f32_log_softmax_row(src, dst, m);
+  using Fn = void (*)(const float*, float*, int64_t);
+  Fn fn = nullptr;
+  Activation act = Activation::None;
+  bool is_act = false;
+  int elu = 0;
+  if (name == "exp") fn = k::f32_exp;
+  else if (name == "expm1") fn = k::f32_expm1;
+  else if (name == "sigmoid") fn = k::f32_sigmoid;
+  else if (name == "tanh") fn = k::f32_tanh;
+  else if (name == "erf") fn = k::f32_erf;
+  else if (name == "softmax_row") fn = k::f32_softmax_row;
+  else if (name == "log_softmax_row") fn = k::f32_log_softmax_row;
+  else if (name == "elu") elu = 1;
+  else if (name == "selu") elu = 2;
   else {
-    py::gil_scoped_acquire gil;
-    throw py::value_error("unknown vmath function " + name);
+    is_act = true;
+    if (name == "silu") act = Activation::Silu;
+    else if (name == "gelu_erf") act = Activation::GeluErf;
+    else if (name == "gelu_tanh") act = Activation::GeluTanh;
+    else if (name == "hard_swish") act = Activation::HardSwish;
+    else if (name == "act_sigmoid") act = Activation::Sigmoid;
+    else if (name == "act_tanh") act = Activation::Tanh;
+    else if (name != "none") throw py::value_error("unknown vmath function " + name);
+  }
+  py::gil_scoped_release nogil;
+  for (int64_t r = 0; r < repeat; ++r) {
+    if (fn) fn(src, dst, m);
+    else if (is_act) k::f32_activation(act, src, dst, m);
+    else if (elu == 1) k::f32_elu(src, dst, m, 1.f, 1.f, 1.f);
+    else k::f32_elu(src, dst, m, 1.67326319217681884765625f, 1.05070102214813232421875f, 1.f);
   }
   return y;
 }
@@ -71,7 +81,7 @@ py::tuple vmath_norm(FArray x, FArray gamma, py::object beta, float eps, bool rm
 
 void bind_vmath(py::module_& k) {
   k.def("vmath", &vmath, py::arg("name"), py::arg("x"), py::arg("offset") = 0, py::arg("inplace") = false,
-        "y[offset:] = f(x[offset:]) with the kernels/vmath.h function of that name (exp, expm1, sigmoid, tanh, "
+        py::arg("repeat") = 1, "y[offset:] = f(x[offset:]) with the kernels/vmath.h function of that name (exp, expm1, sigmoid, tanh, "
         "erf, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, elu, selu, none, softmax_row, "
         "log_softmax_row) at the ISA tier in force.");
   k.def("vmath_norm", &vmath_norm, py::arg("x"), py::arg("gamma"), py::arg("beta") = py::none(),

@@ -7,7 +7,7 @@
 //   add sub mul div, fmadd(a, b, c) = a*b + c, fnmadd(a, b, c) = c - a*b,
 //   min(a, b) / max(a, b) with x86 semantics (b when either is NaN), abs, sqrt,
 //   round (to nearest even), lt(a, b), gt(a, b) -> M, select(m, a, b) = m ? a : b,
-//   copysign(mag, s) (mag >= 0), scale2(p, n) = p * 2^n for integral n in [-150, 128] with one
+//   clamp_abs(x, b) = x clamped to [-b, b] (NaN stays NaN), copysign(mag, s) (mag >= 0), scale2(p, n) = p * 2^n for integral n in [-150, 128] with one
 //   rounding (denormal results included), hsum, hmax.
 // Coefficients: tools/fit_vmath.py (near-minimax fits); ulp errors are measured by
 // tests/kernels/test_vmath.py.
@@ -44,13 +44,18 @@ struct Math {
     V r = I::fnmadd(n, c(kLn2Hi), x);
     return I::fnmadd(n, c(kLn2Lo), r);
   }
-  // exp(x): inf above ln(FLT_MAX), 0 below the smallest denormal, NaN stays NaN (the clamp keeps
-  // it: min/max return their second operand when either is NaN).
+  // exp(x): inf above ln(FLT_MAX), 0 below the smallest denormal, NaN stays NaN. The clamp to
+  // +-104 keeps r exact; 2^n with n up to 150 then overflows to inf by itself.
   static V exp(V x) {
-    x = I::max(c(-104.f), I::min(c(88.8f), x));
     V n;
-    V r = reduce(x, n);
-    return I::scale2(I::add(expm1_reduced(r), c(1.f)), n);
+    V r = reduce(I::clamp_abs(x, 104.f), n);
+    V p = c(0.00139013526f);
+    p = I::fmadd(p, r, c(0.00836331304f));
+    p = I::fmadd(p, r, c(0.0416668542f));
+    p = I::fmadd(p, r, c(0.166665763f));
+    p = I::fmadd(p, r, c(0.5f));
+    p = I::fmadd(p, r, c(1.f));
+    return I::scale2(I::fmadd(p, r, c(1.f)), n);
   }
   // exp(t) - 1 for t <= 0 (t >= -20 after clamping; below that the result is -1 in float).
   static V expm1_neg(V t) {
