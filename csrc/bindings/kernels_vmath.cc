@@ -36,6 +36,8 @@ py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool
   else if (name == "sigmoid") fn = k::f32_sigmoid;
   else if (name == "tanh") fn = k::f32_tanh;
   else if (name == "erf") fn = k::f32_erf;
+  else if (name == "log") fn = k::f32_log;
+  else if (name == "softplus") fn = k::f32_softplus;
   else if (name == "softmax_row") fn = k::f32_softmax_row;
   else if (name == "log_softmax_row") fn = k::f32_log_softmax_row;
   else if (name == "elu") elu = 1;
@@ -82,7 +84,7 @@ py::tuple vmath_norm(FArray x, FArray gamma, py::object beta, float eps, bool rm
 void bind_vmath(py::module_& k) {
   k.def("vmath", &vmath, py::arg("name"), py::arg("x"), py::arg("offset") = 0, py::arg("inplace") = false,
         py::arg("repeat") = 1, "y[offset:] = f(x[offset:]) with the kernels/vmath.h function of that name (exp, expm1, sigmoid, tanh, "
-        "erf, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, elu, selu, none, softmax_row, "
+        "erf, log, softplus, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, elu, selu, none, softmax_row, "
         "log_softmax_row) at the ISA tier in force.");
   k.def("vmath_norm", &vmath_norm, py::arg("x"), py::arg("gamma"), py::arg("beta") = py::none(),
         py::arg("eps") = 1e-5f, py::arg("rms") = false, "One layer-norm (or RMS-norm) row: (y, mean, inv_std).");

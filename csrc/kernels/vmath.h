@@ -23,6 +23,8 @@ void f32_sigmoid(const float* x, float* y, int64_t n);
 void f32_tanh(const float* x, float* y, int64_t n);
 void f32_erf(const float* x, float* y, int64_t n);
 void f32_expm1(const float* x, float* y, int64_t n);  // exp(x) - 1, accurate near 0
+void f32_log(const float* x, float* y, int64_t n);    // -inf at 0, NaN below
+void f32_softplus(const float* x, float* y, int64_t n);  // log(1 + exp(x)) without overflow
 void f32_activation(Activation act, const float* x, float* y, int64_t n);
 // y = gamma * (x > 0 ? x : alpha * expm1(beta * x)): Elu (gamma = beta = 1), Selu (beta = 1),
 // Celu (gamma = 1, beta = 1 / alpha).

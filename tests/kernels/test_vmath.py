@@ -80,6 +80,18 @@ def ref_erf(x):
     return _erf(x.astype(np.float64)).astype(np.float64)
 
 
+def ref_log(x):
+    """log in float64 (NaN below 0, -inf at 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x.astype(np.float64))
+
+
+def ref_softplus(x):
+    """log(1 + exp(x)) in float64."""
+    d = x.astype(np.float64)
+    return np.maximum(d, 0) + np.log1p(np.exp(-np.abs(d)))
+
+
 # name: (reference, sweep range, max ulp)
 FUNCS = {
     "exp": (ref_exp, (-104.0, 89.0), 1.5),
@@ -87,6 +99,8 @@ FUNCS = {
     "sigmoid": (ref_sigmoid, (-110.0, 30.0), 2.5),
     "tanh": (ref_tanh, (-12.0, 12.0), 3.0),
     "erf": (ref_erf, (-6.0, 6.0), 3.0),
+    "log": (ref_log, (0.0, 1e4), 1.5),
+    "softplus": (ref_softplus, (-110.0, 100.0), 2.5),
 }
 
 
@@ -111,6 +125,8 @@ def sweep(name: str) -> tuple[np.ndarray, np.ndarray]:
         f, (lo, hi), _ = FUNCS[name]
         x = np.concatenate([np.linspace(lo, hi, 300001, dtype=np.float64).astype(np.float32),
                             f32_range(-1e-3, 1e-3, 8192), f32_range(1e-38, 1e-30, 4096), SPECIAL])
+        if name == "log":  # every 1021st float from the smallest denormal up, and around 1
+            x = np.concatenate([x, f32_range(1e-45, 3.4e38, 1021), f32_range(0.99, 1.01, 3)])
         _SWEEPS[name] = (x, f(x))
     return _SWEEPS[name]
 
@@ -136,6 +152,8 @@ def test_special_values(tier):
     eq("sigmoid", [1, 0, nan, 0.5, 0.5, 1, 0, 0.5])
     eq("tanh", [1, -1, nan, 0, -0.0, 1, -1, tiny])
     eq("erf", [1, -1, nan, 0, -0.0, 1, -1, ref_erf(x[-1:])[0]])
+    eq("log", [inf, nan, nan, -inf, -inf, np.log(100.0), nan, np.log(np.float64(tiny))])
+    eq("softplus", [inf, 0, nan, np.log(2.0), np.log(2.0), 100, 0, np.log(2.0)])
     assert np.signbit(K.vmath("tanh", x)[4]) and np.signbit(K.vmath("erf", x)[4])
     for act in ("silu", "gelu_erf", "gelu_tanh", "hard_swish"):
         y = K.vmath(act, np.array([inf, nan, 0.0, -200.0], np.float32))
@@ -179,7 +197,7 @@ def test_activation(tier, name):
 
 
 @pytest.mark.parametrize("name", ["exp", "expm1", "sigmoid", "tanh", "erf", "gelu_erf", "gelu_tanh", "silu",
-                                  "hard_swish", "elu", "none"])
+                                  "hard_swish", "elu", "log", "softplus", "none"])
 def test_tails_offsets_inplace(tier, name):
     x = np.random.default_rng(3).uniform(-8, 8, 80).astype(np.float32)
     full = K.vmath(name, x)

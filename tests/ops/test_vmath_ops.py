@@ -19,6 +19,8 @@ START_TIER = _core.cpu_info()["isa"]
 # left (absolute error up to ~4e-7); ours is x * sigmoid(2w), hence its wider atol below.
 UNARY = {
     "Exp": ({}, 13, 20.0),
+    "Log": ({}, 13, 50.0),
+    "Softplus": ({}, 13, 20.0),
     "Sigmoid": ({}, 13, 20.0),
     "Tanh": ({}, 13, 10.0),
     "Erf": ({}, 13, 4.0),
@@ -92,7 +94,7 @@ def test_unary_in_place(name):
 
 def test_unary_specials():
     x = np.array([np.inf, -np.inf, np.nan, 0.0, 100.0, -200.0], np.float32)
-    for op, want in [("Exp", [np.inf, 0, np.nan, 1, np.inf, 0]), ("Sigmoid", [1, 0, np.nan, 0.5, 1, 0]),
+    for op, want in [("Exp", [np.inf, 0, np.nan, 1, np.inf, 0]), ("Log", [np.inf, np.nan, np.nan, -np.inf, np.log(100), np.nan]), ("Sigmoid", [1, 0, np.nan, 0.5, 1, 0]),
                      ("Tanh", [1, -1, np.nan, 0, 1, -1]), ("Erf", [1, -1, np.nan, 0, 1, -1])]:
         out = run_fastinfer(make_model(op, {"x": x}, {}, opset=13), {"x": x})[0]
         np.testing.assert_array_equal(out, np.array(want, np.float32), err_msg=op)

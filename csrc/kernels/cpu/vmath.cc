@@ -22,6 +22,8 @@ void f32_expm1(const float* x, float* y, int64_t n) { table().expm1(x, y, n); }
 void f32_sigmoid(const float* x, float* y, int64_t n) { table().sigmoid(x, y, n); }
 void f32_tanh(const float* x, float* y, int64_t n) { table().tanh(x, y, n); }
 void f32_erf(const float* x, float* y, int64_t n) { table().erf(x, y, n); }
+void f32_log(const float* x, float* y, int64_t n) { table().log(x, y, n); }
+void f32_softplus(const float* x, float* y, int64_t n) { table().softplus(x, y, n); }
 void f32_activation(Activation act, const float* x, float* y, int64_t n) { table().activation(act, x, y, n); }
 
 void f32_elu(const float* x, float* y, int64_t n, float alpha, float gamma, float beta) {

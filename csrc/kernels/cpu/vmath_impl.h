@@ -6,7 +6,8 @@
 //   store_n(p, v, n)    the first n < L lanes,
 //   add sub mul div, fmadd(a, b, c) = a*b + c, fnmadd(a, b, c) = c - a*b,
 //   min(a, b) / max(a, b) with x86 semantics (b when either is NaN), abs, sqrt,
-//   round (to nearest even), lt(a, b), gt(a, b) -> M, select(m, a, b) = m ? a : b,
+//   round (to nearest even), lt(a, b), gt(a, b), eq(a, b), unord(a, b) -> M, select(m, a, b) = m ? a : b,
+//   frexp1(x, k) = m in [1, 2) with x = m 2^k for finite x > 0 (denormals included),
 //   clamp_abs(x, b) = x clamped to [-b, b] (NaN stays NaN), copysign(mag, s) (mag >= 0), scale2(p, n) = p * 2^n for integral n in [-150, 128] with one
 //   rounding (denormal results included), hsum, hmax.
 // Coefficients: tools/fit_vmath.py (near-minimax fits); ulp errors are measured by
@@ -135,6 +136,41 @@ struct Math {
     V w2 = I::mul(I::mul(c(2.f * 0.7978845608028654f), x), I::fmadd(c(0.044715f), x2, c(1.f)));
     return I::mul(x, sigmoid(w2));
   }
+  // log(x): x = m 2^k with m in [0.75, 1.5), log(m) = f - f^2/2 + f^3 P(f), f = m - 1 (exact).
+  static V log(V x) {
+    V k;
+    V m = I::frexp1(x, k);
+    const auto low = I::lt(m, c(1.5f));
+    m = I::select(low, m, I::mul(m, c(0.5f)));
+    k = I::select(low, k, I::add(k, c(1.f)));
+    V f = I::sub(m, c(1.f));
+    V p = c(-0.0519258566f);
+    p = I::fmadd(p, f, c(0.109377228f));
+    p = I::fmadd(p, f, c(-0.13066709f));
+    p = I::fmadd(p, f, c(0.143785685f));
+    p = I::fmadd(p, f, c(-0.166487455f));
+    p = I::fmadd(p, f, c(0.199969649f));
+    p = I::fmadd(p, f, c(-0.25000158f));
+    p = I::fmadd(p, f, c(0.333333462f));
+    p = I::fmadd(p, f, c(-0.5f));
+    V r = I::fmadd(I::mul(f, f), p, f);
+    V y = I::fmadd(k, c(kLn2Hi), I::fmadd(k, c(kLn2Lo), r));
+    y = I::select(I::eq(x, c(INFINITY)), x, y);
+    y = I::select(I::eq(x, c(0.f)), c(-INFINITY), y);
+    y = I::select(I::lt(x, c(0.f)), c(NAN), y);
+    return I::select(I::unord(x, x), x, y);
+  }
+  // log(1 + u) for u >= 0 (or NaN): log(v) + (u - (v - 1)) / v, v = 1 + u, recovers u's low bits.
+  static V log1p_pos(V u) {
+    V v = I::add(c(1.f), u);
+    V corr = I::div(I::sub(u, I::sub(v, c(1.f))), v);
+    return I::select(I::eq(v, c(INFINITY)), v, I::add(log(v), corr));
+  }
+  // softplus(x) = max(x, 0) + log(1 + exp(-|x|)).
+  static V softplus(V x) {
+    V l = log1p_pos(exp(I::sub(c(0.f), I::abs(x))));
+    return I::add(I::max(c(0.f), x), l);
+  }
   static V silu(V x) { return I::mul(x, sigmoid(x)); }
   // x * clamp((x + 3) / 6, 0, 1): x + 3 is exact near -3, so the result keeps its relative accuracy.
   static V hard_swish(V x) {
@@ -162,6 +198,8 @@ template <class I> void expm1_(const float* x, float* y, int64_t n) { map<I>(x, 
 template <class I> void sigmoid_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::sigmoid); }
 template <class I> void tanh_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::tanh); }
 template <class I> void erf_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::erf); }
+template <class I> void log_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::log); }
+template <class I> void softplus_(const float* x, float* y, int64_t n) { map<I>(x, y, n, Math<I>::softplus); }
 
 // gamma * (x > 0 ? x : alpha * expm1(beta * x)): Elu, Selu, Celu (beta = 1 / alpha).
 template <class I>
@@ -330,6 +368,8 @@ VmathTable make_table() {
   t.sigmoid = sigmoid_<I>;
   t.tanh = tanh_<I>;
   t.erf = erf_<I>;
+  t.log = log_<I>;
+  t.softplus = softplus_<I>;
   t.activation = activation_<I>;
   t.elu = elu_<I>;
   t.softmax_row = softmax_row_<I>;

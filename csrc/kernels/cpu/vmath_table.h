@@ -9,7 +9,7 @@ namespace fi::kernels {
 
 struct VmathTable {
   using Map = void (*)(const float* x, float* y, int64_t n);
-  Map exp, expm1, sigmoid, tanh, erf;
+  Map exp, expm1, sigmoid, tanh, erf, log, softplus;
   void (*activation)(Activation act, const float* x, float* y, int64_t n);
   void (*elu)(const float* x, float* y, int64_t n, float alpha, float gamma, float beta);
   Map softmax_row, log_softmax_row;

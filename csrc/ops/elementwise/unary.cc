@@ -1,8 +1,8 @@
 // Unary math and activation ops, y[i] = f(x[i]) with y of x's type and shape. Each op is one
 // compile-time case of UnaryKernel<U>; attributes (alpha, beta, gamma...) are read once in the
 // constructor. Float-only ops accept float, double, float16, bfloat16 (16-bit ones computed in
-// float); Abs, Neg, Sign, Relu and Shrink also accept integer types. float32 Exp, Sigmoid, Tanh,
-// Erf, Gelu, HardSwish, Elu, Selu, Celu, Swish and Mish run the vectorised kernels/vmath.h
+// float); Abs, Neg, Sign, Relu and Shrink also accept integer types. float32 Exp, Log, Sigmoid,
+// Tanh, Erf, Gelu, HardSwish, Softplus, Elu, Selu, Celu, Swish and Mish run the vectorised kernels/vmath.h
 // functions over chunks split across the thread pool.
 #include <algorithm>
 #include <cmath>
@@ -51,7 +51,7 @@ template <class C> inline C sigmoid(C x) {
 }
 
 constexpr bool has_f32_vec(U u) {
-  return u == U::Exp || u == U::Sigmoid || u == U::Tanh || u == U::Erf || u == U::Gelu || u == U::HardSwish ||
+  return u == U::Exp || u == U::Log || u == U::Softplus || u == U::Sigmoid || u == U::Tanh || u == U::Erf || u == U::Gelu || u == U::HardSwish ||
          u == U::Elu || u == U::Selu || u == U::Celu || u == U::Swish || u == U::Mish;
 }
 
@@ -175,6 +175,8 @@ class UnaryKernel : public OpKernel {
   void f32_vec(const float* x, float* y, int64_t n) const {
     namespace k = kernels;
     if constexpr (Op == U::Exp) k::f32_exp(x, y, n);
+    else if constexpr (Op == U::Log) k::f32_log(x, y, n);
+    else if constexpr (Op == U::Softplus) k::f32_softplus(x, y, n);
     else if constexpr (Op == U::Sigmoid) k::f32_sigmoid(x, y, n);
     else if constexpr (Op == U::Tanh) k::f32_tanh(x, y, n);
     else if constexpr (Op == U::Erf) k::f32_erf(x, y, n);

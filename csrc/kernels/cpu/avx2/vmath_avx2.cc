@@ -37,6 +37,18 @@ struct Avx2 {
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M gt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static M eq(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static M unord(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_UNORD_Q); }
+  // Denormals are scaled by 2^24 first.
+  static V frexp1(V x, V& k) {
+    const M tiny = lt(x, set1(1.17549435e-38f));
+    x = select(tiny, mul(x, set1(16777216.f)), x);
+    const __m256i b = _mm256_castps_si256(x);
+    const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(b, 23), _mm256_set1_epi32(127));
+    k = sub(_mm256_cvtepi32_ps(e), select(tiny, set1(24.f), set1(0.f)));
+    return _mm256_castsi256_ps(
+        _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+  }
   static V select(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
   static V copysign(V mag, V s) { return _mm256_or_ps(_mm256_andnot_ps(set1(-0.f), mag), _mm256_and_ps(set1(-0.f), s)); }
   static V scale2(V p, V n) {

@@ -35,6 +35,14 @@ struct Scalar {
   }
   static M lt(V a, V b) { return a < b; }
   static M gt(V a, V b) { return a > b; }
+  static M eq(V a, V b) { return a == b; }
+  static M unord(V a, V b) { return a != a || b != b; }
+  static V frexp1(V x, V& k) {
+    int e = 0;
+    const float m = std::frexp(x, &e);
+    k = float(e - 1);
+    return 2.f * m;
+  }
   static V select(M m, V a, V b) { return m ? a : b; }
   static V copysign(V mag, V s) { return std::copysign(mag, s); }
   static float pow2(int32_t e) {  // 2^e for -126 <= e <= 127
