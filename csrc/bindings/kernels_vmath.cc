@@ -62,6 +62,19 @@ py::array_t<float> vmath(const std::string& name, FArray x, int64_t offset, bool
   return y;
 }
 
+// softmax(scale * x + mask) of one row.
+py::array_t<float> vmath_softmax_masked(FArray x, py::object mask, float scale) {
+  const int64_t n = x.size();
+  FArray m;
+  if (!mask.is_none()) {
+    m = FArray(mask);
+    if (m.size() != n) throw py::value_error("mask must have x's size");
+  }
+  py::array_t<float> y(n);
+  fi::kernels::f32_softmax_row_masked(x.data(), mask.is_none() ? nullptr : m.data(), scale, y.mutable_data(), n);
+  return y;
+}
+
 // Layer norm (rms=False, with mean and inv_std) or RMS norm of one row.
 py::tuple vmath_norm(FArray x, FArray gamma, py::object beta, float eps, bool rms) {
   const int64_t n = x.size();
@@ -86,6 +99,8 @@ void bind_vmath(py::module_& k) {
         py::arg("repeat") = 1, "y[offset:] = f(x[offset:]) with the kernels/vmath.h function of that name (exp, expm1, sigmoid, tanh, "
         "erf, log, softplus, silu, gelu_erf, gelu_tanh, hard_swish, act_sigmoid, act_tanh, elu, selu, none, softmax_row, "
         "log_softmax_row) at the ISA tier in force.");
+  k.def("vmath_softmax_masked", &vmath_softmax_masked, py::arg("x"), py::arg("mask") = py::none(),
+        py::arg("scale") = 1.f, "softmax(scale * x + mask) of one row.");
   k.def("vmath_norm", &vmath_norm, py::arg("x"), py::arg("gamma"), py::arg("beta") = py::none(),
         py::arg("eps") = 1e-5f, py::arg("rms") = false, "One layer-norm (or RMS-norm) row: (y, mean, inv_std).");
 }

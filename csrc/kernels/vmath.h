@@ -32,6 +32,9 @@ void f32_elu(const float* x, float* y, int64_t n, float alpha, float gamma, floa
 
 // y = softmax(x) over one contiguous row of n: exp(x - max) / sum.
 void f32_softmax_row(const float* x, float* y, int64_t n);
+// y = softmax(scale * x + mask) over one row (attention scores; mask: n additive values, -inf to
+// drop a column, or null). y may equal x.
+void f32_softmax_row_masked(const float* x, const float* mask, float scale, float* y, int64_t n);
 // y = log softmax(x) = x - max - log(sum exp(x - max)) over one contiguous row of n.
 void f32_log_softmax_row(const float* x, float* y, int64_t n);
 // y = (x - mean) / sqrt(var + eps) * gamma + beta over one row of n (gamma, beta: n values; beta

@@ -236,6 +236,19 @@ def test_softmax_rows(tier):
     np.testing.assert_allclose(K.vmath("log_softmax_row", x), ref_softmax(x)[1], rtol=1e-6)
 
 
+def test_softmax_masked_rows(tier):
+    g = np.random.default_rng(6)
+    for n in [1, 2, 15, 16, 17, 33, 64, 65, 128, 383]:
+        x = g.standard_normal(n).astype(np.float32)
+        mask = np.where(g.random(n) < 0.3, -np.inf, g.standard_normal(n)).astype(np.float32)
+        mask[0] = 0.0
+        t = x.astype(np.float64) * 0.125 + mask
+        e = np.exp(t - t.max())
+        np.testing.assert_allclose(K.vmath_softmax_masked(x, mask, 0.125), e / e.sum(), rtol=3e-6, atol=1e-9)
+        e = np.exp(x.astype(np.float64) * 2 - (x.astype(np.float64) * 2).max())
+        np.testing.assert_allclose(K.vmath_softmax_masked(x, None, 2.0), e / e.sum(), rtol=3e-6, atol=1e-9)
+
+
 def test_norm_rows(tier):
     g = np.random.default_rng(7)
     for n in [*range(1, 66), 768, 3072]:

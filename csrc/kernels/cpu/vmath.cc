@@ -31,6 +31,9 @@ void f32_elu(const float* x, float* y, int64_t n, float alpha, float gamma, floa
 }
 
 void f32_softmax_row(const float* x, float* y, int64_t n) { table().softmax_row(x, y, n); }
+void f32_softmax_row_masked(const float* x, const float* mask, float scale, float* y, int64_t n) {
+  table().softmax_row_masked(x, mask, scale, y, n);
+}
 void f32_log_softmax_row(const float* x, float* y, int64_t n) { table().log_softmax_row(x, y, n); }
 
 void f32_layernorm_row(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps) {

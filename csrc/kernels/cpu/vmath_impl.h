@@ -304,6 +304,23 @@ void softmax_row_(const float* x, float* y, int64_t n) {
   scale_shift_<I>(y, y, n, 1.f / s, 0.f);
 }
 
+// softmax(scale * x + mask) (mask may be null): t goes to y first, then y is normalised in place.
+template <class I>
+void softmax_row_masked_(const float* x, const float* mask, float scale, float* y, int64_t n) {
+  using V = typename I::V;
+  constexpr int L = I::L;
+  if (n <= 0) return;
+  const V vs = I::set1(scale);
+  if (!mask) {
+    map<I>(x, y, n, [vs](V v) { return I::mul(v, vs); });
+  } else {
+    int64_t i = 0;
+    for (; i + L <= n; i += L) I::storeu(y + i, I::fmadd(I::loadu(x + i), vs, I::loadu(mask + i)));
+    if (i < n) I::store_n(y + i, I::fmadd(I::load_n(x + i, n - i, 0.f), vs, I::load_n(mask + i, n - i, 0.f)), n - i);
+  }
+  softmax_row_<I>(y, y, n);
+}
+
 template <class I>
 void log_softmax_row_(const float* x, float* y, int64_t n) {
   if (n <= 0) return;
@@ -374,6 +391,7 @@ VmathTable make_table() {
   t.elu = elu_<I>;
   t.softmax_row = softmax_row_<I>;
   t.log_softmax_row = log_softmax_row_<I>;
+  t.softmax_row_masked = softmax_row_masked_<I>;
   t.norm_row = norm_row_<I>;
   t.reduce_max = reduce_max_<I>;
   t.reduce_sum = reduce_sum_<I>;

@@ -13,6 +13,7 @@ struct VmathTable {
   void (*activation)(Activation act, const float* x, float* y, int64_t n);
   void (*elu)(const float* x, float* y, int64_t n, float alpha, float gamma, float beta);
   Map softmax_row, log_softmax_row;
+  void (*softmax_row_masked)(const float* x, const float* mask, float scale, float* y, int64_t n);
   // Layer norm (rms: no mean subtraction, RMSNormalization) over one row; mean/inv_std may be null.
   void (*norm_row)(const float* x, const float* gamma, const float* beta, float* y, int64_t n, float eps,
                    bool rms, float* mean, float* inv_std);
