@@ -53,6 +53,16 @@ def main():
     for deg in (7, 8, 9):
         c, e = lawson(b, 0.921875, 3.925, range(deg + 1), rel=False)
         show(f"erfc big B (degree {deg} in x)", c, e)
+    # GELU(x) = x Phi(x): the erf fits above rescaled to x = sqrt2 z with the 0.5 folded in:
+    # Phi = 0.5 + x S'(x^2) (small), 0.5 erfc(|x| / sqrt2) = exp(B'(|x|)) (big).
+    small, _ = lawson(s, 0.0, 0.921875 ** 2, range(7))
+    big, _ = lawson(b, 0.921875, 3.925, range(10), rel=False)
+    r2 = math.sqrt(2)
+    gs = [float(v) * 0.5 / r2 / 2 ** k for k, v in enumerate(small)]
+    gb = [float(v) / r2 ** k for k, v in enumerate(big)]
+    gb[0] -= math.log(2)
+    print("gelu small S' (x^2):\n  " + ", ".join(f"{v:.9g}f" for v in gs))
+    print("gelu big B' (|x|):\n  " + ", ".join(f"{v:.9g}f" for v in gb))
 
 
 if __name__ == "__main__":
