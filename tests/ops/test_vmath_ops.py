@@ -76,11 +76,13 @@ def test_unary_two_threads_large(name):
     check_against_ort(name.split("-")[0], {"x": x}, attrs, opset=opset, rtol=2e-6, atol=atol(name), threads=2)
 
 
-def chain_model(op: str, attrs: dict, opset: int, shape) -> onnx.ModelProto:
-    """y = op(x + x): the op's input is an intermediate, so the executor may run it in place."""
-    nodes = [helper.make_node("Add", ["x", "x"], ["t"]), helper.make_node(op, ["t"], ["y"], **attrs)]
+def chain_model(op: str, attrs: dict, opset: int, shape, inits=None) -> onnx.ModelProto:
+    """y = op(x + x, *inits): the op's input is an intermediate, so the executor may run it in place."""
+    inits = inits or {}
+    nodes = [helper.make_node("Add", ["x", "x"], ["t"]), helper.make_node(op, ["t", *inits], ["y"], **attrs)]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+                              [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
@@ -126,6 +128,17 @@ def test_softmax_tiers_masks_threads(tier, op):
     check_against_ort(op, {"x": x}, {}, opset=13, rtol=1e-5, atol=1e-6, threads=2)
     y = (rng(3).standard_normal((3, 40, 70)) * 4).astype(np.float32)
     check_against_ort(op, {"x": y}, {"axis": 1}, opset=13, rtol=1e-5, atol=1e-6, threads=2)
+
+
+@pytest.mark.parametrize("op,axis", [("Softmax", -1), ("Softmax", 1), ("LogSoftmax", -1), ("LogSoftmax", 0),
+                                     ("LayerNormalization", -1), ("LayerNormalization", 1)])
+def test_softmax_layernorm_in_place(op, axis):
+    x = (rng(12).standard_normal((6, 35, 20)) * 3).astype(np.float32)
+    inits = {}
+    if op == "LayerNormalization":
+        inits = {"s": rng(13).standard_normal(x.shape[axis % 3:]).astype(np.float32)}
+    model = chain_model(op, {"axis": axis}, 17, x.shape, inits)
+    assert_close(run_fastinfer(model, {"x": x})[0], run_ort(model, {"x": x})[0], 1e-5, 1e-6)
 
 
 @pytest.mark.parametrize("shape,axis", [((4, 7), -1), ((2, 3, 768), -1), ((2, 5, 6), 1), ((3, 65), 0),

@@ -23,6 +23,9 @@ class LayerNormKernel : public OpKernel {
     stash_ = init.attrs().get_int("stash_type", 1);
   }
 
+  // Each row's statistics are taken before the row is written: Y may take X's memory.
+  int inplace_input() const override { return 0; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     int rank = x.rank();

@@ -115,6 +115,10 @@ class SoftmaxKernel : public OpKernel {
     axis_ = init.attrs().get_int("axis", coerce_2d_ ? 1 : -1);
   }
 
+  // Every path reads a row (or column block) of x before writing that part of y, and afterwards
+  // reads only y: y may take x's memory.
+  int inplace_input() const override { return 0; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     const Shape& s = x.shape();
