@@ -1,6 +1,12 @@
 // Vectorised fp32 math over contiguous arrays: transcendental functions and the activations that
 // ops and GEMM/conv epilogues apply. Each entry point picks the best implementation for the ISA in
 // force (FASTINFER_ISA caps it) and works for any n, including tails; y may equal x (in place).
+// Implementations: kernels/cpu/vmath_impl.h (one template, AVX-512 / AVX2+FMA / one-lane ref traits).
+// Max error measured over every 251st float32 of the whole range, denormals, +-inf, NaN (AVX-512 and
+// AVX2 / ref, tests/kernels/test_vmath.py): exp 0.91 / 1.21 ulp, expm1 1.56 / 1.67, sigmoid 2.14 /
+// 2.21, tanh 2.48, erf 2.35 / 2.37, log 1.06 / 1.09, softplus 1.92. Activations for x > -2: SiLU 2.8,
+// HardSwish 2.3, GELU(erf) 4.7 / 7.0, GELU(tanh) 8.5 ulp (1 + tanh/erf is ill-conditioned there);
+// further left their error stays below 4e-6 relative (GELU(erf) is 0 below x = -5.55, |exact| < 8e-8).
 #pragma once
 #include <cstdint>
 
