@@ -5,7 +5,7 @@
 //   load_n(p, n, fill)  the first n < L floats of p, the other lanes = fill (reads nothing past p[n-1]),
 //   store_n(p, v, n)    the first n < L lanes,
 //   add sub mul div, fmadd(a, b, c) = a*b + c, fnmadd(a, b, c) = c - a*b,
-//   min(a, b) / max(a, b) with x86 semantics (b when either is NaN), abs, sqrt,
+//   min(a, b) / max(a, b) with x86 semantics (b when either is NaN), abs, neg_abs (-|a|),
 //   round (to nearest even), lt(a, b), gt(a, b), eq(a, b), unord(a, b) -> M, select(m, a, b) = m ? a : b,
 //   frexp1(x, k) = m in [1, 2) with x = m 2^k for finite x > 0 (denormals included),
 //   clamp_abs(x, b) = x clamped to [-b, b] (NaN stays NaN), copysign(mag, s) (mag >= 0), scale2(p, n) = p * 2^n for integral n in [-150, 128] with one
@@ -80,14 +80,14 @@ struct Math {
   }
   // 1 / (1 + exp(-x)) as e / (1 + e) or 1 / (1 + e) with e = exp(-|x|) (never overflows).
   static V sigmoid(V x) {
-    V e = exp(I::sub(c(0.f), I::abs(x)));
+    V e = exp(I::neg_abs(x));
     V num = I::select(I::lt(x, c(0.f)), e, c(1.f));
     return I::div(num, I::add(c(1.f), e));
   }
-  // tanh(x) = sign(x) * -m / (2 + m), m = expm1(-2|x|): no cancellation near 0.
+  // tanh(x) = sign(x) * m / (-2 - m), m = expm1(-2|x|): no cancellation near 0.
   static V tanh(V x) {
-    V m = expm1_neg(I::mul(c(-2.f), I::abs(x)));
-    return I::copysign(I::div(I::sub(c(0.f), m), I::add(c(2.f), m)), x);
+    V m = expm1_neg(I::mul(c(2.f), I::neg_abs(x)));
+    return I::copysign(I::div(m, I::sub(c(-2.f), m)), x);
   }
   // erf(|x|) < 0.921875: x S(x^2).
   static V erf_small(V x) {
@@ -188,7 +188,7 @@ struct Math {
   }
   // softplus(x) = max(x, 0) + log(1 + exp(-|x|)).
   static V softplus(V x) {
-    V l = log1p_pos(exp(I::sub(c(0.f), I::abs(x))));
+    V l = log1p_pos(exp(I::neg_abs(x)));
     return I::add(I::max(c(0.f), x), l);
   }
   static V silu(V x) { return I::mul(x, sigmoid(x)); }

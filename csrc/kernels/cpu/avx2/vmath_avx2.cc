@@ -33,6 +33,7 @@ struct Avx2 {
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V clamp_abs(V x, float b) { return max(set1(-b), min(set1(b), x)); }
+  static V neg_abs(V a) { return _mm256_or_ps(a, set1(-0.f)); }
   static V abs(V a) { return _mm256_andnot_ps(set1(-0.f), a); }
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }

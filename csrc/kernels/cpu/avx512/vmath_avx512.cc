@@ -30,6 +30,7 @@ struct Avx512 {
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V clamp_abs(V x, float b) { return max(set1(-b), min(set1(b), x)); }
+  static V neg_abs(V a) { return _mm512_or_ps(a, set1(-0.f)); }
   static V abs(V a) { return _mm512_abs_ps(a); }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }

@@ -26,6 +26,7 @@ struct Scalar {
   static V min(V a, V b) { return a < b ? a : b; }
   static V max(V a, V b) { return a > b ? a : b; }
   static V clamp_abs(V x, float b) { return max(-b, min(b, x)); }
+  static V neg_abs(V a) { return -std::fabs(a); }
   static V abs(V a) { return std::fabs(a); }
   // Round to nearest even for |a| < 2^22 (all this file needs) without a libm call.
   static V round(V a) {
