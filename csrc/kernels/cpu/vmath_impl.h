@@ -45,11 +45,11 @@ struct Math {
     V r = I::fnmadd(n, c(kLn2Hi), x);
     return I::fnmadd(n, c(kLn2Lo), r);
   }
-  // exp(x): inf above ln(FLT_MAX), 0 below the smallest denormal, NaN stays NaN. The clamp to
-  // +-104 keeps r exact; 2^n with n up to 150 then overflows to inf by itself.
-  static V exp(V x) {
+  // exp(x) for -104 <= x <= 104 (or NaN): the callers below clamp as far as their range needs.
+  // n up to 150 makes 2^n overflow to inf by itself; from -104 down the result is 0.
+  static V exp_in_range(V x) {
     V n;
-    V r = reduce(I::clamp_abs(x, 104.f), n);
+    V r = reduce(x, n);
     V p = c(0.00139013526f);
     p = I::fmadd(p, r, c(0.00836331304f));
     p = I::fmadd(p, r, c(0.0416668542f));
@@ -58,6 +58,10 @@ struct Math {
     p = I::fmadd(p, r, c(1.f));
     return I::scale2(I::fmadd(p, r, c(1.f)), n);
   }
+  // exp(x): inf above ln(FLT_MAX), 0 below the smallest denormal, NaN stays NaN.
+  static V exp(V x) { return exp_in_range(I::clamp_abs(x, 104.f)); }
+  // exp(x) for x <= 0 (or NaN; -inf gives 0): one clamp.
+  static V exp_nonpos(V x) { return exp_in_range(I::max(c(-104.f), x)); }
   // exp(t) - 1 for t <= 0 (t >= -20 after clamping; below that the result is -1 in float).
   static V expm1_neg(V t) {
     t = I::max(c(-20.f), t);
@@ -80,7 +84,7 @@ struct Math {
   }
   // 1 / (1 + exp(-x)) as e / (1 + e) or 1 / (1 + e) with e = exp(-|x|) (never overflows).
   static V sigmoid(V x) {
-    V e = exp(I::neg_abs(x));
+    V e = exp_nonpos(I::neg_abs(x));
     V num = I::select(I::lt(x, c(0.f)), e, c(1.f));
     return I::div(num, I::add(c(1.f), e));
   }
@@ -113,7 +117,7 @@ struct Math {
     b = I::fmadd(b, a, c(-0.631756902f));
     b = I::fmadd(b, a, c(-1.13025892f));
     b = I::fmadd(b, a, c(0.000323398446f));
-    return exp(b);
+    return exp_in_range(b);  // B is within [-18, 0.01] for 0 <= a <= 3.925
   }
   static V erf(V x) {
     V a = I::abs(x);
@@ -137,7 +141,7 @@ struct Math {
     b = I::fmadd(b, am, c(-0.315878451f));
     b = I::fmadd(b, am, c(-0.799213745f));
     b = I::fmadd(b, am, c(-0.692823782f));
-    V e = exp(b);
+    V e = exp_in_range(b);  // B' is within [-18, 0] for 0 <= am <= 5.55
     V t = I::mul(x, x);
     V s = c(4.62386913e-07f);
     s = I::fmadd(s, t, c(-8.99650129e-06f));
@@ -188,7 +192,7 @@ struct Math {
   }
   // softplus(x) = max(x, 0) + log(1 + exp(-|x|)).
   static V softplus(V x) {
-    V l = log1p_pos(exp(I::neg_abs(x)));
+    V l = log1p_pos(exp_nonpos(I::neg_abs(x)));
     return I::add(I::max(c(0.f), x), l);
   }
   static V silu(V x) { return I::mul(x, sigmoid(x)); }
@@ -288,7 +292,7 @@ float sum_exp_(const float* x, float* y, int64_t n, float m) {
   typename I::V s0 = I::set1(0.f), s1 = s0;
   int64_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
-    auto a = K::exp(I::sub(I::loadu(x + i), vm)), b = K::exp(I::sub(I::loadu(x + i + L), vm));
+    auto a = K::exp_nonpos(I::sub(I::loadu(x + i), vm)), b = K::exp_nonpos(I::sub(I::loadu(x + i + L), vm));
     if (y) {
       I::storeu(y + i, a);
       I::storeu(y + i + L, b);
@@ -297,12 +301,12 @@ float sum_exp_(const float* x, float* y, int64_t n, float m) {
     s1 = I::add(s1, b);
   }
   for (; i + L <= n; i += L) {
-    auto a = K::exp(I::sub(I::loadu(x + i), vm));
+    auto a = K::exp_nonpos(I::sub(I::loadu(x + i), vm));
     if (y) I::storeu(y + i, a);
     s0 = I::add(s0, a);
   }
   if (i < n) {
-    auto a = K::exp(I::sub(I::load_n(x + i, n - i, -INFINITY), vm));
+    auto a = K::exp_nonpos(I::sub(I::load_n(x + i, n - i, -INFINITY), vm));
     if (y) I::store_n(y + i, a, n - i);
     s1 = I::add(s1, a);
   }
