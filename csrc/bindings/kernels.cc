@@ -211,6 +211,8 @@ py::array f32_dwconv(const std::string& name, FArray x_in, FArray w_in, py::obje
 
 }  // namespace
 
+void bind_vmath(py::module_& k);  // kernels_vmath.cc
+
 void bind_kernels(py::module_& m) {
   py::module_ k = m.def_submodule("kernels", "direct access to kernels, for tests and benchmarks");
   k.def("list_kernels", &list_kernels, py::arg("family"),
@@ -240,4 +242,5 @@ void bind_kernels(py::module_& m) {
         py::arg("dilations") = std::vector<int64_t>{1, 1}, py::arg("clamp_min") = -INFINITY,
         py::arg("clamp_max") = INFINITY, py::arg("threads") = 1,
         "Depthwise conv (NCHW) with the named fp32 dwconv kernel; w is [C * mult, 1, KH, KW].");
+  bind_vmath(k);
 }

@@ -1,11 +1,15 @@
 // Unary math and activation ops, y[i] = f(x[i]) with y of x's type and shape. Each op is one
 // compile-time case of UnaryKernel<U>; attributes (alpha, beta, gamma...) are read once in the
 // constructor. Float-only ops accept float, double, float16, bfloat16 (16-bit ones computed in
-// float); Abs, Neg, Sign, Relu and Shrink also accept integer types.
+// float); Abs, Neg, Sign, Relu and Shrink also accept integer types. float32 Exp, Log, Sigmoid,
+// Tanh, Erf, Gelu, HardSwish, Softplus, Elu, Selu, Celu, Swish and Mish run the vectorised kernels/vmath.h
+// functions over chunks split across the thread pool.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "core/dispatch_type.h"
+#include "kernels/vmath.h"
 #include "ops/elementwise/engine.h"
 #include "ops/registry.h"
 
@@ -44,6 +48,11 @@ template <class C> inline C sigmoid(C x) {
   if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
   C e = std::exp(x);
   return e / (C(1) + e);
+}
+
+constexpr bool has_f32_vec(U u) {
+  return u == U::Exp || u == U::Log || u == U::Softplus || u == U::Sigmoid || u == U::Tanh || u == U::Erf || u == U::Gelu || u == U::HardSwish ||
+         u == U::Elu || u == U::Selu || u == U::Celu || u == U::Swish || u == U::Mish;
 }
 
 template <U Op>
@@ -85,6 +94,14 @@ class UnaryKernel : public OpKernel {
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     Tensor& y = ctx.output(0, x.dtype(), x.shape());
+    if constexpr (has_f32_vec(Op)) {
+      if (x.dtype() == DataType::Float) {
+        const float* px = x.data<float>();
+        float* py = y.data<float>();
+        parallel_for(ctx.pool(), x.numel(), ew::kGrain, [&](int64_t b, int64_t e) { f32_vec(px + b, py + b, e - b); });
+        return;
+      }
+    }
     auto run = [&](auto tag) {
       using T = typename decltype(tag)::type;
       using C = ew::Compute<T>;
@@ -151,6 +168,47 @@ class UnaryKernel : public OpKernel {
       else if constexpr (Op == U::Swish) return x * sigmoid(a * x);
       else if constexpr (Op == U::ThresholdedRelu) return x > a ? x : C(0);
       else return shrink(x);
+    }
+  }
+
+  // The float32 path of the ops with a vmath kernel: y[i] = f(x[i]) for i < n (y may be x).
+  void f32_vec(const float* x, float* y, int64_t n) const {
+    namespace k = kernels;
+    if constexpr (Op == U::Exp) k::f32_exp(x, y, n);
+    else if constexpr (Op == U::Log) k::f32_log(x, y, n);
+    else if constexpr (Op == U::Softplus) k::f32_softplus(x, y, n);
+    else if constexpr (Op == U::Sigmoid) k::f32_sigmoid(x, y, n);
+    else if constexpr (Op == U::Tanh) k::f32_tanh(x, y, n);
+    else if constexpr (Op == U::Erf) k::f32_erf(x, y, n);
+    else if constexpr (Op == U::Gelu)
+      k::f32_activation(tanh_approx_ ? k::Activation::GeluTanh : k::Activation::GeluErf, x, y, n);
+    else if constexpr (Op == U::HardSwish) k::f32_activation(k::Activation::HardSwish, x, y, n);
+    else if constexpr (Op == U::Elu) k::f32_elu(x, y, n, alpha_, 1.f, 1.f);
+    else if constexpr (Op == U::Selu) k::f32_elu(x, y, n, alpha_, gamma_, 1.f);
+    else if constexpr (Op == U::Celu) k::f32_elu(x, y, n, alpha_, 1.f, 1.f / alpha_);
+    else {
+      // The rest combine one vmath function of x (in buf) with x itself, a chunk at a time.
+      constexpr int64_t kBuf = 1024;
+      float buf[kBuf];
+      const float a = alpha_;
+      for (int64_t c = 0; c < n; c += kBuf) {
+        const int64_t m = std::min(kBuf, n - c);
+        const float* xc = x + c;
+        float* yc = y + c;
+        if constexpr (Op == U::Swish) {
+          for (int64_t i = 0; i < m; ++i) buf[i] = a * xc[i];
+          k::f32_sigmoid(buf, buf, m);
+          for (int64_t i = 0; i < m; ++i) yc[i] = xc[i] * buf[i];
+        } else {
+          // Mish: tanh(log(1 + e)) = e (e + 2) / (e (e + 2) + 2), e = exp(x), exactly 1 from x = 20 on.
+          for (int64_t i = 0; i < m; ++i) buf[i] = xc[i] < 20.f ? xc[i] : 20.f;
+          k::f32_exp(buf, buf, m);
+          for (int64_t i = 0; i < m; ++i) {
+            const float t = buf[i] * (buf[i] + 2.f);
+            yc[i] = xc[i] * (t / (t + 2.f));
+          }
+        }
+      }
     }
   }
 

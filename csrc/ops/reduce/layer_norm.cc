@@ -2,9 +2,12 @@
 // a row-major tensor and apply a broadcast scale (and bias).
 //   Layer/RMS: rows are X.shape[axis:], one per index of X.shape[:axis].
 //   Group: X is [N, C, ...]; each row is one group of C/num_groups channels of one sample.
+// float32 Layer/RMS rows run the vectorised kernels/vmath.h rows (two-pass float moments), split
+// over the pool by rows; a scale/bias of exactly the normalised shape is read in place.
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/vmath.h"
 #include "ops/reduce/register.h"
 #include "ops/reduce/reduce_util.h"
 
@@ -20,6 +23,9 @@ class LayerNormKernel : public OpKernel {
     stash_ = init.attrs().get_int("stash_type", 1);
   }
 
+  // Each row's statistics are taken before the row is written: Y may take X's memory.
+  int inplace_input() const override { return 0; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     int rank = x.rank();
@@ -28,6 +34,7 @@ class LayerNormKernel : public OpKernel {
     const Shape& s = x.shape();
     int64_t outer = s.prod(0, int(axis)), d = s.prod(int(axis), rank);
     Shape norm_shape(s.begin() + axis, s.end());
+    if (x.dtype() == DataType::Float) return compute_f32(ctx, x, axis, outer, d, norm_shape);
     std::vector<double> scale = reduce::broadcast_param(ctx.in(1), norm_shape, "scale");
     std::vector<double> bias;
     if (!kRms && ctx.input(2)) bias = reduce::broadcast_param(*ctx.input(2), norm_shape, "B");
@@ -84,6 +91,43 @@ class LayerNormKernel : public OpKernel {
   }
 
  private:
+  // A float parameter broadcast to the normalised shape: in place when it already has that shape,
+  // else copied into store.
+  static const float* param_f32(const Tensor& t, const Shape& norm_shape, const char* what, std::vector<float>& store) {
+    if (t.dtype() == DataType::Float && t.shape() == norm_shape) return t.data<float>();
+    std::vector<double> v = reduce::broadcast_param(t, norm_shape, what);
+    store.assign(v.begin(), v.end());
+    return store.data();
+  }
+
+  void compute_f32(KernelContext& ctx, const Tensor& x, int64_t axis, int64_t outer, int64_t d,
+                   const Shape& norm_shape) const {
+    const Shape& s = x.shape();
+    std::vector<float> scale_store, bias_store;
+    const float* scale = param_f32(ctx.in(1), norm_shape, "scale", scale_store);
+    const float* bias = !kRms && ctx.input(2) ? param_f32(*ctx.input(2), norm_shape, "B", bias_store) : nullptr;
+    Tensor& y = ctx.output(0, DataType::Float, s);
+    float* mean = nullptr;
+    float* inv = nullptr;
+    if (!kRms) {
+      Shape ms(s.begin(), s.begin() + axis);
+      for (int i = int(axis); i < x.rank(); ++i) ms.push_back(1);
+      if (ctx.has_output(1)) mean = ctx.output(1, DataType::Float, ms).data<float>();
+      if (ctx.has_output(2)) inv = ctx.output(2, DataType::Float, ms).data<float>();
+    }
+    if (outer == 0) return;
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    parallel_for(ctx.pool(), outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, d)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        if constexpr (kRms) kernels::f32_rmsnorm_row(px + r * d, scale, nullptr, py + r * d, d, eps_);
+        else
+          kernels::f32_layernorm_row_stats(px + r * d, scale, bias, py + r * d, d, eps_, mean ? mean + r : nullptr,
+                                           inv ? inv + r : nullptr);
+      }
+    });
+  }
+
   std::string name_;
   int64_t axis_ = -1, stash_ = 1;
   float eps_ = 1e-5f;

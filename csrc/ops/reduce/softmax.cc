@@ -1,10 +1,14 @@
 // Softmax, LogSoftmax, Hardmax. Opset < 13: the input is viewed as 2-D [prod(dims[:axis]),
 // prod(dims[axis:])] (axis default 1) and each row is normalised. Opset >= 13: along one axis
 // (default -1), layout outer x D x inner. Numerically stable: x - max before exp.
+// float32 Softmax/LogSoftmax run the vectorised kernels/vmath.h rows (inner == 1, rows split over
+// the pool) or, along an inner axis, blocks of up to kCols contiguous columns: max down the axis,
+// then one vectorised exp per row of the block.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "kernels/vmath.h"
 #include "ops/reduce/fast_exp.h"
 #include "ops/reduce/register.h"
 #include "ops/reduce/reduce_util.h"
@@ -62,6 +66,47 @@ void softmax_row(const T* src, T* dst, int64_t d, F* buf) {
   }
 }
 
+// float32 softmax / log-softmax of x [outer, d, inner] along d.
+template <SM K>
+void softmax_f32(ThreadPool* pool, const float* x, float* y, int64_t outer, int64_t d, int64_t inner) {
+  if (inner == 1) {
+    parallel_for(pool, outer, std::max<int64_t>(1, 16384 / d), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        if constexpr (K == SM::Softmax) kernels::f32_softmax_row(x + o * d, y + o * d, d);
+        else kernels::f32_log_softmax_row(x + o * d, y + o * d, d);
+      }
+    });
+    return;
+  }
+  constexpr int64_t kCols = 256;
+  const int64_t blocks = (inner + kCols - 1) / kCols;
+  parallel_for(pool, outer * blocks, std::max<int64_t>(1, 16384 / (d * std::min(inner, kCols))),
+               [&](int64_t b, int64_t e) {
+    float m[kCols], sum[kCols], t[kCols];
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t o = task / blocks, j0 = task % blocks * kCols, w = std::min(kCols, inner - j0);
+      const float* xs = x + o * d * inner + j0;
+      float* ys = y + o * d * inner + j0;
+      for (int64_t j = 0; j < w; ++j) { m[j] = xs[j]; sum[j] = 0.f; }
+      for (int64_t k = 1; k < d; ++k)
+        for (int64_t j = 0; j < w; ++j) m[j] = xs[k * inner + j] > m[j] ? xs[k * inner + j] : m[j];
+      for (int64_t k = 0; k < d; ++k) {
+        float* yr = ys + k * inner;
+        for (int64_t j = 0; j < w; ++j) yr[j] = xs[k * inner + j] - m[j];
+        float* ex = K == SM::Softmax ? yr : t;
+        kernels::f32_exp(yr, ex, w);
+        for (int64_t j = 0; j < w; ++j) sum[j] += ex[j];
+      }
+      for (int64_t j = 0; j < w; ++j) sum[j] = K == SM::Softmax ? 1.f / sum[j] : -std::log(sum[j]);
+      for (int64_t k = 0; k < d; ++k) {
+        float* yr = ys + k * inner;
+        if constexpr (K == SM::Softmax) for (int64_t j = 0; j < w; ++j) yr[j] *= sum[j];
+        else for (int64_t j = 0; j < w; ++j) yr[j] += sum[j];
+      }
+    }
+  });
+}
+
 template <SM K>
 class SoftmaxKernel : public OpKernel {
  public:
@@ -69,6 +114,10 @@ class SoftmaxKernel : public OpKernel {
     coerce_2d_ = init.opset() < 13;
     axis_ = init.attrs().get_int("axis", coerce_2d_ ? 1 : -1);
   }
+
+  // Every path reads a row (or column block) of x before writing that part of y, and afterwards
+  // reads only y: y may take x's memory.
+  int inplace_input() const override { return 0; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
@@ -88,6 +137,10 @@ class SoftmaxKernel : public OpKernel {
       outer = s.prod(0, int(a)); d = s[size_t(a)]; inner = s.prod(int(a) + 1, rank);
     }
     if (outer * d * inner == 0) return;
+    if constexpr (K != SM::Hardmax) {
+      if (x.dtype() == DataType::Float)
+        return softmax_f32<K>(ctx.pool(), x.data<float>(), y.data<float>(), outer, d, inner);
+    }
     dispatch_float(x.dtype(), name_.c_str(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       using F = reduce::FloatAcc<T>;
