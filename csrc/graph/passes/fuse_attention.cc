@@ -44,8 +44,9 @@ class Matcher {
 
   // The producer of value v when v has exactly one reader, is not a graph output and the
   // producer is `op`; else -1.
-  int private_producer(int v, const char* op) const {
-    if (v < 0 || uses_[size_t(v)] != 1 || g_.value(v).is_output) return -1;
+  // With `shared`, v may have other readers too (the node then stays for them).
+  int private_producer(int v, const char* op, bool shared = false) const {
+    if (v < 0 || (!shared && (uses_[size_t(v)] != 1 || g_.value(v).is_output))) return -1;
     int p = g_.value(v).producer;
     if (p < 0 || !is_op(nodes_[size_t(p)], op) || nodes_[size_t(p)].outputs.size() != 1) return -1;
     return p;
@@ -55,14 +56,13 @@ class Matcher {
     return nodes_[size_t(t)].attrs.get_ints("perm") == perm;
   }
 
-  // v = Transpose<perm>(Reshape(x3, shape)) with both private; returns the Reshape, records nodes.
-  int head_split(int v, std::vector<int64_t> perm, std::vector<int>& used) const {
-    int t = private_producer(v, "Transpose");
+  // v = Transpose<perm>(Reshape(x3, shape)); returns the Reshape. Other readers
+  // (Shape nodes of dynamo's exports) are fine: these nodes go only if nothing else reads them.
+  int head_split(int v, std::vector<int64_t> perm) const {
+    int t = private_producer(v, "Transpose", true);
     if (t < 0 || !transpose_perm(t, perm)) return -1;
-    int r = private_producer(nodes_[size_t(t)].inputs[0], "Reshape");
+    int r = private_producer(nodes_[size_t(t)].inputs[0], "Reshape", true);
     if (r < 0 || nodes_[size_t(r)].inputs.size() != 2) return -1;
-    used.push_back(t);
-    used.push_back(r);
     return r;
   }
 
@@ -78,14 +78,63 @@ class Matcher {
     return same_dim(*x, 0, *y, 0) && same_dim(*x, 1, *y, 1) && x->dims[2] == h * d;
   }
 
+  // When v = Div(x, c) (div allowed) or Mul(x, c) / Mul(c, x) with a private constant scalar c:
+  // folds c into scale_ and moves v to x. False when the scale is unusable.
+  bool take_scale(int& v, bool div) {
+    int sc = div ? private_producer(v, "Div") : -1;
+    if (sc < 0) sc = private_producer(v, "Mul");
+    if (sc < 0) return true;
+    const Node& n = nodes_[size_t(sc)];
+    if (n.inputs.size() != 2) return false;
+    int k = -1;
+    for (int j = 0; j < 2; ++j) {
+      const Tensor* c = pass_util::const_f32(g_, n, size_t(j));
+      if (c && c->numel() == 1 && (j == 1 || is_op(n, "Mul"))) k = j;
+    }
+    if (k < 0) return true;  // not a scale: the caller's next step decides
+    float c = pass_util::const_f32(g_, n, size_t(k))->data<float>()[0];
+    scale_ *= is_op(n, "Div") ? 1.f / c : c;
+    if (!std::isfinite(scale_) || scale_ == 0.f) return false;
+    v = n.inputs[size_t(1 - k)];
+    return true;
+  }
+
+  // K^T per head from a rank-3 key projection: Transpose<0,2,3,1>(Reshape(k3)), or
+  // Transpose<0,1,3,2> of the [B, H, L, D] split, or (dynamo's scaled_dot_product_attention)
+  // Reshape(Transpose<0,2,1>(Reshape([B, H, L, D] split, [B*H, L, D])), [B, H, D, L]).
+  // Returns the head-split Reshape or -1.
+  int key_transposed(int kt) {
+    int r = head_split(kt, {0, 2, 3, 1});
+    if (r >= 0) return r;
+    int t = private_producer(kt, "Transpose");
+    if (t >= 0) {
+      if (!transpose_perm(t, {0, 1, 3, 2})) return -1;
+      return head_split(nodes_[size_t(t)].inputs[0], {0, 2, 1, 3});
+    }
+    int r2 = private_producer(kt, "Reshape");
+    if (r2 < 0) return -1;
+    int t3 = private_producer(nodes_[size_t(r2)].inputs[0], "Transpose");
+    if (t3 < 0 || !transpose_perm(t3, {0, 2, 1})) return -1;
+    int r3 = private_producer(nodes_[size_t(t3)].inputs[0], "Reshape");
+    if (r3 < 0) return -1;
+    int k4 = nodes_[size_t(r3)].inputs[0];
+    const TypeInfo* a = shape_of(g_, k4, 4);
+    const TypeInfo* b = shape_of(g_, nodes_[size_t(r3)].outputs[0], 3);
+    const TypeInfo* c = shape_of(g_, kt, 4);
+    if (!a || !b || !c) return -1;
+    // [B, H, L, D] -> [X, L, D] -> [X, D, L] -> [B, H, D, L]
+    if (!same_dim(*b, 1, *a, 2) || !same_dim(*b, 2, *a, 3)) return -1;
+    if (!same_dim(*c, 0, *a, 0) || !same_dim(*c, 1, *a, 1) || !same_dim(*c, 2, *a, 3) || !same_dim(*c, 3, *a, 2))
+      return -1;
+    return head_split(k4, {0, 2, 1, 3});
+  }
+
   bool match(size_t si) {
-    used_.clear();
     const Node& sm = nodes_[si];
     if (!is_op(sm, "Softmax") || sm.inputs.size() != 1 || sm.outputs.size() != 1) return false;
     if (!sm.attrs.has("axis") && g_.opset("") < 13) return false;  // the old default axis is 1
     int64_t axis = sm.attrs.get_int("axis", -1);
     if (axis != -1 && axis != 3) return false;
-    used_.push_back(int(si));
 
     // Scores: [Add(mask)] of [Div/Mul(scale)] of MatMul.
     int s = sm.inputs[0];
@@ -104,52 +153,28 @@ class Matcher {
       if (side < 0) return false;
       mask_ = a.inputs[size_t(1 - side)];
       s = a.inputs[size_t(side)];
-      used_.push_back(add);
     }
     scale_ = 1.f;
-    int sc = private_producer(s, "Div");
-    if (sc < 0) sc = private_producer(s, "Mul");
-    if (sc >= 0) {
-      const Node& n = nodes_[size_t(sc)];
-      if (n.inputs.size() != 2) return false;
-      int k = -1;
-      for (int j = 0; j < 2; ++j) {
-        const Tensor* c = pass_util::const_f32(g_, n, size_t(j));
-        if (c && c->numel() == 1 && (j == 1 || is_op(n, "Mul"))) k = j;
-      }
-      if (k < 0) return false;
-      float c = pass_util::const_f32(g_, n, size_t(k))->data<float>()[0];
-      scale_ = is_op(n, "Div") ? 1.f / c : c;
-      if (!std::isfinite(scale_) || scale_ == 0.f) return false;
-      s = n.inputs[size_t(1 - k)];
-      used_.push_back(sc);
-    }
+    if (!take_scale(s, true)) return false;
     int mm1 = private_producer(s, "MatMul");
     if (mm1 < 0) return false;
-    used_.push_back(mm1);
     const TypeInfo* scores = shape_of(g_, s, 4);
     if (!scores) return false;
 
     // Q, K^T, V head splits.
-    int rq = head_split(nodes_[size_t(mm1)].inputs[0], {0, 2, 1, 3}, used_);
+    int qs = nodes_[size_t(mm1)].inputs[0], kt = nodes_[size_t(mm1)].inputs[1];
+    if (!take_scale(qs, false) || !take_scale(kt, false)) return false;
+    int rq = head_split(qs, {0, 2, 1, 3});
     if (rq < 0) return false;
-    int kt = nodes_[size_t(mm1)].inputs[1];
-    int rk = head_split(kt, {0, 2, 3, 1}, used_);
-    if (rk < 0) {
-      int t = private_producer(kt, "Transpose");
-      if (t < 0 || !transpose_perm(t, {0, 1, 3, 2})) return false;
-      used_.push_back(t);
-      rk = head_split(nodes_[size_t(t)].inputs[0], {0, 2, 1, 3}, used_);
-      if (rk < 0) return false;
-    }
+    int rk = key_transposed(kt);
+    if (rk < 0) return false;
     int p_out = sm.outputs[0];
     if (uses_[size_t(p_out)] != 1 || g_.value(p_out).is_output) return false;
     int mm2 = -1;
     for (size_t j = 0; j < nodes_.size(); ++j)
       if (is_op(nodes_[j], "MatMul") && nodes_[j].inputs.size() == 2 && nodes_[j].inputs[0] == p_out) mm2 = int(j);
     if (mm2 < 0) return false;
-    used_.push_back(mm2);
-    int rv = head_split(nodes_[size_t(mm2)].inputs[1], {0, 2, 1, 3}, used_);
+    int rv = head_split(nodes_[size_t(mm2)].inputs[1], {0, 2, 1, 3});
     if (rv < 0) return false;
 
     // Merge of the heads: Reshape(Transpose<0,2,1,3>(o)).
@@ -163,7 +188,6 @@ class Matcher {
     for (size_t j = 0; j < nodes_.size(); ++j)
       if (is_op(nodes_[j], "Reshape") && nodes_[j].inputs.size() == 2 && nodes_[j].inputs[0] == to) rm = int(j);
     if (rm < 0 || uses_[size_t(to)] != 1 || g_.value(to).is_output) return false;
-    used_.push_back(tr);
     final_ = rm;
 
     // Shapes.
@@ -195,7 +219,8 @@ class Matcher {
     return true;
   }
 
-  // Rewrites the matched pattern: the final Reshape becomes the fused node, the rest is dropped.
+  // Rewrites the matched pattern: the final Reshape becomes the fused node; every node above it
+  // that nothing reads any more (the pattern, the shape arithmetic feeding its reshapes) is dropped.
   void rewrite(std::vector<char>& dead) {
     Node& n = nodes_[size_t(final_)];
     n.op_type = "MultiHeadAttention";
@@ -214,22 +239,15 @@ class Matcher {
     if (mask_ >= 0) n.inputs.insert(n.inputs.end(), {-1, -1, mask_});
     n.input_names.clear();
     for (int v : n.inputs) n.input_names.push_back(v >= 0 ? g_.value(v).name : std::string());
-    for (int u : used_) {
-      dead[size_t(u)] = 1;
-      for (int v : nodes_[size_t(u)].inputs)
-        if (v >= 0) --uses_[size_t(v)];
-    }
-    for (int v : old_inputs)
-      if (v >= 0) --uses_[size_t(v)];
     for (int v : n.inputs)
       if (v >= 0) ++uses_[size_t(v)];
-    for (int u : used_) drop_dead_producers(nodes_[size_t(u)].inputs, dead);
+    for (int v : old_inputs)
+      if (v >= 0) --uses_[size_t(v)];
     drop_dead_producers(old_inputs, dead);
   }
 
  private:
-  // Removes the producers of `values` whose outputs nobody reads any more (the shape arithmetic
-  // that fed the removed reshapes), recursively.
+  // Removes the producers of `values` whose outputs nobody reads any more, recursively.
   void drop_dead_producers(const std::vector<int>& values, std::vector<char>& dead) {
     for (int v : values) {
       if (v < 0) continue;
@@ -251,7 +269,6 @@ class Matcher {
   Graph& g_;
   std::vector<Node>& nodes_;
   std::vector<int> uses_;
-  std::vector<int> used_;
   int mask_ = -1, final_ = -1, q3_ = -1, k3_ = -1, v3_ = -1;
   int64_t heads_ = 0;
   float scale_ = 1.f;
