@@ -42,9 +42,10 @@ struct AttentionParams {
   // Optional additive per-key bias (key padding masks): key_bias[b * key_bias_b + j].
   const float* key_bias = nullptr;
   int64_t key_bias_b = 0;
-  // Causal: query i sees key j only when j <= i + (kv_len - q_len). A row that sees no key at
-  // all gets zeros.
+  // Causal: query i sees key j only when j <= i + causal_offset (0: upper-left aligned, as ONNX
+  // Runtime without a past; kv_len - q_len: lower-right). A row that sees no key gets zeros.
   bool causal = false;
+  int64_t causal_offset = 0;
 };
 
 // Softmax step of one score tile (rows x cols at s, row stride ld). For row r: the first lim[r]

@@ -61,7 +61,7 @@ void attention_block(const F32AttentionKernel& sk, const F32GemmKernel& gk, cons
   std::fill(sc.m.begin(), sc.m.begin() + rows, -INFINITY);
   std::fill(sc.l.begin(), sc.l.begin() + rows, 0.f);
 
-  const int64_t offset = p.kv_len - p.q_len;  // causal: row i sees keys j <= i + offset
+  const int64_t offset = p.causal_offset;  // causal: row i sees keys j <= i + offset
   bool first = true;
   for (int64_t j0 = 0; j0 < p.kv_len; j0 += kb) {
     if (p.causal && j0 > i1 - 1 + offset) break;

@@ -3,7 +3,7 @@
 //   bias [N*D + N*D + N*Dv] (optional, added to the Q/K/V projections, 3-D key/value only);
 //   key_padding_mask int32 [B, L] (0 = masked) or [B] (key lengths): masked keys get
 //   mask_filter_value added to their scores; attention_bias broadcastable to [B, N, S, L];
-//   unidirectional: causal mask. Output [B, S, N*Dv]. Packed QKV/KV forms and past/present
+//   unidirectional: causal mask (query i sees keys j <= i; S >= L only). Output [B, S, N*Dv]. Packed QKV/KV forms and past/present
 //   key-value caches are not supported (NotImplemented).
 #include <cmath>
 #include <cstring>
@@ -63,6 +63,9 @@ class MultiHeadAttention final : public OpKernel {
       Dv = v.dim(2) / N;
     }
     const int64_t vh = N * Dv;
+    // ONNX Runtime masks every row but the last one upper-left here: no consistent meaning to copy.
+    FI_CHECK(!causal_ || S >= L, NotImplemented,
+             "MultiHeadAttention: unidirectional with fewer queries than keys (", S, " < ", L, ") is not supported");
 
     kernels::AttentionParams p;
     p.batch = B;
