@@ -8,12 +8,11 @@ import json
 import subprocess
 import sys
 
+import fastinfer
 import numpy as np
 import pytest
 from child_env import child_env
 from op_helpers import check_against_ort, make_model, rng, run_fastinfer
-
-import fastinfer
 
 MS = {"domain": "com.microsoft"}
 TOL = {"rtol": 1e-5, "atol": 2e-5}
@@ -196,7 +195,7 @@ print(json.dumps({"isa": fastinfer._core.cpu_info()["isa"], "err": worst}))
 def test_kernel_every_isa(isa):
     env = child_env()
     env["FASTINFER_ISA"] = isa
-    out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", _CHILD], check=False, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa or (isa == "avx512" and res["isa"] != "ref"), res  # the CPU may lack AVX-512
