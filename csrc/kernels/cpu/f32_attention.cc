@@ -14,7 +14,7 @@
 namespace fi::kernels {
 
 namespace {
-constexpr int64_t kQueryBlock = 64;  // query rows per task: its score tile is kQueryBlock x kKeyBlock
+constexpr int64_t kQueryBlock = 128;  // query rows per task: its score tile is kQueryBlock x kKeyBlock
 constexpr int64_t kKeyBlock = 256;   // keys per block: packed K^T and V blocks stay in L2
 
 constexpr int tier_ref = int(IsaTier::Ref);
