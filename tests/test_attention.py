@@ -1,4 +1,4 @@
-"""com.microsoft MultiHeadAttention on the fused attention kernel: against ONNX Runtime on odd
+"""com.microsoft MultiHeadAttention and Attention on the fused attention kernel: against ONNX Runtime on odd
 shapes, masks and layouts, against a numpy reference on every ISA path (child processes per
 FASTINFER_ISA), and its error paths."""
 
@@ -200,3 +200,56 @@ def test_kernel_every_isa(isa):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["isa"] == isa or (isa == "avx512" and res["isa"] != "ref"), res  # the CPU may lack AVX-512
     assert res["err"] < 1e-5, res
+
+
+# ---- com.microsoft Attention (packed QKV projection) ----
+
+ATT_TOL = {"rtol": 1e-4, "atol": 3e-5}  # the projection GEMM sums in another order than ORT's
+
+
+@pytest.mark.parametrize("b,s,c,n,d", [(1, 1, 8, 1, 8), (1, 7, 16, 2, 8), (2, 33, 64, 3, 16), (2, 129, 48, 2, 40)])
+def test_packed_attention(b, s, c, n, d):
+    r = rng(s)
+    x = r.standard_normal((b, s, c)).astype(np.float32)
+    w = (r.standard_normal((c, 3 * n * d)) * 0.3).astype(np.float32)
+    bias = r.standard_normal(3 * n * d).astype(np.float32)
+    lens = r.integers(1, s + 1, size=(b,)).astype(np.int32)
+    m2 = (r.random((b, s)) > 0.3).astype(np.int32)
+    m2[:, 0] = 1
+    m3 = (r.random((b, s, s)) > 0.3).astype(np.int32)
+    m3[:, :, 0] = 1
+    ab = r.standard_normal((b, n, s, s)).astype(np.float32)
+    feeds = {"x": x, "w": w, "b": bias}
+    check_against_ort("Attention", feeds, {"num_heads": n}, **MS, **ATT_TOL)
+    check_against_ort("Attention", {"x": x}, {"num_heads": n}, initializers={"w": w, "b": bias}, threads=2,
+                      **MS, **ATT_TOL)
+    for m in (lens, m2, m3):
+        check_against_ort("Attention", {**feeds, "m": m}, {"num_heads": n}, **MS, **ATT_TOL)
+    check_against_ort("Attention", {**feeds, "ab": ab}, {"num_heads": n, "scale": 0.2},
+                      input_names=["x", "w", "b", "", "", "ab"], **MS, **ATT_TOL)
+    check_against_ort("Attention", feeds, {"num_heads": n, "unidirectional": 1}, **MS, **ATT_TOL)
+    hv = n * 8
+    check_against_ort("Attention", {"x": x, "w": w[:, :2 * n * d + hv].copy(), "b": bias[:2 * n * d + hv].copy()},
+                      {"num_heads": n, "qkv_hidden_sizes": [n * d, n * d, hv]}, **MS, **ATT_TOL)
+
+
+def test_packed_attention_errors():
+    r = rng(7)
+    x = r.standard_normal((2, 5, 16)).astype(np.float32)
+    w = r.standard_normal((16, 48)).astype(np.float32)
+    feeds = {"x": x, "w": w}
+    model = make_model("Attention", feeds, {"num_heads": 2}, **MS)
+    with pytest.raises(fastinfer.InvalidArgument):
+        _run(model, {"x": x[..., :15], "w": w})
+    with pytest.raises(fastinfer.InvalidArgument):
+        _run(model, {"x": x, "w": w[:, :47]})
+    model = make_model("Attention", {**feeds, "m": np.ones((2, 5, 5, 1), np.int32)}, {"num_heads": 2}, **MS,
+                       input_names=["x", "w", "", "m"])
+    with pytest.raises(fastinfer.NotImplemented):
+        _run(model, {**feeds, "m": np.ones((2, 5, 5, 1), np.int32)})
+    past = np.zeros((2, 2, 2, 0, 8), np.float32)
+    with pytest.raises(fastinfer.NotImplemented):
+        _run(make_model("Attention", {**feeds, "past": past}, {"num_heads": 2}, **MS,
+                        input_names=["x", "w", "", "", "past"]), {**feeds, "past": past})
+    with pytest.raises(fastinfer.InvalidModel):
+        _run(make_model("Attention", feeds, {"num_heads": 2, "qkv_hidden_sizes": [16, 8, 24]}, **MS), feeds)

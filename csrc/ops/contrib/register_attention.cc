@@ -4,7 +4,11 @@
 namespace fi {
 
 void register_multi_head_attention(OpRegistry& r);
+void register_packed_attention(OpRegistry& r);
 
-void register_attention_ops(OpRegistry& r) { register_multi_head_attention(r); }
+void register_attention_ops(OpRegistry& r) {
+  register_multi_head_attention(r);
+  register_packed_attention(r);
+}
 
 }  // namespace fi
