@@ -33,6 +33,7 @@ bool same_dim(const TypeInfo& a, size_t i, const TypeInfo& b, size_t j) {
 }
 
 const TypeInfo* shape_of(const Graph& g, int v, size_t rank) {
+  if (v < 0) return nullptr;
   const TypeInfo& t = g.value(v).inferred;
   if (t.dtype != DataType::Float || !t.has_shape || t.dims.size() != rank) return nullptr;
   return &t;
@@ -49,6 +50,7 @@ class Matcher {
     if (v < 0 || (!shared && (uses_[size_t(v)] != 1 || g_.value(v).is_output))) return -1;
     int p = g_.value(v).producer;
     if (p < 0 || !is_op(nodes_[size_t(p)], op) || nodes_[size_t(p)].outputs.size() != 1) return -1;
+    if (nodes_[size_t(p)].inputs.empty()) return -1;
     return p;
   }
 
@@ -157,7 +159,7 @@ class Matcher {
     scale_ = 1.f;
     if (!take_scale(s, true)) return false;
     int mm1 = private_producer(s, "MatMul");
-    if (mm1 < 0) return false;
+    if (mm1 < 0 || nodes_[size_t(mm1)].inputs.size() != 2) return false;
     const TypeInfo* scores = shape_of(g_, s, 4);
     if (!scores) return false;
 
