@@ -24,6 +24,24 @@ namespace {
 
 bool is_op(const Node& n, const char* op) { return n.op_type == op && n.domain.empty(); }
 
+// Attribute readers that never throw: a wrong-typed attribute simply does not match (the kernel
+// reports it later with the node's name).
+bool int_attr(const Node& n, const char* name, int64_t dflt, int64_t& out) {
+  const Attribute* a = n.attrs.find(name);
+  if (!a) {
+    out = dflt;
+    return true;
+  }
+  if (a->type != AttrType::Int) return false;
+  out = a->i;
+  return true;
+}
+
+bool has_perm(const Node& n, const std::vector<int64_t>& perm) {
+  const Attribute* a = n.attrs.find("perm");
+  return a && a->type == AttrType::Ints && a->ints == perm;
+}
+
 // Dimension i of a and dimension j of b are provably equal (same size or same symbol).
 bool same_dim(const TypeInfo& a, size_t i, const TypeInfo& b, size_t j) {
   if (a.dims[i] >= 0 || b.dims[j] >= 0) return a.dims[i] == b.dims[j];
@@ -54,9 +72,7 @@ class Matcher {
     return p;
   }
 
-  bool transpose_perm(int t, std::vector<int64_t> perm) const {
-    return nodes_[size_t(t)].attrs.get_ints("perm") == perm;
-  }
+  bool transpose_perm(int t, const std::vector<int64_t>& perm) const { return has_perm(nodes_[size_t(t)], perm); }
 
   // v = Transpose<perm>(Reshape(x3, shape)); returns the Reshape. Other readers
   // (Shape nodes of dynamo's exports) are fine: these nodes go only if nothing else reads them.
@@ -135,8 +151,8 @@ class Matcher {
     const Node& sm = nodes_[si];
     if (!is_op(sm, "Softmax") || sm.inputs.size() != 1 || sm.outputs.size() != 1) return false;
     if (!sm.attrs.has("axis") && g_.opset("") < 13) return false;  // the old default axis is 1
-    int64_t axis = sm.attrs.get_int("axis", -1);
-    if (axis != -1 && axis != 3) return false;
+    int64_t axis = -1;
+    if (!int_attr(sm, "axis", -1, axis) || (axis != -1 && axis != 3)) return false;
 
     // Scores: [Add(mask)] of [Div/Mul(scale)] of MatMul.
     int s = sm.inputs[0];
