@@ -168,7 +168,7 @@ def model(names, n, attrs):
 worst = 0.0
 r = np.random.default_rng(0)
 for b, s, l, n, d, dv in [(1, 1, 1, 1, 8, 8), (2, 7, 33, 2, 8, 24), (1, 129, 129, 2, 80, 80),
-                          (1, 65, 300, 3, 64, 64), (2, 17, 17, 1, 33, 7)]:
+                          (1, 65, 300, 3, 64, 64), (2, 17, 17, 1, 33, 7), (1, 300, 300, 2, 16, 16)]:
     q = r.standard_normal((b, s, n * d)).astype(np.float32)
     k = r.standard_normal((b, l, n * d)).astype(np.float32)
     v = r.standard_normal((b, l, n * dv)).astype(np.float32)
