@@ -18,6 +18,10 @@ void fuse_residual_add_into_conv(Graph& g);
 // Conv/Gemm (float32, constant weights) followed by Relu, or Clip with constant bounds: the clamp
 // moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
 void fuse_clamp_activation(Graph& g);
+// The multi-head self-attention subgraph that torch.onnx.export writes (head-split reshapes and
+// transposes, MatMul, scale, mask Add, Softmax, MatMul, head merge) becomes one
+// com.microsoft MultiHeadAttention node on the fused attention kernel.
+void fuse_attention(Graph& g);
 
 void run_graph_passes(Graph& g);
 

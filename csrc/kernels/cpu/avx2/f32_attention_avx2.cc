@@ -1,0 +1,91 @@
+// AVX2+FMA softmax step of an attention score tile (online softmax) with an inline vector exp.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/attention.h"
+
+namespace fi::kernels {
+
+namespace {
+
+// exp(x) for x <= 0 (Cephes polynomial, about 1 ulp); x below -87.3 gives the smallest normal.
+inline __m256 exp_nonpos(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.f));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+// Lanes [0, n) of a mask vector, n in 1..8.
+inline __m256i lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+inline float hmax(__m256 v) {
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+
+inline float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+
+}  // namespace
+
+// f32_attention_softmax__avx2: see f32_attention_softmax_fn in kernels/attention.h.
+void f32_attention_softmax__avx2(float* s, int64_t ld, int64_t rows, int64_t cols, const int64_t* lim, float* m,
+                                 float* l, float* alpha) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * ld;
+    int64_t n = lim ? std::min(std::max<int64_t>(lim[r], 0), cols) : cols;
+    int64_t n8 = n & ~int64_t(7);
+    __m256 vmx = _mm256_set1_ps(m[r]);
+    for (int64_t j = 0; j < n8; j += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(sr + j));
+    float mx = hmax(vmx);
+    for (int64_t j = n8; j < n; ++j) mx = std::max(mx, sr[j]);
+    if (mx == -INFINITY) {
+      for (int64_t j = 0; j < cols; ++j) sr[j] = 0.f;
+      alpha[r] = 1.f;
+      continue;
+    }
+    __m256 vm = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n8; j += 8) {
+      __m256 p = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm));
+      acc = _mm256_add_ps(acc, p);
+      _mm256_storeu_ps(sr + j, p);
+    }
+    if (n8 < n) {
+      __m256i k = lanes(n - n8);
+      __m256 p = exp_nonpos(_mm256_sub_ps(_mm256_maskload_ps(sr + n8, k), vm));
+      p = _mm256_and_ps(p, _mm256_castsi256_ps(k));
+      acc = _mm256_add_ps(acc, p);
+      _mm256_maskstore_ps(sr + n8, k, p);
+    }
+    for (int64_t j = n; j < cols; ++j) sr[j] = 0.f;
+    float a = m[r] == -INFINITY ? 0.f : _mm256_cvtss_f32(exp_nonpos(_mm256_set1_ps(m[r] - mx)));
+    alpha[r] = a;
+    l[r] = l[r] * a + hsum(acc);
+    m[r] = mx;
+  }
+}
+
+}  // namespace fi::kernels
