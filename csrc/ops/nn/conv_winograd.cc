@@ -1,0 +1,73 @@
+// Winograd glue for Conv: qualification, the on/off switch, the size rule and the call.
+#include "ops/nn/conv_winograd.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace fi::nn {
+
+namespace {
+
+bool all_ones(const std::vector<int64_t>& v) {
+  for (int64_t x : v)
+    if (x != 1) return false;
+  return true;
+}
+
+// "conv.winograd" from the session, else FASTINFER_WINOGRAD, else "1".
+std::string winograd_mode(const OpInit& init) {
+  const char* env = std::getenv("FASTINFER_WINOGRAD");
+  std::string mode = init.config("conv.winograd", env && *env ? env : "1");
+  FI_CHECK(mode == "0" || mode == "1" || mode == "4" || mode == "6", InvalidArgument,
+           "conv.winograd / FASTINFER_WINOGRAD must be 0, 1, 4 or 6, got '", mode, "'");
+  return mode;
+}
+
+}  // namespace
+
+std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvAttrs& attrs) {
+  const Tensor* W = init.constant_input(1);
+  if (!W || W->dtype() != DataType::Float || W->rank() != 4 || W->dim(2) != 3 || W->dim(3) != 3) return nullptr;
+  if (!attrs.kernel_shape.empty() && attrs.kernel_shape != std::vector<int64_t>{3, 3}) return nullptr;
+  if (!all_ones(attrs.strides) || !all_ones(attrs.dilations)) return nullptr;
+  const int64_t G = attrs.group, M = W->dim(0), Cg = W->dim(1);
+  if (G < 1 || M < 1 || Cg < 2 || M % G != 0) return nullptr;  // depthwise convs have their own kernels
+  const std::string mode = winograd_mode(init);
+  if (mode == "0") return nullptr;
+  auto w = std::unique_ptr<ConvWinograd>(new ConvWinograd());
+  w->forced_ = mode != "1";
+  w->plan_ = kernels::f32_winograd_plan(mode == "6" ? 6 : 4, W->data<float>(), G, Cg, M / G);
+  return w;
+}
+
+bool ConvWinograd::pays(const ConvGeom& g, int64_t n) const {
+  if (forced_) return true;
+  const int64_t tiles = n * ((g.out[0] + 3) / 4) * ((g.out[1] + 3) / 4);
+  return plan_.cg >= 16 && plan_.mg >= 16 && tiles >= 16;
+}
+
+bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, const Tensor* B, const Tensor* R,
+                       const FusedClamp& clamp, Tensor& Y) const {
+  if (X.dtype() != DataType::Float || g.nd != 2 || g.k[0] != 3 || g.k[1] != 3 || g.s[0] != 1 || g.s[1] != 1 ||
+      g.d[0] != 1 || g.d[1] != 1)
+    return false;
+  const int64_t N = X.dim(0);
+  if (X.dim(1) != plan_.groups * plan_.cg || Y.dim(1) != plan_.groups * plan_.mg || !pays(g, N)) return false;
+  kernels::WinogradGeom wg;
+  wg.in_h = g.in[0];
+  wg.in_w = g.in[1];
+  wg.out_h = g.out[0];
+  wg.out_w = g.out[1];
+  wg.pad_top = g.pad[0];
+  wg.pad_left = g.pad[1];
+  const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+  float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(plan_, wg, N, threads)));
+  kernels::f32_winograd_conv(plan_, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
+                             R ? R->data<float>() : nullptr, clamp.lo, clamp.hi, Y.data<float>(), scratch, ctx.pool());
+  return true;
+}
+
+}  // namespace fi::nn
