@@ -26,16 +26,35 @@ class ThreadPool;
 
 namespace fi::kernels {
 
-// Input transform of `nr` tiles: d holds the alpha x alpha patches as d[(r * alpha + s) * nr + t]
-// for tile t; writes V_xi[t] = (B^T d B)[xi] to v[xi * v_stride + t], xi = i * alpha + k.
-using f32_winograd_input_fn = void (*)(const float* d, int64_t nr, float* v, int64_t v_stride);
-// Output transform of `nr` tiles: reads Mt_xi[t] at mt[xi * mt_stride + t]; writes the m x m
-// outputs (A^T Mt A)[u][w] to y[(u * m + w) * nr + t] plus `bias`.
-using f32_winograd_output_fn = void (*)(const float* mt, int64_t mt_stride, int64_t nr, float bias, float* y);
+// Where the input patches of a panel of tiles are: tile t's patch element (r, s) is
+// x[off[t] + r * in_w + s] when 0 <= iy0[t] + r < in_h and 0 <= ix0[t] + s < in_w, else zero (a
+// tile past the block has iy0 far below zero). x is one channel plane of image 0, off includes
+// the image offset, so every index fits in int32.
+struct WinogradPatches {
+  const float* x;
+  const int32_t *off, *iy0, *ix0;
+  int32_t in_h, in_w;
+};
+// Input transform of `nr` tiles: gathers the alpha x alpha patches and writes
+// V_xi[t] = (B^T d B)[xi] to v[xi * v_stride + t], xi = i * alpha + k.
+using f32_winograd_input_fn = void (*)(const WinogradPatches& d, int64_t nr, float* v, int64_t v_stride);
+// Where the output tiles of a panel go: tile t's element (u, w) is y[off[t] + u * out_w + w] for
+// u < rows[t], w < cols[t] (0 for a tile past the block); residual, when non-null, is read at the
+// same index. y and residual point at one channel plane of image 0.
+struct WinogradStore {
+  float* y;
+  const float* residual;
+  const int32_t *off, *rows, *cols;
+  int64_t out_w;
+  float bias, lo, hi;
+};
+// Output transform of `nr` tiles: reads Mt_xi[t] at mt[xi * mt_stride + t]; stores
+// clamp((A^T Mt A)[u][w] + bias + residual) to the tiles' places.
+using f32_winograd_output_fn = void (*)(const float* mt, int64_t mt_stride, int64_t nr, const WinogradStore& st);
 
 #define FI_WINOGRAD_KERNEL(isa, name, m, lanes) \
-  void name##_input(const float*, int64_t, float*, int64_t); \
-  void name##_output(const float*, int64_t, int64_t, float, float*);
+  void name##_input(const WinogradPatches&, int64_t, float*, int64_t); \
+  void name##_output(const float*, int64_t, int64_t, const WinogradStore&);
 #include "kernels/cpu/f32_winograd.inc"
 #undef FI_WINOGRAD_KERNEL
 
@@ -73,6 +92,9 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
 struct WinogradGeom {
   int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;
 };
+
+// True when f32_winograd_conv can take this call (offsets fit int32, pads within reason).
+bool f32_winograd_fits(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n);
 
 // Floats of scratch f32_winograd_conv needs for n images with a pool of `threads` threads.
 size_t f32_winograd_scratch_size(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n, int threads);

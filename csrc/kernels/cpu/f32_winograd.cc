@@ -36,6 +36,8 @@ struct Blocking {
   int64_t nr = 0, tiles_h = 0, tiles_w = 0, tiles = 0, tb = 0, blocks = 0;
   int workers = 1;
   bool per_block = false;
+  const F32GemmKernel* gemm = nullptr;
+  const F32WinogradKernel* transforms = nullptr;
   size_t worker_floats = 0;  // one worker's V, Mt, gather/output buffers and tile origins
 };
 
@@ -44,13 +46,33 @@ Blocking make_blocking(const F32WinogradPlan& p, const WinogradGeom& g, int64_t 
   b.m = p.m;
   b.alpha = p.alpha;
   b.a2 = p.alpha * p.alpha;
-  b.nr = p.gemm->nr;
   b.tiles_h = ceil_div(g.out_h, p.m);
   b.tiles_w = ceil_div(g.out_w, p.m);
   b.tiles = n * b.tiles_h * b.tiles_w;
+  // The plan's GEMM, unless another allowed one wastes fewer columns on a few tiles (16 tiles
+  // fill a 16-wide panel, half a 32-wide one); the transforms must fit its panel width.
+  b.gemm = p.gemm;
+  auto n_use = [&](const F32GemmKernel& e) {
+    const int64_t t = std::max<int64_t>(b.tiles, 1);
+    return double(t) / double(ceil_div(t, e.nr) * e.nr);
+  };
+  for (const F32GemmKernel& e : f32_gemm_kernels())
+    if (f32_gemm_supported(e) && e.tier > 0 && n_use(e) > n_use(*b.gemm) + 0.2) b.gemm = &e;
+  b.transforms = p.transforms;
+  if (b.gemm->nr % b.transforms->lanes != 0) {
+    const F32WinogradKernel* best = nullptr;  // the ref transforms (1 lane) always fit
+    for (const F32WinogradKernel& e : f32_winograd_kernels())
+      if (e.m == p.m && f32_winograd_supported(e) && b.gemm->nr % e.lanes == 0 && (!best || e.tier > best->tier))
+        best = &e;
+    b.transforms = best;
+  }
+  b.nr = b.gemm->nr;
   const int64_t per_tile = int64_t(b.a2) * (p.cg + p.mg);
-  int64_t tb = std::max<int64_t>(1, kL2Floats / std::max<int64_t>(1, per_tile) / b.nr) * b.nr;
-  tb = std::min(tb, 8 * b.nr);
+  // Tiles per block: V and Mt in L2, but at least as many as balance the traffic of the
+  // transformed weights (read once per block) against that of V and Mt.
+  const int64_t balance = p.cg * p.mg / std::max<int64_t>(1, 2 * (p.cg + p.mg));
+  int64_t tb = std::max<int64_t>(kL2Floats / std::max<int64_t>(1, per_tile), balance);
+  tb = std::min<int64_t>(std::max<int64_t>(1, tb / b.nr), 8) * b.nr;
   tb = std::min(tb, ceil_div(std::max<int64_t>(b.tiles, 1), b.nr) * b.nr);
   int64_t blocks = ceil_div(std::max<int64_t>(b.tiles, 1), tb);
   threads = std::max(1, threads);
@@ -64,12 +86,9 @@ Blocking make_blocking(const F32WinogradPlan& p, const WinogradGeom& g, int64_t 
   b.tb = tb;
   b.blocks = blocks;
   b.workers = b.per_block ? threads : 1;
-  b.worker_floats = (size_t(b.a2) * size_t(tb) * size_t(p.cg + p.mg) + size_t(tb) * 8 + 15) / 16 * 16;
+  b.worker_floats = (size_t(b.a2) * size_t(tb) * size_t(p.cg + p.mg) + size_t(tb) * 6 + 15) / 16 * 16;
   return b;
 }
-
-// Per-thread buffers: the gathered patches of one panel and the output tiles of one panel.
-size_t thread_floats(const Blocking& b) { return size_t(b.a2 + b.m * b.m) * size_t(b.nr); }
 
 // Runs fn(part, q0, q1) for `parts` even slices of [0, total) over the pool: part indexes the
 // slice's own buffers, whichever thread runs it.
@@ -84,11 +103,6 @@ void split(ThreadPool* pool, int parts, int64_t total, Fn&& fn) {
   });
 }
 
-struct TileOrigin {
-  int64_t x_image, y_image;  // offsets of the tile's image in X and Y (floats)
-  int64_t iy0, ix0;          // top-left input coordinate of the patch
-};
-
 struct Call {
   const F32WinogradPlan& p;
   const WinogradGeom& g;
@@ -98,102 +112,63 @@ struct Call {
   float* y;
 };
 
-// Gathers channel c of panel `pan` (lanes past the block's tiles read as zero) and transforms it.
-void input_panel(const Call& k, const TileOrigin* org, int64_t nt, int64_t pan, int64_t c, float* d, float* v,
-                 int64_t v_stride) {
-  const int64_t A = k.b.alpha, nr = k.b.nr, plane = k.g.in_h * k.g.in_w;
-  for (int64_t j = 0; j < nr; ++j) {
-    const int64_t t = pan * nr + j;
-    if (t >= nt) {
-      for (int64_t q = 0; q < A * A; ++q) d[q * nr + j] = 0.f;
-      continue;
-    }
-    const TileOrigin& o = org[t];
-    const float* src = k.x + o.x_image + c * plane;
-    if (o.iy0 >= 0 && o.ix0 >= 0 && o.iy0 + A <= k.g.in_h && o.ix0 + A <= k.g.in_w) {
-      for (int64_t r = 0; r < A; ++r) {
-        const float* row = src + (o.iy0 + r) * k.g.in_w + o.ix0;
-        for (int64_t s = 0; s < A; ++s) d[(r * A + s) * nr + j] = row[s];
-      }
-    } else {
-      for (int64_t r = 0; r < A; ++r) {
-        const int64_t iy = o.iy0 + r;
-        const bool row_in = iy >= 0 && iy < k.g.in_h;
-        for (int64_t s = 0; s < A; ++s) {
-          const int64_t ix = o.ix0 + s;
-          d[(r * A + s) * nr + j] = row_in && ix >= 0 && ix < k.g.in_w ? src[iy * k.g.in_w + ix] : 0.f;
-        }
-      }
-    }
-  }
-  k.p.transforms->input(d, nr, v, v_stride);
-}
-
-// Output transform of channel mo of panel `pan`, then the store with residual and clamp.
-void output_panel(const Call& k, const TileOrigin* org, int64_t nt, int64_t pan, int64_t mo, int64_t m_total,
-                  const float* mt, int64_t mt_stride, float* buf) {
-  const int64_t m = k.b.m, nr = k.b.nr, plane = k.g.out_h * k.g.out_w;
-  k.p.transforms->output(mt, mt_stride, nr, k.bias ? k.bias[m_total] : 0.f, buf);
-  for (int64_t j = 0; j < nr; ++j) {
-    const int64_t t = pan * nr + j;
-    if (t >= nt) break;
-    const TileOrigin& o = org[t];
-    const int64_t oy0 = o.iy0 + k.g.pad_top, ox0 = o.ix0 + k.g.pad_left;
-    const int64_t uh = std::min(m, k.g.out_h - oy0), uw = std::min(m, k.g.out_w - ox0);
-    const int64_t base = o.y_image + m_total * plane + oy0 * k.g.out_w + ox0;
-    float* dst = k.y + base;
-    const float* res = k.residual ? k.residual + base : nullptr;
-    for (int64_t u = 0; u < uh; ++u)
-      for (int64_t w = 0; w < uw; ++w) {
-        float v = buf[(u * m + w) * nr + j];
-        if (res) v += res[u * k.g.out_w + w];
-        v = v < k.lo ? k.lo : v;
-        dst[u * k.g.out_w + w] = v > k.hi ? k.hi : v;  // NaN passes through
-      }
-  }
-}
-
 // One block of tiles [t0, t0 + nt) for every group. `inner` splits each phase (null: inline).
-void run_block(const Call& k, int64_t t0, int64_t nt, float* work, float* per_thread, ThreadPool* inner) {
+void run_block(const Call& k, int64_t t0, int64_t nt, float* work, ThreadPool* inner) {
   const Blocking& b = k.b;
   const F32WinogradPlan& p = k.p;
   const int64_t panels = ceil_div(nt, b.nr), npad = panels * b.nr;
   const int64_t tiles_img = b.tiles_h * b.tiles_w;
   const int64_t c_total = p.groups * p.cg, m_total = p.groups * p.mg;
-  TileOrigin* org = reinterpret_cast<TileOrigin*>(work);  // tb * 8 floats, 8-byte aligned
-  float* v = work + b.tb * 8;
+  // Per tile (int32 views, padded to npad): the gather's offset and top-left input coordinate,
+  // the store's offset and its rows and columns inside the output.
+  int32_t* off = reinterpret_cast<int32_t*>(work);
+  int32_t* iy0 = off + b.tb;
+  int32_t* ix0 = iy0 + b.tb;
+  int32_t* yoff = ix0 + b.tb;
+  int32_t* rows = yoff + b.tb;
+  int32_t* cols = rows + b.tb;
+  float* v = work + b.tb * 6;
   float* mt = v + size_t(b.a2) * size_t(p.cg) * size_t(b.tb);
   for (int64_t i = 0; i < nt; ++i) {
     const int64_t t = t0 + i, img = t / tiles_img, r = t % tiles_img;
-    org[i].x_image = img * c_total * k.g.in_h * k.g.in_w;
-    org[i].y_image = img * m_total * k.g.out_h * k.g.out_w;
-    org[i].iy0 = (r / b.tiles_w) * b.m - k.g.pad_top;
-    org[i].ix0 = (r % b.tiles_w) * b.m - k.g.pad_left;
+    const int64_t oy = (r / b.tiles_w) * b.m, ox = (r % b.tiles_w) * b.m;
+    iy0[i] = int32_t(oy - k.g.pad_top);
+    ix0[i] = int32_t(ox - k.g.pad_left);
+    off[i] = int32_t(img * c_total * k.g.in_h * k.g.in_w + iy0[i] * k.g.in_w + ix0[i]);
+    yoff[i] = int32_t(img * m_total * k.g.out_h * k.g.out_w + oy * k.g.out_w + ox);
+    rows[i] = int32_t(std::min<int64_t>(b.m, k.g.out_h - oy));
+    cols[i] = int32_t(std::min<int64_t>(b.m, k.g.out_w - ox));
   }
-  const size_t tf = thread_floats(b);
+  for (int64_t i = nt; i < npad; ++i) {
+    off[i] = yoff[i] = rows[i] = cols[i] = ix0[i] = 0;
+    iy0[i] = -(int32_t(1) << 30);
+  }
   const int parts = inner ? inner->num_threads() : 1;
   for (int64_t gi = 0; gi < p.groups; ++gi) {
     const int64_t v_stride = p.cg * npad, mt_stride = p.mg * npad;
-    split(inner, parts, p.cg * panels, [&](int part, int64_t q0, int64_t q1) {
-      float* d = per_thread + size_t(part) * tf;
+    split(inner, parts, p.cg * panels, [&](int, int64_t q0, int64_t q1) {
       for (int64_t q = q0; q < q1; ++q) {
-        const int64_t c = q / panels, pan = q % panels;
-        input_panel(k, org, nt, pan, gi * p.cg + c, d, v + pan * p.cg * b.nr + c * b.nr, v_stride);
+        const int64_t c = q / panels, pan = q % panels, t = pan * b.nr;
+        WinogradPatches d{k.x + (gi * p.cg + c) * k.g.in_h * k.g.in_w, off + t, iy0 + t, ix0 + t,
+                          int32_t(k.g.in_h), int32_t(k.g.in_w)};
+        b.transforms->input(d, b.nr, v + pan * p.cg * b.nr + c * b.nr, v_stride);
       }
     });
     const float* u = p.u.get() + size_t(gi) * size_t(b.a2) * size_t(p.mg * p.cg);
     split(inner, parts, b.a2, [&](int, int64_t x0, int64_t x1) {
       for (int64_t xi = x0; xi < x1; ++xi) {
         F32PackedB pb{int(b.nr), p.cg, npad, v + xi * v_stride};
-        f32_gemm(*p.gemm, p.mg, npad, p.cg, u + xi * p.mg * p.cg, p.cg, pb, mt + xi * mt_stride, npad, Epilogue{},
+        f32_gemm(*b.gemm, p.mg, npad, p.cg, u + xi * p.mg * p.cg, p.cg, pb, mt + xi * mt_stride, npad, Epilogue{},
                  nullptr);
       }
     });
-    split(inner, parts, p.mg * panels, [&](int part, int64_t q0, int64_t q1) {
-      float* buf = per_thread + size_t(part) * tf + size_t(b.a2) * size_t(b.nr);
+    split(inner, parts, p.mg * panels, [&](int, int64_t q0, int64_t q1) {
       for (int64_t q = q0; q < q1; ++q) {
-        const int64_t mo = q / panels, pan = q % panels;
-        output_panel(k, org, nt, pan, mo, gi * p.mg + mo, mt + mo * npad + pan * b.nr, mt_stride, buf);
+        const int64_t mo = q / panels, pan = q % panels, t = pan * b.nr, mc = gi * p.mg + mo;
+        const int64_t plane = mc * k.g.out_h * k.g.out_w;
+        WinogradStore st{k.y + plane, k.residual ? k.residual + plane : nullptr, yoff + t, rows + t, cols + t,
+                         k.g.out_w, k.bias ? k.bias[mc] : 0.f, k.lo, k.hi};
+        b.transforms->output(mt + mo * npad + t, mt_stride, b.nr, st);
       }
     });
   }
@@ -244,7 +219,6 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
   p.mg = mg;
   p.gemm = &select_f32_gemm(mg, 1024, cg);
   p.transforms = transforms ? transforms : &select_f32_winograd(m);
-  if (p.gemm->nr % p.transforms->lanes != 0) p.transforms = find_f32_winograd(m == 4 ? "f32_winograd_4x3__ref" : "f32_winograd_6x3__ref");
   const int A = p.alpha, a2 = A * A;
   const size_t count = size_t(groups) * size_t(a2) * size_t(mg) * size_t(cg);
   std::shared_ptr<void> buf = alloc_buffer(count * sizeof(float));
@@ -268,31 +242,38 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
 
 size_t f32_winograd_scratch_size(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n, int threads) {
   const Blocking b = make_blocking(p, g, n, threads);
-  return size_t(b.workers) * b.worker_floats + size_t(std::max(1, threads)) * thread_floats(b);
+  return size_t(b.workers) * b.worker_floats;
+}
+
+bool f32_winograd_fits(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n) {
+  const double limit = double(int32_t(1) << 30);  // gather offsets are int32, with room for pads
+  if (n < 0 || g.in_h < 0 || g.in_w < 0 || g.out_h < 0 || g.out_w < 0 || g.pad_top < 0 || g.pad_left < 0)
+    return false;
+  const double reach = double(std::max(g.pad_top, g.out_h) + 8) * double(g.in_w + 8) +
+                       double(std::max(g.pad_left, g.out_w) + 8);
+  return double(n) * double(p.groups * p.cg) * double(g.in_h) * double(g.in_w) + reach < limit &&
+         double(n) * double(p.groups * p.mg) * double(g.out_h) * double(g.out_w) < limit;
 }
 
 void f32_winograd_conv(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n, const float* x, const float* bias,
                        const float* residual, float clamp_min, float clamp_max, float* y, float* scratch,
                        ThreadPool* pool) {
-  FI_CHECK(n >= 0 && g.out_h >= 0 && g.out_w >= 0 && g.in_h >= 0 && g.in_w >= 0, InvalidArgument,
-           "Winograd: bad geometry");
+  FI_CHECK(f32_winograd_fits(p, g, n), InvalidArgument, "Winograd: geometry out of range");
   const int threads = pool ? pool->num_threads() : 1;
   const Blocking b = make_blocking(p, g, n, threads);
   if (b.tiles == 0) return;
   Call k{p, g, b, x, bias, residual, clamp_min, clamp_max, y};
-  float* per_thread = scratch + size_t(b.workers) * b.worker_floats;
   if (b.per_block) {
     split(pool, b.workers, b.blocks, [&](int part, int64_t b0, int64_t b1) {
       float* work = scratch + size_t(part) * b.worker_floats;
-      float* mine = per_thread + size_t(part) * thread_floats(b);
       for (int64_t blk = b0; blk < b1; ++blk) {
         const int64_t t0 = blk * b.tb;
-        if (t0 < b.tiles) run_block(k, t0, std::min(b.tb, b.tiles - t0), work, mine, nullptr);
+        if (t0 < b.tiles) run_block(k, t0, std::min(b.tb, b.tiles - t0), work, nullptr);
       }
     });
   } else {
     for (int64_t t0 = 0; t0 < b.tiles; t0 += b.tb)
-      run_block(k, t0, std::min(b.tb, b.tiles - t0), scratch, per_thread, pool);
+      run_block(k, t0, std::min(b.tb, b.tiles - t0), scratch, pool);
   }
 }
 

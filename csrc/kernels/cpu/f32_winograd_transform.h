@@ -1,11 +1,16 @@
 // The Winograd F(4,3) and F(6,3) input and output transforms, written once over an ISA traits
 // struct and instantiated per ISA in kernels/cpu/<isa>/f32_winograd_<isa>.cc. No intrinsics
-// here. The traits supply V (vector), L (lanes), load/store (unaligned), set1, add, sub, fmadd
-// (a * b + c). Each transform works on L tiles at once, one tile per lane; layouts as in
+// here. The traits supply V (vector), VI (int32 vector), Mask, L (lanes), load/store
+// (unaligned), set1, add, sub, mul, fmadd (a * b + c), loadi, in_range(v, k, n) (0 <= v + k < n per
+// lane), mask_and, gather(base, offsets, mask) (masked lanes read nothing and give zero). Each transform works on L tiles at once, one tile per lane; layouts as in
 // kernels/winograd.h. The 1-D transforms are the usual factored forms of B^T and A^T for the
 // interpolation points 0, +-1, +-2 (F(4,3)) and 0, +-1, +-2, +-1/2 (F(6,3)), plus infinity.
 #pragma once
+#include <immintrin.h>
+
 #include <cstdint>
+
+#include "kernels/winograd.h"
 
 namespace fi::kernels::wino {
 
@@ -73,17 +78,24 @@ struct Transform<I, 6> {
   }
 };
 
-// V_xi = B^T d B for nr tiles (nr a multiple of L).
+// V_xi = B^T d B for nr tiles (nr a multiple of L), d gathered from the patches.
 template <class I, int M>
-void input(const float* d, int64_t nr, float* v, int64_t v_stride) {
+void input(const WinogradPatches& d, int64_t nr, float* v, int64_t v_stride) {
   using T = Transform<I, M>;
   using V = typename I::V;
+  using Mask = typename I::Mask;
   constexpr int A = T::kAlpha;
   for (int64_t t = 0; t < nr; t += I::L) {
+    const auto off = I::loadi(d.off + t), y0 = I::loadi(d.iy0 + t), x0 = I::loadi(d.ix0 + t);
+    Mask rows[A], cols[A];
+    for (int r = 0; r < A; ++r) {
+      rows[r] = I::in_range(y0, r, d.in_h);
+      cols[r] = I::in_range(x0, r, d.in_w);
+    }
     V tmp[A][A];  // tmp[i][s] = (B^T d)[i][s]
     for (int s = 0; s < A; ++s) {
       V col[A], o[A];
-      for (int r = 0; r < A; ++r) col[r] = I::load(d + (r * A + s) * nr + t);
+      for (int r = 0; r < A; ++r) col[r] = I::gather(d.x + r * d.in_w + s, off, I::mask_and(rows[r], cols[s]));
       T::input_1d(col, o);
       for (int i = 0; i < A; ++i) tmp[i][s] = o[i];
     }
@@ -95,13 +107,46 @@ void input(const float* d, int64_t nr, float* v, int64_t v_stride) {
   }
 }
 
-// y = A^T Mt A + bias for nr tiles (nr a multiple of L).
+// One output element of tile `t` (row u, column w) with residual and clamp (NaN passes through).
+// Templates on I, like everything here, so that each ISA's file keeps its own copy.
+template <class I>
+void store_one(const WinogradStore& st, int64_t t, int u, int w, float v) {
+  const int64_t at = st.off[t] + u * st.out_w + w;
+  if (st.residual) v += st.residual[at];
+  v = v < st.lo ? st.lo : v;
+  st.y[at] = v > st.hi ? st.hi : v;
+}
+
+// Row u of L tiles from tr[k][4q + w] = tile 4q + k's element w (the 4x4 lane transpose of the
+// SIMD traits' store4): full rows as one 4-float SSE operation, partial ones element by element.
+template <class I>
+void store_rows4(const float* tr, const WinogradStore& st, int64_t t, int u) {
+  const __m128 lo = _mm_set1_ps(st.lo), hi = _mm_set1_ps(st.hi);
+  for (int j = 0; j < I::L; ++j) {
+    const int64_t tile = t + j;
+    if (u >= st.rows[tile]) continue;
+    const float* src = tr + (j % 4) * I::L + (j / 4) * 4;
+    const int64_t at = st.off[tile] + u * st.out_w;
+    if (st.cols[tile] == 4) {
+      __m128 v = _mm_loadu_ps(src);
+      if (st.residual) v = _mm_add_ps(v, _mm_loadu_ps(st.residual + at));
+      v = _mm_min_ps(hi, _mm_max_ps(lo, v));  // NaN passes through: max/min return the second operand
+      _mm_storeu_ps(st.y + at, v);
+    } else {
+      for (int w = 0; w < st.cols[tile]; ++w) store_one<I>(st, tile, u, w, src[w]);
+    }
+  }
+}
+
+// Y = clamp(A^T Mt A + bias + residual) for nr tiles (nr a multiple of L). With I::kStore4 (m = 4),
+// the traits' store4(o[4], st, t, u) writes row u of L tiles as 4-float runs; otherwise the
+// lanes go through a buffer, one element at a time.
 template <class I, int M>
-void output(const float* mt, int64_t mt_stride, int64_t nr, float bias, float* y) {
+void output(const float* mt, int64_t mt_stride, int64_t nr, const WinogradStore& st) {
   using T = Transform<I, M>;
   using V = typename I::V;
   constexpr int A = T::kAlpha;
-  const V vb = I::set1(bias);
+  const V vb = I::set1(st.bias);
   for (int64_t t = 0; t < nr; t += I::L) {
     V tmp[M][A];  // tmp[u][k] = (A^T Mt)[u][k]
     for (int k = 0; k < A; ++k) {
@@ -110,10 +155,23 @@ void output(const float* mt, int64_t mt_stride, int64_t nr, float bias, float* y
       T::output_1d(col, o);
       for (int u = 0; u < M; ++u) tmp[u][k] = o[u];
     }
+    alignas(64) float buf[M][M][I::L];
     for (int u = 0; u < M; ++u) {
       V o[M];
       T::output_1d(tmp[u], o);
-      for (int w = 0; w < M; ++w) I::store(y + (u * M + w) * nr + t, I::add(o[w], vb));
+      for (int w = 0; w < M; ++w) o[w] = I::add(o[w], vb);
+      if constexpr (M == 4 && I::kStore4) {
+        I::store4(o, st, t, u);
+      } else {
+        for (int w = 0; w < M; ++w) I::store(buf[u][w], o[w]);
+      }
+    }
+    if constexpr (!(M == 4 && I::kStore4)) {
+      for (int j = 0; j < I::L; ++j) {
+        const int rows = st.rows[t + j], cols = st.cols[t + j];
+        for (int u = 0; u < rows; ++u)
+          for (int w = 0; w < cols; ++w) store_one<I>(st, t + j, u, w, buf[u][w][j]);
+      }
     }
   }
 }
@@ -122,9 +180,9 @@ void output(const float* mt, int64_t mt_stride, int64_t nr, float bias, float* y
 
 // Defines name_input / name_output for tile size m over traits I (in namespace fi::kernels).
 #define FI_WINOGRAD_DEFINE(I, name, m)                                                          \
-  void name##_input(const float* d, int64_t nr, float* v, int64_t vs) {                         \
+  void name##_input(const WinogradPatches& d, int64_t nr, float* v, int64_t vs) {               \
     wino::input<I, m>(d, nr, v, vs);                                                            \
   }                                                                                             \
-  void name##_output(const float* mt, int64_t ms, int64_t nr, float bias, float* y) {           \
-    wino::output<I, m>(mt, ms, nr, bias, y);                                                    \
+  void name##_output(const float* mt, int64_t ms, int64_t nr, const WinogradStore& st) {       \
+    wino::output<I, m>(mt, ms, nr, st);                                                         \
   }

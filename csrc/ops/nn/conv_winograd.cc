@@ -63,6 +63,7 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
   wg.out_w = g.out[1];
   wg.pad_top = g.pad[0];
   wg.pad_left = g.pad[1];
+  if (!kernels::f32_winograd_fits(plan_, wg, N)) return false;
   const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
   float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(plan_, wg, N, threads)));
   kernels::f32_winograd_conv(plan_, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
