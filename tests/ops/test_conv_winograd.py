@@ -157,3 +157,15 @@ def test_not_taken_for_other_convs():
         wt = rng.standard_normal(wshape).astype(np.float32)
         model = make_model("Conv", {"X": x}, attrs, initializers={"W": wt})
         close(run(model, {"X": x}, {"conv.winograd": "6"}), run_ort(model, {"X": x})[0], str(attrs))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_rule(threads):
+    """Default mode: Winograd from 16 tiles per thread (same bits as forced F(4,3)), the im2col
+    path below (same bits as off)."""
+    for hw, n, want in [(28, 1, "4"), (7, 1, "0"), (14, 1, "4" if threads == 1 else "0"), (7, 8, "4")]:
+        x, wt, b = conv_inputs(n, 32, 32, hw, hw, seed=hw)
+        model = make_model("Conv", {"X": x}, {"pads": [1, 1, 1, 1]}, initializers={"W": wt, "B": b})
+        auto = run(model, {"X": x}, {"conv.winograd": "1"}, threads)
+        np.testing.assert_array_equal(auto, run(model, {"X": x}, {"conv.winograd": want}, threads),
+                                      err_msg=f"{hw}x{hw} batch {n}")

@@ -1,6 +1,7 @@
 // Winograd glue for Conv: qualification, the on/off switch, the size rule and the call.
 #include "ops/nn/conv_winograd.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -43,10 +44,15 @@ std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvA
   return w;
 }
 
-bool ConvWinograd::pays(const ConvGeom& g, int64_t n) const {
+// Measured against the im2col path on this project's 2-core Zen 4 (bench/winograd_layers.py and
+// the crossover sweep in its notes): Winograd F(4,3) is faster from 16 output tiles (e.g. 14x14 at
+// batch 1) up, for 3 to 512 channels; below, the transformed weights (4x the direct ones) are
+// read for too little work (7x7 at batch 1-2 is 1.3-1.9x slower). With more threads each
+// needs its own tiles, hence 16 per thread.
+bool ConvWinograd::pays(const ConvGeom& g, int64_t n, int threads) const {
   if (forced_) return true;
   const int64_t tiles = n * ((g.out[0] + 3) / 4) * ((g.out[1] + 3) / 4);
-  return plan_.cg >= 16 && plan_.mg >= 16 && tiles >= 16;
+  return tiles >= 16 * int64_t(std::max(1, threads));
 }
 
 bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, const Tensor* B, const Tensor* R,
@@ -55,7 +61,9 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
       g.d[0] != 1 || g.d[1] != 1)
     return false;
   const int64_t N = X.dim(0);
-  if (X.dim(1) != plan_.groups * plan_.cg || Y.dim(1) != plan_.groups * plan_.mg || !pays(g, N)) return false;
+  const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+  if (X.dim(1) != plan_.groups * plan_.cg || Y.dim(1) != plan_.groups * plan_.mg || !pays(g, N, threads))
+    return false;
   kernels::WinogradGeom wg;
   wg.in_h = g.in[0];
   wg.in_w = g.in[1];
@@ -64,7 +72,6 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
   wg.pad_top = g.pad[0];
   wg.pad_left = g.pad[1];
   if (!kernels::f32_winograd_fits(plan_, wg, N)) return false;
-  const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
   float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(plan_, wg, N, threads)));
   kernels::f32_winograd_conv(plan_, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
                              R ? R->data<float>() : nullptr, clamp.lo, clamp.hi, Y.data<float>(), scratch, ctx.pool());

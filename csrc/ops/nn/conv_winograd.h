@@ -18,8 +18,8 @@ class ConvWinograd {
   // The Winograd plan for this Conv node, or null.
   static std::unique_ptr<ConvWinograd> make(const OpInit& init, const ConvAttrs& attrs);
 
-  // True when the Winograd rule picks this call's geometry (N images, C channels, M outputs).
-  bool pays(const ConvGeom& g, int64_t n) const;
+  // True when the Winograd rule picks this call (n images, a pool of `threads`).
+  bool pays(const ConvGeom& g, int64_t n, int threads) const;
 
   // Computes Y = clamp(conv(X) + B + R) when the call qualifies and pays; returns false (Y
   // untouched) otherwise. X [N, C, H, W] float; B [M] or null; R shaped like Y or null.
