@@ -96,6 +96,12 @@ struct WinogradGeom {
 // True when f32_winograd_conv can take this call (offsets fit int32, pads within reason).
 bool f32_winograd_fits(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n);
 
+// True when every |x[i]| < 2^100 (no NaN or Inf). The transforms mix a whole alpha x alpha patch,
+// so a NaN or Inf would reach every output of the tiles around it (and Inf - Inf gives NaN), where
+// direct convolution reaches a 3x3 neighbourhood; huge values could overflow. Callers take the
+// direct path unless this holds for the input (weights: checked by the plan's caller).
+bool f32_winograd_values_ok(const float* x, int64_t n);
+
 // Floats of scratch f32_winograd_conv needs for n images with a pool of `threads` threads.
 size_t f32_winograd_scratch_size(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n, int threads);
 

@@ -169,3 +169,26 @@ def test_auto_rule(threads):
         auto = run(model, {"X": x}, {"conv.winograd": "1"}, threads)
         np.testing.assert_array_equal(auto, run(model, {"X": x}, {"conv.winograd": want}, threads),
                                       err_msg=f"{hw}x{hw} batch {n}")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 3e38])
+def test_non_finite_input_keeps_direct_semantics(bad):
+    """A NaN/Inf/huge input value reaches only its 3x3 neighbourhood, as in direct convolution:
+    such inputs take the direct path (the transforms would spread it over whole tiles)."""
+    x, wt, b = conv_inputs(1, 16, 16, 20, 20, seed=5)
+    x[0, 3, 9, 9] = bad
+    model = make_model("Conv", {"X": x}, {"pads": [1, 1, 1, 1]}, initializers={"W": wt, "B": b})
+    ours = run(model, {"X": x}, {"conv.winograd": "4"})
+    ref = run_ort(model, {"X": x})[0]
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(ours[fin], ref[fin], rtol=1e-4, atol=1e-3)
+
+
+def test_non_finite_weights_keep_direct_path():
+    x, wt, _ = conv_inputs(1, 16, 16, 20, 20, seed=6)
+    wt[2, 1, 1, 1] = np.inf
+    model = make_model("Conv", {"X": x}, {"pads": [1, 1, 1, 1]}, initializers={"W": wt})
+    ours = run(model, {"X": x}, {"conv.winograd": "4"})
+    np.testing.assert_array_equal(ours, run(model, {"X": x}, {"conv.winograd": "0"}))

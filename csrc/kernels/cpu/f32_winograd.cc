@@ -240,6 +240,22 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
   return p;
 }
 
+bool f32_winograd_values_ok(const float* x, int64_t n) {
+  const uint32_t limit = 0x71800000u;  // the bits of 2^100; NaN and Inf lie above
+  for (int64_t i0 = 0; i0 < n; i0 += 4096) {
+    const int64_t i1 = std::min(n, i0 + 4096);
+    uint32_t worst = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, x + i, sizeof bits);
+      bits &= 0x7fffffffu;
+      worst = bits > worst ? bits : worst;
+    }
+    if (worst >= limit) return false;
+  }
+  return true;
+}
+
 size_t f32_winograd_scratch_size(const F32WinogradPlan& p, const WinogradGeom& g, int64_t n, int threads) {
   const Blocking b = make_blocking(p, g, n, threads);
   return size_t(b.workers) * b.worker_floats;

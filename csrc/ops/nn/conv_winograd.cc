@@ -37,7 +37,7 @@ std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvA
   const int64_t G = attrs.group, M = W->dim(0), Cg = W->dim(1);
   if (G < 1 || M < 1 || Cg < 2 || M % G != 0) return nullptr;  // depthwise convs have their own kernels
   const std::string mode = winograd_mode(init);
-  if (mode == "0") return nullptr;
+  if (mode == "0" || !kernels::f32_winograd_values_ok(W->data<float>(), W->numel())) return nullptr;
   auto w = std::unique_ptr<ConvWinograd>(new ConvWinograd());
   w->forced_ = mode != "1";
   w->plan_ = kernels::f32_winograd_plan(mode == "6" ? 6 : 4, W->data<float>(), G, Cg, M / G);
@@ -71,7 +71,8 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
   wg.out_w = g.out[1];
   wg.pad_top = g.pad[0];
   wg.pad_left = g.pad[1];
-  if (!kernels::f32_winograd_fits(plan_, wg, N)) return false;
+  if (!kernels::f32_winograd_fits(plan_, wg, N) || !kernels::f32_winograd_values_ok(X.data<float>(), X.numel()))
+    return false;
   float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(plan_, wg, N, threads)));
   kernels::f32_winograd_conv(plan_, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
                              R ? R->data<float>() : nullptr, clamp.lo, clamp.hi, Y.data<float>(), scratch, ctx.pool());

@@ -1,6 +1,9 @@
 // AVX-512 Winograd transforms: 16 tiles per vector.
 #include <immintrin.h>
 
+// GCC 12 warns inside its own _mm512_unpack*_ps (an undefined pass-through operand), wrongly.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "kernels/cpu/f32_winograd_transform.h"
 #include "kernels/winograd.h"
 
