@@ -40,8 +40,17 @@ std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvA
   if (mode == "0" || !kernels::f32_winograd_values_ok(W->data<float>(), W->numel())) return nullptr;
   auto w = std::unique_ptr<ConvWinograd>(new ConvWinograd());
   w->forced_ = mode != "1";
-  w->plan_ = kernels::f32_winograd_plan(mode == "6" ? 6 : 4, W->data<float>(), G, Cg, M / G);
+  w->m_ = mode == "6" ? 6 : 4;
+  w->w_ = *W;
+  w->groups_ = G;
+  w->cg_ = Cg;
+  w->mg_ = M / G;
   return w;
+}
+
+const kernels::F32WinogradPlan& ConvWinograd::plan() const {
+  std::call_once(once_, [&] { plan_ = kernels::f32_winograd_plan(m_, w_.data<float>(), groups_, cg_, mg_); });
+  return plan_;
 }
 
 // Measured against the im2col path on this project's 2-core Zen 4 (bench/winograd_layers.py and
@@ -62,7 +71,7 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
     return false;
   const int64_t N = X.dim(0);
   const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
-  if (X.dim(1) != plan_.groups * plan_.cg || Y.dim(1) != plan_.groups * plan_.mg || !pays(g, N, threads))
+  if (X.dim(1) != groups_ * cg_ || Y.dim(1) != groups_ * mg_ || !pays(g, N, threads))
     return false;
   kernels::WinogradGeom wg;
   wg.in_h = g.in[0];
@@ -71,10 +80,11 @@ bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, c
   wg.out_w = g.out[1];
   wg.pad_top = g.pad[0];
   wg.pad_left = g.pad[1];
-  if (!kernels::f32_winograd_fits(plan_, wg, N) || !kernels::f32_winograd_values_ok(X.data<float>(), X.numel()))
-    return false;
-  float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(plan_, wg, N, threads)));
-  kernels::f32_winograd_conv(plan_, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
+  if (!kernels::f32_winograd_values_ok(X.data<float>(), X.numel())) return false;
+  const kernels::F32WinogradPlan& p = plan();
+  if (!kernels::f32_winograd_fits(p, wg, N)) return false;
+  float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_scratch_size(p, wg, N, threads)));
+  kernels::f32_winograd_conv(p, wg, N, X.data<float>(), B ? B->data<float>() : nullptr,
                              R ? R->data<float>() : nullptr, clamp.lo, clamp.hi, Y.data<float>(), scratch, ctx.pool());
   return true;
 }

@@ -1,10 +1,13 @@
 // The Winograd path of Conv (kernels/winograd.h): float32 2-D convs with a constant 3x3 kernel,
 // stride 1, dilation 1, dense groups. Made in ConvKernel's constructor (null when the layer does
 // not qualify or Winograd is off); run() takes a call when its shape pays and reports whether it did.
+// The transformed weights (4x / 7x the size of W for F(4,3) / F(6,3)) are made once, by the first
+// call that takes the path, so layers whose shapes never pay (7x7 at batch 1) cost no memory.
 // Off switch: session config entry "conv.winograd" (else the FASTINFER_WINOGRAD environment
 // variable): "0" off, "1" on where it pays (default; F(4,3)), "4" / "6" always F(4,3) / F(6,3).
 #pragma once
 #include <memory>
+#include <mutex>
 
 #include "kernels/winograd.h"
 #include "ops/kernel.h"
@@ -27,8 +30,14 @@ class ConvWinograd {
            const FusedClamp& clamp, Tensor& Y) const;
 
  private:
-  kernels::F32WinogradPlan plan_;
+  const kernels::F32WinogradPlan& plan() const;
+
+  Tensor w_;  // the constant W [groups * mg, cg, 3, 3]
+  int m_ = 4;
+  int64_t groups_ = 1, cg_ = 0, mg_ = 0;
   bool forced_ = false;  // "4" / "6": every qualifying call, whatever its size
+  mutable std::once_flag once_;
+  mutable kernels::F32WinogradPlan plan_;
 };
 
 }  // namespace fi::nn
