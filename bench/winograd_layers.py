@@ -3,6 +3,7 @@ Runtime's Conv on the same shapes, in one process, interleaved runs, medians.
 
     PYTHONPATH=python python bench/winograd_layers.py [--runs 20] [--threads 1 2] [--batch 1 8]
     PYTHONPATH=python python bench/winograd_layers.py --model bench/.cache/resnet50-*.onnx  # whole model
+    PYTHONPATH=python python bench/winograd_layers.py --crossover --cpu-time  # Winograd vs im2col sweep
 
 ONNX Runtime gets intra_op_num_threads=threads and session.intra_op.allow_spinning=0. GFLOP/s are
 effective: direct-convolution FLOPs (2 * N * M * C * 9 * H * W) over the median time. Each layer
@@ -74,6 +75,26 @@ def bench_model(path: str, batches: list[int], threads_list: list[int], runs: in
                   f" {med[2] * 1e3:9.2f} {med[2] / med[0]:5.2f}", flush=True)
 
 
+# (C = M, H = W, N) around the crossover: 3 to 512 channels, 4 to 196 output tiles.
+CROSSOVER = [(3, 56, 1), (8, 56, 1), (16, 56, 1), (32, 56, 1), (16, 28, 1), (32, 28, 1), (32, 14, 1), (64, 14, 1),
+             (128, 14, 1), (256, 14, 1), (64, 7, 1), (64, 7, 4), (128, 7, 2), (256, 7, 2), (256, 7, 4), (512, 7, 2),
+             (512, 7, 4)]
+
+
+def crossover(threads_list: list[int], runs: int) -> None:
+    """fastinfer forced F(4,3) against its im2col path: where Winograd starts to pay."""
+    print(f"{'C':>4s} {'HxW':>5s} {'N':>2s} {'t':>2s} {'tiles':>5s} {'wino ms':>8s} {'im2col ms':>9s} {'ratio':>5s}")
+    for threads in threads_list:
+        for c, hw, n in CROSSOVER:
+            m = model(n, c, hw)
+            sessions = [fastinfer.Session(m, threads=threads, config={"conv.winograd": v}) for v in ("4", "0")]
+            x = np.maximum(np.random.default_rng(1).standard_normal((n, c, hw, hw)), 0).astype(np.float32)
+            med = interleaved(sessions, {"x": x}, runs)
+            tiles = n * ((hw + 3) // 4) ** 2
+            print(f"{c:4d} {hw:2d}x{hw:<2d} {n:2d} {threads:2d} {tiles:5d} {med[0] * 1e3:8.3f} {med[1] * 1e3:9.3f}"
+                  f" {med[0] / med[1]:5.2f}", flush=True)
+
+
 def main() -> None:
     """Prints one line per layer, batch and thread count: median ms of ORT and of each fastinfer
     mode, the ratios fastinfer / ORT, and the effective GFLOP/s."""
@@ -83,6 +104,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--layers", nargs="*", default=None, help="layer names (default: all)")
     ap.add_argument("--model", default=None, help="an ONNX model file with input [N, 3, 224, 224] instead")
+    ap.add_argument("--crossover", action="store_true", help="the Winograd / im2col sweep instead")
     ap.add_argument("--cpu-time", action="store_true",
                     help="time by process CPU time (robust on a loaded machine; meaningful for 1 thread)")
     args = ap.parse_args()
@@ -91,6 +113,9 @@ def main() -> None:
         CLOCK = time.process_time
     if args.model:
         bench_model(args.model, args.batch, args.threads, args.runs)
+        return
+    if args.crossover:
+        crossover(args.threads, args.runs)
         return
     head = f"{'layer':12s} {'N':>2s} {'t':>2s} {'ORT ms':>8s}"
     for name, _ in MODES:

@@ -30,13 +30,13 @@ std::string winograd_mode(const OpInit& init) {
 }  // namespace
 
 std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvAttrs& attrs) {
+  const std::string mode = winograd_mode(init);
   const Tensor* W = init.constant_input(1);
   if (!W || W->dtype() != DataType::Float || W->rank() != 4 || W->dim(2) != 3 || W->dim(3) != 3) return nullptr;
   if (!attrs.kernel_shape.empty() && attrs.kernel_shape != std::vector<int64_t>{3, 3}) return nullptr;
   if (!all_ones(attrs.strides) || !all_ones(attrs.dilations)) return nullptr;
   const int64_t G = attrs.group, M = W->dim(0), Cg = W->dim(1);
   if (G < 1 || M < 1 || Cg < 2 || M % G != 0) return nullptr;  // depthwise convs have their own kernels
-  const std::string mode = winograd_mode(init);
   if (mode == "0" || !kernels::f32_winograd_values_ok(W->data<float>(), W->numel())) return nullptr;
   auto w = std::unique_ptr<ConvWinograd>(new ConvWinograd());
   w->forced_ = mode != "1";
@@ -53,8 +53,8 @@ const kernels::F32WinogradPlan& ConvWinograd::plan() const {
   return plan_;
 }
 
-// Measured against the im2col path on this project's 2-core Zen 4 (bench/winograd_layers.py and
-// the crossover sweep in its notes): Winograd F(4,3) is faster from 16 output tiles (e.g. 14x14 at
+// Measured against the im2col path on this project's 2-core Zen 4 (bench/winograd_layers.py, its
+// --crossover sweep): Winograd F(4,3) is faster from 16 output tiles (e.g. 14x14 at
 // batch 1) up, for 3 to 512 channels; below, the transformed weights (4x the direct ones) are
 // read for too little work (7x7 at batch 1-2 is 1.3-1.9x slower). With more threads each
 // needs its own tiles, hence 16 per thread.
