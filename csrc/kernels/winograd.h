@@ -4,12 +4,13 @@
 // Y = A^T [ (G W G^T) .* (B^T X B) ] A per output tile of m x m and channel pair, computed as
 // alpha^2 GEMMs: for each transform point xi, Mt_xi[Mg, T] = U_xi[Mg, Cg] x V_xi[Cg, T] over the
 // T tiles of a block. U (weights, G W G^T) is made once per layer (f32_winograd_plan). Per block
-// of tiles the driver gathers each tile's alpha x alpha input patch (zero outside the image),
-// runs the input transform (vectorised along tiles, NR tiles at a time) writing V_xi directly as
-// the GEMM's packed B panels, runs the alpha^2 GEMMs on kernels::f32_gemm and the output
-// transform with the epilogue (bias, residual, clamp) fused into the store. Blocks are sized so
-// V and Mt stay in L2; blocks go to the threads of the pool, or, when there are too few blocks,
-// each phase of a block is split over the pool (channels, transform points, output channels).
+// of tiles: the input transform (vectorised along tiles, one tile per lane) gathers each tile's
+// alpha x alpha patch with masked loads (zero outside the image) and writes V_xi directly as the
+// GEMM's packed B panels; the alpha^2 GEMMs run on kernels::f32_gemm (the panel width chosen per
+// call, so that few tiles waste little); the output transform stores each tile row with the
+// epilogue (bias, residual, clamp) fused. Blocks hold V and Mt in L2 where the weights allow;
+// blocks go to the threads of the pool, or, when there are too few tiles, each phase of a block is
+// split over the pool (channels, transform points, output channels).
 // Transforms are named after the tile and ISA (f32_winograd_4x3__avx512) and listed once in
 // cpu/f32_winograd.inc.
 #pragma once

@@ -1,8 +1,10 @@
 // The Winograd F(4,3) and F(6,3) input and output transforms, written once over an ISA traits
-// struct and instantiated per ISA in kernels/cpu/<isa>/f32_winograd_<isa>.cc. No intrinsics
-// here. The traits supply V (vector), VI (int32 vector), Mask, L (lanes), load/store
-// (unaligned), set1, add, sub, mul, fmadd (a * b + c), loadi, in_range(v, k, n) (0 <= v + k < n per
-// lane), mask_and, gather(base, offsets, mask) (masked lanes read nothing and give zero). Each transform works on L tiles at once, one tile per lane; layouts as in
+// struct and instantiated per ISA in kernels/cpu/<isa>/f32_winograd_<isa>.cc (only the SSE
+// 4-float row store below uses intrinsics; it is instantiated by the SIMD traits alone). The traits
+// supply V (vector), VI (int32 vector), Mask, L (lanes), kStore4, load/store (unaligned), set1, add,
+// sub, mul, fmadd (a * b + c), loadi, in_range(v, k, n) (0 <= v + k < n per lane), mask_and,
+// gather(base, offsets, mask) (masked lanes read nothing and give zero) and, with kStore4,
+// store4. Each transform works on L tiles at once, one tile per lane; layouts as in
 // kernels/winograd.h. The 1-D transforms are the usual factored forms of B^T and A^T for the
 // interpolation points 0, +-1, +-2 (F(4,3)) and 0, +-1, +-2, +-1/2 (F(6,3)), plus infinity.
 #pragma once
