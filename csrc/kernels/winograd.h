@@ -6,8 +6,8 @@
 // T tiles of a block. U (weights, G W G^T) is made once per layer (f32_winograd_plan). Per block
 // of tiles: the input transform (vectorised along tiles, one tile per lane) gathers each tile's
 // alpha x alpha patch with masked loads (zero outside the image) and writes V_xi directly as the
-// GEMM's packed B panels; the alpha^2 GEMMs run on kernels::f32_gemm (the panel width chosen per
-// call, so that few tiles waste little); the output transform stores each tile row with the
+// GEMM's packed B panels; the alpha^2 GEMMs run on kernels::f32_gemm (the kernel its selection
+// picks for the call's shape); the output transform stores each tile row with the
 // epilogue (bias, residual, clamp) fused. Blocks hold V and Mt in L2 where the weights allow;
 // blocks go to the threads of the pool, or, when there are too few tiles, each phase of a block is
 // split over the pool (channels, transform points, output channels).
@@ -75,13 +75,12 @@ bool f32_winograd_supported(const F32WinogradKernel& k);
 const F32WinogradKernel& select_f32_winograd(int m);
 const F32WinogradKernel* find_f32_winograd(const char* name);
 
-// A layer's transformed weights: U[g][xi][mg][cg] for groups g, and the GEMM kernel it runs on.
+// A layer's transformed weights: U[g][xi][mg][cg] for groups g, and its transforms.
 struct F32WinogradPlan {
   int m = 4, alpha = 6;
   int64_t groups = 1, cg = 0, mg = 0;
   std::shared_ptr<float> u;
   const F32WinogradKernel* transforms = nullptr;
-  const F32GemmKernel* gemm = nullptr;
 };
 
 // Transforms W [groups * mg, cg, 3, 3] (row-major) for tile size m (4 or 6), in double.

@@ -49,15 +49,8 @@ Blocking make_blocking(const F32WinogradPlan& p, const WinogradGeom& g, int64_t 
   b.tiles_h = ceil_div(g.out_h, p.m);
   b.tiles_w = ceil_div(g.out_w, p.m);
   b.tiles = n * b.tiles_h * b.tiles_w;
-  // The plan's GEMM, unless another allowed one wastes fewer columns on a few tiles (16 tiles
-  // fill a 16-wide panel, half a 32-wide one); the transforms must fit its panel width.
-  b.gemm = p.gemm;
-  auto n_use = [&](const F32GemmKernel& e) {
-    const int64_t t = std::max<int64_t>(b.tiles, 1);
-    return double(t) / double(ceil_div(t, e.nr) * e.nr);
-  };
-  for (const F32GemmKernel& e : f32_gemm_kernels())
-    if (f32_gemm_supported(e) && e.tier > 0 && n_use(e) > n_use(*b.gemm) + 0.2) b.gemm = &e;
+  // The GEMM kernel kernels::select_f32_gemm picks for this shape (its width is the panel width).
+  b.gemm = &select_f32_gemm(p.mg, std::max<int64_t>(b.tiles, 1), p.cg);
   b.transforms = p.transforms;
   if (b.gemm->nr % b.transforms->lanes != 0) {
     const F32WinogradKernel* best = nullptr;  // the ref transforms (1 lane) always fit
@@ -217,7 +210,6 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
   p.groups = groups;
   p.cg = cg;
   p.mg = mg;
-  p.gemm = &select_f32_gemm(mg, 1024, cg);
   p.transforms = transforms ? transforms : &select_f32_winograd(m);
   const int A = p.alpha, a2 = A * A;
   const size_t count = size_t(groups) * size_t(a2) * size_t(mg) * size_t(cg);
