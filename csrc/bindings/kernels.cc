@@ -16,6 +16,7 @@
 #include "core/thread_pool.h"
 #include "kernels/dwconv.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 
 namespace py = pybind11;
 
@@ -34,6 +35,18 @@ py::list list_kernels(const std::string& family) {
       d["kw"] = k.kw;
       d["sw"] = k.sw;
       d["supported"] = fi::kernels::f32_dwconv_supported(k);
+      out.append(d);
+    }
+    return out;
+  }
+  if (family == "f32_winograd") {
+    for (const auto& k : fi::kernels::f32_winograd_kernels()) {
+      py::dict d;
+      d["name"] = k.name;
+      d["isa"] = fi::isa_name(fi::IsaTier(k.tier));
+      d["m"] = k.m;
+      d["lanes"] = k.lanes;
+      d["supported"] = fi::kernels::f32_winograd_supported(k);
       out.append(d);
     }
     return out;
@@ -209,6 +222,51 @@ py::array f32_dwconv(const std::string& name, FArray x_in, FArray w_in, py::obje
   return y;
 }
 
+// Winograd F(m,3) conv: x [N, C, H, W], w [M, C / groups, 3, 3], stride 1, pads (top, left,
+// bottom, right), with the best allowed transforms for m (FASTINFER_ISA caps them).
+py::array f32_winograd_conv(FArray x_in, FArray w_in, py::object bias, py::object residual, std::vector<int64_t> pads,
+                            int64_t groups, int m, float clamp_min, float clamp_max, int threads) {
+  using namespace fi::kernels;
+  py::array_t<float, py::array::c_style | py::array::forcecast> x(x_in), w(w_in), b, r;
+  if (x.ndim() != 4 || w.ndim() != 4 || w.shape(2) != 3 || w.shape(3) != 3)
+    throw py::value_error("x must be 4-D, w [M, C / groups, 3, 3]");
+  if (pads.size() != 4) throw py::value_error("pads must have 4 values");
+  for (int64_t p : pads)
+    if (p < 0) throw py::value_error("pads must be >= 0");
+  if (m != 4 && m != 6) throw py::value_error("m must be 4 or 6");
+  const int64_t n = x.shape(0), c = x.shape(1), mo = w.shape(0), cg = w.shape(1);
+  if (groups < 1 || cg < 1 || cg * groups != c || mo % groups != 0) throw py::value_error("bad groups");
+  WinogradGeom g;
+  g.in_h = x.shape(2);
+  g.in_w = x.shape(3);
+  g.pad_top = pads[0];
+  g.pad_left = pads[1];
+  g.out_h = g.in_h + pads[0] + pads[2] - 2;
+  g.out_w = g.in_w + pads[1] + pads[3] - 2;
+  if (g.out_h < 1 || g.out_w < 1) throw py::value_error("empty output");
+  if (!bias.is_none()) {
+    b = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
+    if (b.size() != mo) throw py::value_error("bias has the wrong size");
+  }
+  if (!residual.is_none()) {
+    r = py::array_t<float, py::array::c_style | py::array::forcecast>(residual);
+    if (r.ndim() != 4 || r.shape(0) != n || r.shape(1) != mo || r.shape(2) != g.out_h || r.shape(3) != g.out_w)
+      throw py::value_error("residual must be shaped like the output");
+  }
+  F32WinogradPlan plan = f32_winograd_plan(m, w.data(), groups, cg, mo / groups);
+  py::array_t<float> y({n, mo, g.out_h, g.out_w});
+  std::unique_ptr<fi::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<fi::ThreadPool>(threads);
+  std::vector<float> scratch(std::max<size_t>(1, f32_winograd_scratch_size(plan, g, n, threads)));
+  {
+    py::gil_scoped_release nogil;
+    fi::kernels::f32_winograd_conv(plan, g, n, x.data(), bias.is_none() ? nullptr : b.data(),
+                                   residual.is_none() ? nullptr : r.data(), clamp_min, clamp_max, y.mutable_data(),
+                                   scratch.data(), pool.get());
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_vmath(py::module_& k);  // kernels_vmath.cc
@@ -243,4 +301,8 @@ void bind_kernels(py::module_& m) {
         py::arg("clamp_max") = INFINITY, py::arg("threads") = 1,
         "Depthwise conv (NCHW) with the named fp32 dwconv kernel; w is [C * mult, 1, KH, KW].");
   bind_vmath(k);
+  k.def("f32_winograd_conv", &f32_winograd_conv, py::arg("x"), py::arg("w"), py::arg("bias") = py::none(),
+        py::arg("residual") = py::none(), py::arg("pads") = std::vector<int64_t>{1, 1, 1, 1}, py::arg("groups") = 1,
+        py::arg("m") = 4, py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY, py::arg("threads") = 1,
+        "3x3 stride-1 conv (NCHW) by Winograd F(m,3), m 4 or 6, with the best allowed transforms.");
 }

@@ -95,6 +95,7 @@ PYBIND11_MODULE(_core, m) {
       .def("set_name", &Graph::set_name)
       .def("set_opset", &Graph::set_opset)
       .def("set_optimize", &Graph::set_optimize, "Whether prepare() runs the graph passes (default on)")
+      .def("set_config_entry", &Graph::set_config_entry, "A session configuration entry kernels read at creation")
       .def("add_input", [](Graph& g, const std::string& n, int dt, bool hs, const std::vector<int64_t>& dims,
                            const std::vector<std::string>& params) { g.add_input(n, make_info(dt, hs, dims, params)); })
       .def("add_output", [](Graph& g, const std::string& n, int dt, bool hs, const std::vector<int64_t>& dims,

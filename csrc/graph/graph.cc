@@ -310,6 +310,14 @@ TypeInfo Graph::type_of(int id) const {
   return t;
 }
 
+std::string Graph::config(const std::string& key, const std::string& fallback) const {
+  for (const Graph* g = this; g; g = g->parent_) {
+    auto it = g->config_.find(key);
+    if (it != g->config_.end()) return it->second;
+  }
+  return fallback;
+}
+
 // ---- OpInit (declared in ops/kernel.h) ----------------------------------------------------------
 const std::string& OpInit::op_type() const { return node_.op_type; }
 const std::string& OpInit::name() const { return node_.name; }
@@ -325,6 +333,9 @@ const Tensor* OpInit::constant_input(int i) const {
   if (!has_input(i)) return nullptr;
   const Value& v = graph_.value(node_.inputs[size_t(i)]);
   return v.is_const && !v.is_input ? &v.const_value : nullptr;
+}
+std::string OpInit::config(const std::string& key, const std::string& fallback) const {
+  return graph_.config(key, fallback);
 }
 DataType OpInit::input_dtype(int i) const {
   if (!has_input(i)) return DataType::Undefined;

@@ -95,6 +95,11 @@ class Graph {
   // Whether prepare() runs the optimisation passes (graph/passes/); on by default.
   void set_optimize(bool on) { optimize_ = on; }
   bool optimize() const { return optimize_; }
+  // Session configuration entries (ONNX Runtime's add_session_config_entry): string keys and
+  // values that kernels read at creation through OpInit::config. Subgraphs see their parent's.
+  void set_config_entry(const std::string& key, const std::string& value) { config_[key] = value; }
+  // The entry for `key`, looked up here and then in the enclosing graphs; `fallback` if unset.
+  std::string config(const std::string& key, const std::string& fallback) const;
   std::vector<Node>& mutable_nodes() { return nodes_; }
   Value& mutable_value(int id) { return values_[size_t(id)]; }
   // A new constant value with a fresh name derived from `hint`; returns its id.
@@ -120,6 +125,7 @@ class Graph {
   std::unique_ptr<Executor> executor_;
   bool prepared_ = false;
   bool optimize_ = true;
+  std::map<std::string, std::string> config_;
   const Graph* parent_ = nullptr;
 };
 

@@ -40,6 +40,9 @@ class OpInit {
   const Tensor* constant_input(int i) const;
   // The declared element type of input i when known (Undefined otherwise).
   DataType input_dtype(int i) const;
+  // The session configuration entry `key` (Session(config=...), SessionOptions.
+  // add_session_config_entry), or `fallback` when the session does not set it.
+  std::string config(const std::string& key, const std::string& fallback) const;
 
  private:
   const Node& node_;

@@ -234,9 +234,11 @@ def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
-def import_model(model: ModelLike, optimize: bool = True) -> tuple[Any, onnx.ModelProto]:
+def import_model(model: ModelLike, optimize: bool = True,
+                 config: dict[str, str] | None = None) -> tuple[Any, onnx.ModelProto]:
     """Builds and prepares the core graph; returns (core graph, ModelProto for metadata).
-    ``optimize`` runs the core's graph passes (BatchNormalization folding, epilogue fusion)."""
+    ``optimize`` runs the core's graph passes (BatchNormalization folding, epilogue fusion);
+    ``config`` holds session configuration entries that kernels read at creation."""
     proto, base_dir = load_model(model)
     if not proto.HasField("graph"):
         raise InvalidModel("the model has no graph")
@@ -245,6 +247,8 @@ def import_model(model: ModelLike, optimize: bool = True) -> tuple[Any, onnx.Mod
     try:
         cg = build_graph(graph, base_dir, opsets)
         cg.set_optimize(bool(optimize))
+        for key, value in (config or {}).items():
+            cg.set_config_entry(key, value)
         cg.prepare()
     except UnicodeError as e:  # a core message quoting a name that is not UTF-8
         raise InvalidModel(f"the model contains text that is not valid UTF-8: {e}") from None

@@ -65,17 +65,25 @@ class Session:
     ``threads`` is the number of threads a run may use (default: all cores); ``pool`` shares a
     :class:`ThreadPool` between sessions; ``optimize=False`` skips the graph passes (folding, fusion);
     ``profile=True`` records every node's time (``profile_summary()``, ``end_profiling()``).
+    ``config`` holds string session configuration entries, like ONNX Runtime's
+    ``SessionOptions.add_session_config_entry`` (e.g. ``{"conv.winograd": "0"}``).
     ``run(x)`` takes one array and returns one array (or a
     list when the model has several outputs); ``run(None, {"name": x})`` is ONNX Runtime's call.
     A session may be run from many Python threads at once; the GIL is released while it runs.
     """
 
     def __init__(self, model: ModelLike, threads: int | None = None, pool: ThreadPool | None = None,
-                 providers: Sequence[Any] | None = None, optimize: bool = True, profile: bool = False):
+                 providers: Sequence[Any] | None = None, optimize: bool = True, profile: bool = False,
+                 config: Mapping[str, str] | None = None):
         _check_providers(providers)
         if threads is not None and threads < 1:
             raise InvalidArgument("threads must be at least 1")
-        graph, proto = import_model(model, optimize=optimize)
+        entries = {}
+        for key, value in (config or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise InvalidArgument(f"config entries must be strings, got {key!r}: {value!r}")
+            entries[key] = value
+        graph, proto = import_model(model, optimize=optimize, config=entries)
         self._proto_meta = _metadata(proto)
         self._sess = _core.Session(graph, num_threads=int(threads or 0), pool=pool._pool if pool else None,
                                    profile=bool(profile))
@@ -196,7 +204,8 @@ class SessionOptions:
         self._config: dict[str, str] = {}
 
     def add_session_config_entry(self, key: str, value: str) -> None:
-        self._config[key] = value
+        """Sets a configuration entry that kernels read when the session is created."""
+        self._config[str(key)] = str(value)
 
     def get_session_config_entry(self, key: str) -> str:
         return self._config[key]
@@ -215,7 +224,9 @@ class InferenceSession(Session):
             level = sess_options.graph_optimization_level
             optimize = level is None or int(level) != 0  # ORT_DISABLE_ALL is 0
         profile = bool(sess_options is not None and sess_options.enable_profiling)
-        super().__init__(path_or_bytes, threads=threads, providers=providers, optimize=optimize, profile=profile)
+        config = dict(sess_options._config) if sess_options is not None else None
+        super().__init__(path_or_bytes, threads=threads, providers=providers, optimize=optimize, profile=profile,
+                         config=config)
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
             run_options: Any = None) -> list[np.ndarray]:

@@ -4,9 +4,12 @@
 // directly on the NCHW planes (W [M, 1, kh, kw] is already their layout); other float32 convs write
 // im2col as packed B panels and run the fast GEMM with the bias fused per row (a constant W is
 // packed into A panels once, at session creation); other types use the reference GEMM.
+// Constant-weight 3x3 stride-1 float32 convs may take the Winograd path instead
+// (ops/nn/conv_winograd.h).
 #include "core/dispatch_type.h"
 #include "kernels/dwconv.h"
 #include "ops/nn/conv_util.h"
+#include "ops/nn/conv_winograd.h"
 #include "ops/nn/gemm_util.h"
 #include "ops/nn/im2col.h"
 #include "ops/registry.h"
@@ -21,6 +24,7 @@ class ConvKernel : public OpKernel {
     FI_CHECK(attrs_.output_padding.empty() && attrs_.output_shape.empty(), InvalidModel,
              "Conv: output_padding/output_shape belong to ConvTranspose");
     pack_constant_weights(init.constant_input(1));
+    winograd_ = nn::ConvWinograd::make(init, attrs_);
   }
 
   void compute(KernelContext& ctx) const override {
@@ -42,6 +46,7 @@ class ConvKernel : public OpKernel {
              "Conv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
     Tensor& Y = ctx.output(0, X.dtype(), ys);
     if (Y.numel() == 0) return;
+    if (winograd_ && winograd_->run(ctx, g, X, B, R, clamp_, Y)) return;
     const int64_t Cg = C / G, Mg = M / G, ck = Cg * g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
 
     if (X.dtype() == DataType::Float && g.nd == 2 && Cg == 1) {
@@ -148,6 +153,7 @@ class ConvKernel : public OpKernel {
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;  // a Relu/Clip fused by the graph pass fuse_clamp_activation
   std::vector<kernels::F32PackedWeightsA> packed_w_;  // per group, when W is a constant
+  std::unique_ptr<nn::ConvWinograd> winograd_;  // null unless the layer qualifies for Winograd
 };
 
 }  // namespace
