@@ -83,7 +83,7 @@ void attention_block(const F32AttentionKernel& sk, const F32GemmKernel& gk, cons
           ep.res_row_stride = p.bias_st.s;
           ep.res_col_stride = p.bias_col;
         }
-        gk.fn(mr, w, D, q + r0 * p.q_st.s, p.q_st.s, panel, S + r0 * kb + c0, kb, false, &ep);
+        gk.direct(mr, w, D, q + r0 * p.q_st.s, p.q_st.s, panel, S + r0 * kb + c0, kb, false, &ep);
       }
     }
     const int64_t* lim = nullptr;
@@ -107,7 +107,7 @@ void attention_block(const F32AttentionKernel& sk, const F32GemmKernel& gk, cons
       const int64_t w = std::min<int64_t>(NR, Dv - c0);
       for (int64_t r0 = 0; r0 < rows; r0 += MR) {
         const int64_t mr = std::min<int64_t>(MR, rows - r0);
-        gk.fn(mr, w, nc, S + r0 * kb, kb, panel, o + r0 * os + c0, os, !first, nullptr);
+        gk.direct(mr, w, nc, S + r0 * kb, kb, panel, o + r0 * os + c0, os, !first, nullptr);
       }
     }
     first = false;
