@@ -88,6 +88,8 @@ class Graph {
   const std::map<std::string, int>& opsets() const { return opsets_; }
   const Executor& executor() const { return *executor_; }
   bool prepared() const { return prepared_; }
+  // Whether this is a subgraph (an If/Loop/Scan body); known once prepare() has started.
+  bool is_subgraph() const { return parent_ != nullptr; }
   // The declared type of a value, completed from the inferred one where the model left it open.
   TypeInfo type_of(int id) const;
 
