@@ -48,6 +48,9 @@ struct Node {
   std::vector<int> implicit_inputs;                    // outer-scope values its subgraphs read
   Attributes attrs;
   std::unique_ptr<OpKernel> kernel;
+  // The data layout the node's kernel reads and writes its activations in ("NCHW", "NHWC",
+  // "NCHW16c"...), set by layout passes; empty = the ONNX layout of the op.
+  std::string layout;
 
   // "node 'name' (OpType): " for error messages.
   std::string where() const;
