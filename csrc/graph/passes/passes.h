@@ -25,6 +25,8 @@ void fold_shape_subgraphs(Graph& g);
 // Nodes whose inputs are all constant run once with their own kernel; outputs become constants
 // (deterministic ops without subgraphs, when the model does not grow much).
 void fold_constants(Graph& g);
+// Static type/shape inference run again (after folding); kept as it was if it fails.
+void reinfer_types(Graph& g);
 // Identity / inference Dropout removed; Transpose pairs composed, Reshape-like chains merged,
 // identity Transposes and same-shape Reshapes removed.
 void eliminate_transpose_reshape(Graph& g);
