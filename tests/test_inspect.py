@@ -130,3 +130,17 @@ def test_cli_inspect_unsupported_model(tmp_path):
     assert p.returncode == 0 and "graph after passes: not available (NotImplemented" in p.stdout
     p = run_cli("inspect", str(tmp_path / "missing.onnx"))
     assert p.returncode == 2
+
+
+def test_describe_names_the_kernel_of_each_isa_tier():
+    """The kernels named are the ones the ISA cap allows (set_isa caps the tier for new sessions)."""
+    top = fastinfer._core.cpu_info()["isa"]
+    tiers = ["ref", "avx2", "avx512"]
+    try:
+        for isa in tiers[:tiers.index(top) + 1]:
+            assert fastinfer._core.set_isa(isa) == isa
+            conv1, dw, _, fc = fastinfer.Session(conv_gemm_model(batch=1), threads=1)._describe_nodes()
+            assert conv1["kernel"].endswith("__" + isa) and fc["kernel"].endswith(f"__{isa} packed B")
+            assert dw["kernel"].startswith("f32_dwconv_") and dw["kernel"].endswith("__" + isa)
+    finally:
+        fastinfer._core.set_isa(top)
