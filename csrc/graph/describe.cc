@@ -57,8 +57,10 @@ double estimate_flops(const Graph& g, const Node& n) {
   const double out = n.outputs.empty() ? -1 : numel_of(g, n.outputs[0]);
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;
-  if (op == "Conv" || op == "FusedConv") {
-    const auto* w = dims_of(g, n, 1);
+  if (op == "Einsum" || op == "LSTM" || op == "GRU" || op == "RNN" || op == "Attention" || op == "DeformConv")
+    return -1;  // not estimated (yet)
+  if (op == "Conv" || op == "FusedConv" || op == "ConvInteger" || op == "QLinearConv") {
+    const auto* w = dims_of(g, n, op == "QLinearConv" ? 3 : 1);
     if (!w || out < 0) return -1;
     return 2 * out * product(*w, 1);  // each output: C/group * kernel multiply-adds
   }
@@ -75,7 +77,7 @@ double estimate_flops(const Graph& g, const Node& n) {
     int64_t k = t && t->type == AttrType::Int && t->i ? (*a)[0] : (*a)[1];
     return 2 * out * double(k);
   }
-  if (op == "MatMul" || op == "FusedMatMul" || op == "MatMulInteger") {
+  if (op == "MatMul" || op == "FusedMatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
     const auto* a = dims_of(g, n, 0);
     if (!a || a->empty() || out < 0) return -1;
     return 2 * out * double(a->back());

@@ -20,7 +20,8 @@ struct NodeSummary {
 
 // FLOPs of node n from the inferred shapes of its inputs and outputs: 2 per multiply-add for
 // Conv/ConvTranspose/Gemm/MatMul, the output size for elementwise ops and normalisations, the
-// input size for reductions, the output size times the window for pooling, 0 for data movement.
+// input size for reductions, the output size times the window for pooling, 0 for data movement;
+// -1 (unknown) for Einsum, recurrent and attention ops and where shapes are unknown.
 double estimate_flops(const Graph& g, const Node& n);
 
 // One summary per node of a prepared graph.
