@@ -384,3 +384,19 @@ def test_torch_encoder_dynamic_shapes_still_correct():
     for b, s in ((2, 7), (1, 3), (3, 11)):
         feed = {"x": rand(b, s, 32), "mask": (RNG.random((b, s)) > 0.3).astype(np.float32)}
         check(model, feed, rtol=1e-4, atol=1e-5)
+
+
+def test_shapes_in_loop_bodies_stay_dynamic():
+    """The body declares v as [1] but v doubles each iteration: Shape(v2) must not fold from that."""
+    body = helper.make_graph(
+        [helper.make_node("Concat", ["v", "v"], ["v2"], axis=0),
+         helper.make_node("Shape", ["v2"], ["s"]),
+         helper.make_node("Cast", ["s"], ["sf"], to=F),
+         helper.make_node("Identity", ["c"], ["c2"])], "body",
+        [vi("i", [], TensorProto.INT64), vi("c", [], TensorProto.BOOL), vi("v", [1])],
+        [vi("c2", [], TensorProto.BOOL), vi("v2", None), vi("sf", [1])])
+    m = make([helper.make_node("Loop", ["M", "", "x"], ["vf", "scan"], body=body)], [vi("x", [1])],
+             [vi("vf", None), vi("scan", None)], [init("M", np.array(3, np.int64))])
+    check(m, {"x": np.ones(1, np.float32)})
+    np.testing.assert_array_equal(fastinfer.Session(m).run(None, {"x": np.ones(1, np.float32)})[1],
+                                  [[2], [4], [8]])
