@@ -7,6 +7,7 @@
 
 #include "bindings/convert.h"
 #include "core/cpu_features.h"
+#include "graph/describe.h"
 #include "graph/graph.h"
 #include "graph/session.h"
 #include "ops/registry.h"
@@ -142,6 +143,25 @@ PYBIND11_MODULE(_core, m) {
             outs.append(type_info_dict(n.output_names[o], g.value(n.outputs[o]).inferred));
           }
           l.append(py::make_tuple(n.name, n.op_type, outs));
+        }
+        return l;
+      })
+      .def("describe_nodes", [](const Graph& g) {
+        // Per node of the prepared graph (after passes), in execution order: a dict with name,
+        // op_type, domain, kernel, layout, outputs (inferred type dicts) and flops (-1 unknown).
+        py::list l;
+        for (const NodeSummary& s : describe_nodes(g)) {
+          py::dict d;
+          d["name"] = s.name;
+          d["op_type"] = s.op_type;
+          d["domain"] = s.domain;
+          d["kernel"] = s.kernel;
+          d["layout"] = s.layout;
+          py::list outs;
+          for (const auto& o : s.outputs) outs.append(type_info_dict(o.first, o.second));
+          d["outputs"] = outs;
+          d["flops"] = s.flops;
+          l.append(d);
         }
         return l;
       })

@@ -48,6 +48,9 @@ struct Node {
   std::vector<int> implicit_inputs;                    // outer-scope values its subgraphs read
   Attributes attrs;
   std::unique_ptr<OpKernel> kernel;
+  // The data layout the node's kernel reads and writes its activations in ("NCHW", "NHWC",
+  // "NCHW16c"...), set by layout passes; empty = the ONNX layout of the op.
+  std::string layout;
 
   // "node 'name' (OpType): " for error messages.
   std::string where() const;
@@ -88,6 +91,8 @@ class Graph {
   const std::map<std::string, int>& opsets() const { return opsets_; }
   const Executor& executor() const { return *executor_; }
   bool prepared() const { return prepared_; }
+  // Whether this is a subgraph (an If/Loop/Scan body); known once prepare() has started.
+  bool is_subgraph() const { return parent_ != nullptr; }
   // The declared type of a value, completed from the inferred one where the model left it open.
   TypeInfo type_of(int id) const;
 

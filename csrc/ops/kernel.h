@@ -51,6 +51,19 @@ class OpInit {
 
 class KernelContext;
 
+// An input as static shape inference sees it when the session is made (OpKernel::describe).
+struct StaticInput {
+  DataType dtype = DataType::Undefined;  // Undefined when not known
+  bool has_shape = false;
+  std::vector<int64_t> dims;  // -1 where unknown
+  bool known() const {
+    if (!has_shape) return false;
+    for (int64_t d : dims)
+      if (d < 0) return false;
+    return true;
+  }
+};
+
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
@@ -58,6 +71,12 @@ class OpKernel {
   // An input whose memory output 0 may share (elementwise ops that read each element before
   // writing it), or -1. The planner uses it only when that input dies at this node.
   virtual int inplace_input() const { return -1; }
+  // How this kernel runs for inputs like these, for `fastinfer inspect`: e.g. the microkernel it
+  // picks ("f32_gemm_8x32__avx512 packed B"). Empty when there is nothing to add to the op type.
+  virtual std::string describe(const std::vector<StaticInput>& inputs) const {
+    (void)inputs;
+    return std::string();
+  }
 };
 
 // What compute sees. Implemented by the executor (graph/executor.cc).

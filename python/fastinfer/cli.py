@@ -65,8 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="CPU, ISA, versions and the supported operators")
 
-    i = sub.add_parser("inspect", help="operators, parameters, inputs and outputs of a model")
+    i = sub.add_parser("inspect", help="a model's operators and parameters, and its graph after the passes",
+                       description="Prints the model's inputs, outputs and operator counts, then the graph "
+                                   "as fastinfer runs it (after its graph passes): each node with its "
+                                   "kernel, layout, output shapes and estimated FLOPs, and the totals.")
     i.add_argument("model", help="an .onnx file")
+    i.add_argument("--dim", action="append", metavar="DIM=V", help="give a symbolic dimension a size, "
+                   "e.g. batch=1 (repeatable): shapes and FLOPs then count it")
+    i.add_argument("--no-optimize", action="store_true", help="show the graph without the graph passes")
+    i.add_argument("--json", action="store_true", help="print everything as one JSON object instead")
     return p
 
 
@@ -99,32 +106,52 @@ def cmd_info() -> int:
     return 0
 
 
-def cmd_inspect(path: str) -> int:
-    """``fastinfer inspect``: op counts by type, parameter count, inputs and outputs."""
+def cmd_inspect(path: str, dims: Sequence[str] | None = None, optimize: bool = True,
+                as_json: bool = False) -> int:
+    """``fastinfer inspect``: the model's summary, then its graph after the passes."""
+    import json
+
     import numpy as np
     import onnx
 
-    from .bench import graph_inputs
+    from .bench import graph_inputs, parse_dim
     try:
         model = onnx.load(path, load_external_data=False)
+        fixed = dict(parse_dim(d) for d in dims or [])
     except Exception as e:  # noqa: BLE001 - reported to the user
         print(f"fastinfer inspect: cannot read {path}: {e}", file=sys.stderr)
         return 2
     g = model.graph
     params = sum(int(np.prod(t.dims)) for t in g.initializer)
-    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
-    print(f"{path}: IR {model.ir_version}, opsets {opsets}, producer {model.producer_name or '?'}")
-    print(f"nodes: {len(g.node)}; initializers: {len(g.initializer)}; parameters: {params:,}")
-    for name, elem, dims in graph_inputs(model):
-        shape = "x".join("?" if d is None else str(d) for d in dims)
-        print(f"input  {name}: {onnx.TensorProto.DataType.Name(elem) if elem else '?'} [{shape}]")
-    for o in g.output:
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                for d in o.type.tensor_type.shape.dim]
-        elem = o.type.tensor_type.elem_type
-        print(f"output {o.name}: {onnx.TensorProto.DataType.Name(elem) if elem else '?'} "
-              f"[{'x'.join(map(str, dims))}]")
+    opsets = [(o.domain or "ai.onnx", o.version) for o in model.opset_import]
+    inputs = [(name, elem, dims_) for name, elem, dims_ in graph_inputs(model)]
+    outputs = [(o.name, o.type.tensor_type.elem_type,
+                [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                 for d in o.type.tensor_type.shape.dim]) for o in g.output]
     counts = Counter((n.domain or "", n.op_type) for n in g.node)
+    nodes, error = _nodes_after_passes(path, fixed, optimize)
+    if as_json:
+        report = {
+            "model": path, "ir_version": model.ir_version, "producer": model.producer_name,
+            "opsets": {d: v for d, v in opsets}, "nodes_in_model": len(g.node),
+            "initializers": len(g.initializer), "parameters": params,
+            "inputs": [{"name": n, "dtype": e, "dims": d} for n, e, d in inputs],
+            "outputs": [{"name": n, "dtype": e, "dims": d} for n, e, d in outputs],
+            "operators": [{"domain": d, "op_type": op, "count": c} for (d, op), c in counts.most_common()],
+            "optimized": optimize, "error": error, "nodes": nodes,
+            "total_flops": _total_flops(nodes) if nodes is not None else None,
+        }
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"{path}: IR {model.ir_version}, opsets {', '.join(f'{d} {v}' for d, v in opsets)}, "
+          f"producer {model.producer_name or '?'}")
+    print(f"nodes: {len(g.node)}; initializers: {len(g.initializer)}; parameters: {params:,}")
+    for name, elem, dims_ in inputs:
+        shape = "x".join("?" if d is None else str(d) for d in dims_)
+        print(f"input  {name}: {onnx.TensorProto.DataType.Name(elem) if elem else '?'} [{shape}]")
+    for name, elem, dims_ in outputs:
+        print(f"output {name}: {onnx.TensorProto.DataType.Name(elem) if elem else '?'} "
+              f"[{'x'.join('?' if d is None else str(d) for d in dims_)}]")
     try:
         from . import supported_ops
         have = set(supported_ops())
@@ -134,8 +161,56 @@ def cmd_inspect(path: str) -> int:
     for (domain, op), n in counts.most_common():
         mark = "" if have is None or (domain, op) in have else "   (no fastinfer kernel)"
         print(f"  {(domain + '.' if domain else '') + op:<32} {n:>5}{mark}")
-    _print_node_shapes(model)
+    if nodes is None:
+        print(f"graph after passes: not available ({error})")
+        return 0
+    _print_nodes(nodes, optimize)
     return 0
+
+
+def _nodes_after_passes(path: str, fixed: dict, optimize: bool) -> tuple[list[dict] | None, str | None]:
+    """The session's node descriptions (``Session._describe_nodes``), or None and the reason."""
+    import onnx
+
+    from .session import Session
+    try:
+        model = onnx.load(path)
+        for inp in model.graph.input:
+            for d in inp.type.tensor_type.shape.dim:
+                if d.HasField("dim_param") and d.dim_param in fixed:
+                    d.dim_value = fixed[d.dim_param]
+        return Session(model, threads=1, optimize=optimize)._describe_nodes(), None
+    except Exception as e:  # noqa: BLE001 - reported to the user
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+
+
+def _total_flops(nodes: list[dict]) -> dict:
+    """Sum of the nodes' FLOPs estimates, and how many nodes had none."""
+    known = [n["flops"] for n in nodes if n["flops"] >= 0]
+    return {"flops": float(sum(known)), "nodes_unknown": len(nodes) - len(known)}
+
+
+def _flops_text(f: float) -> str:
+    if f < 0:
+        return "?"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if f >= scale:
+            return f"{f / scale:.2f}{unit}"
+    return f"{f:.0f}"
+
+
+def _print_nodes(nodes: list[dict], optimize: bool) -> None:
+    """One line per node after the passes, then the totals."""
+    print(f"graph {'after passes' if optimize else 'without passes'}: {len(nodes)} nodes")
+    print(f"  {'#':>4}  {'node':<28} {'op':<22} {'kernel':<34} {'layout':<7} {'FLOPs':>9}  outputs")
+    for k, n in enumerate(nodes):
+        op = (n["domain"] + "." if n["domain"] else "") + n["op_type"]
+        outs = ", ".join(_shape_text(o) for o in n["outputs"])
+        print(f"  {k:>4}  {n['name'][:28]:<28} {op[:22]:<22} {n['kernel'][:34]:<34} "
+              f"{(n['layout'] or 'NCHW'):<7} {_flops_text(n['flops']):>9}  {outs}")
+    tot = _total_flops(nodes)
+    unknown = f" ({tot['nodes_unknown']} nodes with unknown shapes not counted)" if tot["nodes_unknown"] else ""
+    print(f"total: {len(nodes)} nodes, {_flops_text(tot['flops'])}FLOPs per run{unknown}")
 
 
 def _shape_text(info: dict) -> str:
@@ -151,20 +226,6 @@ def _shape_text(info: dict) -> str:
     return f"{elem} [{'x'.join(dims)}]"
 
 
-def _print_node_shapes(model) -> None:
-    """Prints each node's inferred output types and shapes (when the model loads)."""
-    from ._import import import_model
-    try:
-        graph, _ = import_model(model)
-    except Exception as e:  # noqa: BLE001 - reported to the user
-        print(f"output shapes: not available ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
-        return
-    print("output shapes (inferred):")
-    for name, op, outs in graph.node_output_types():
-        text = ", ".join(f"{o['name']}: {_shape_text(o)}" for o in outs)
-        print(f"  {name} ({op}): {text}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastinfer`` console script."""
     parser = build_parser()
@@ -175,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         return cmd_info()
     if args.command == "inspect":
-        return cmd_inspect(args.model)
+        return cmd_inspect(args.model, args.dim, optimize=not args.no_optimize, as_json=args.json)
     parser.print_help()
     return 0
 

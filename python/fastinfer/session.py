@@ -111,6 +111,14 @@ class Session:
     def get_providers(self) -> list[str]:
         return ["CPUExecutionProvider"]
 
+    def _describe_nodes(self) -> list[dict]:
+        """The graph as it runs, after the graph passes: one dict per node in execution order with
+        ``name``, ``op_type``, ``domain``, ``kernel`` (what the kernel runs, e.g. its GEMM
+        microkernel), ``layout`` (empty: the op's ONNX layout), ``outputs`` (inferred type dicts:
+        ``name``, ``dtype``, ``has_shape``, ``dims``, ``dim_params``) and ``flops`` (an estimate,
+        -1 when the shapes it needs are unknown)."""
+        return self._graph.describe_nodes()
+
     @property
     def threads(self) -> int:
         return self._sess.num_threads

@@ -23,6 +23,20 @@ void fuse_clamp_activation(Graph& g);
 // com.microsoft MultiHeadAttention node on the fused attention kernel.
 void fuse_attention(Graph& g);
 
+// Shape/Size of values whose inferred dims are known, and Shape -> Gather/Slice picking known
+// dims, become constants (top-level graphs only).
+void fold_shape_subgraphs(Graph& g);
+// Nodes whose inputs are all constant run once with their own kernel; outputs become constants
+// (deterministic ops without subgraphs, when the model does not grow much).
+void fold_constants(Graph& g);
+// Static type/shape inference run again (after folding); kept as it was if it fails.
+void reinfer_types(Graph& g);
+// Identity / inference Dropout removed; Transpose pairs composed, Reshape-like chains merged,
+// identity Transposes and same-shape Reshapes removed.
+void eliminate_transpose_reshape(Graph& g);
+// Nodes that reach no graph output removed; data of constants nothing reads released.
+void remove_dead_nodes(Graph& g);
+
 void run_graph_passes(Graph& g);
 
 }  // namespace fi

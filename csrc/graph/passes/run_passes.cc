@@ -4,6 +4,14 @@ namespace fi {
 
 void run_graph_passes(Graph& g) {
   fold_constant_nodes(g);
+  fold_shape_subgraphs(g);
+  fold_constants(g);
+  reinfer_types(g);  // folded shapes make more sizes known: fold again
+  fold_shape_subgraphs(g);
+  fold_constants(g);
+  eliminate_transpose_reshape(g);
+  fold_constants(g);  // shapes of merged Reshapes, Transposes of constants
+  remove_dead_nodes(g);
   fold_batchnorm_into_conv(g);
   fuse_residual_add_into_conv(g);  // before the clamp: Conv -> Add -> Relu keeps its order
   fuse_clamp_activation(g);

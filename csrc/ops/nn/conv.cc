@@ -27,6 +27,34 @@ class ConvKernel : public OpKernel {
     winograd_ = nn::ConvWinograd::make(init, attrs_);
   }
 
+  // The path these shapes take: a dwconv microkernel, or im2col + a GEMM microkernel (float32).
+  std::string describe(const std::vector<StaticInput>& in) const override {
+    if (in.size() < 2 || in[0].dtype == DataType::Undefined) return "";
+    if (in[0].dtype != DataType::Float) return "im2col + ref_gemm";
+    if (!in[0].known() || !in[1].known() || in[0].dims.size() < 3) return "f32 conv";
+    nn::ConvGeom g = nn::conv_geometry(attrs_, Shape(in[0].dims), Shape(in[1].dims), "Conv");
+    const int64_t C = in[0].dims[1], M = in[1].dims[0], G = attrs_.group;
+    if (G <= 0 || C % G != 0 || M % G != 0) return "";
+    const int64_t Cg = C / G, Mg = M / G;
+    if (g.nd == 2 && Cg == 1) {
+      kernels::DwConvGeom dg;
+      dg.in_h = g.in[0];
+      dg.in_w = g.in[1];
+      dg.out_h = g.out[0];
+      dg.out_w = g.out[1];
+      dg.kh = g.k[0];
+      dg.kw = g.k[1];
+      dg.stride_h = g.s[0];
+      dg.stride_w = g.s[1];
+      dg.dil_h = g.d[0];
+      dg.dil_w = g.d[1];
+      dg.pad_top = g.pad[0];
+      dg.pad_left = g.pad[1];
+      return kernels::select_f32_dwconv(dg).name;
+    }
+    return str("im2col + ", kernels::select_f32_gemm(Mg, g.out_size(), Cg * g.kernel_size()).name);
+  }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
     const Tensor& W = ctx.in(1);

@@ -27,6 +27,15 @@ class GemmKernel : public OpKernel {
     }
   }
 
+  // The GEMM microkernel for these shapes (float32), "ref_gemm" for other types.
+  std::string describe(const std::vector<StaticInput>& in) const override {
+    if (in.size() < 2 || in[0].dtype != DataType::Float) return in.empty() || in[0].dtype == DataType::Undefined ? "" : "ref_gemm";
+    if (has_packed_) return str(packed_.kernel->name, " packed B");
+    if (!in[0].known() || !in[1].known() || in[0].dims.size() != 2 || in[1].dims.size() != 2) return "f32_gemm";
+    int64_t M = in[0].dims[trans_a_ ? 1 : 0], K = in[0].dims[trans_a_ ? 0 : 1], N = in[1].dims[trans_b_ ? 0 : 1];
+    return kernels::select_f32_gemm(M, N, K).name;
+  }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& A = ctx.in(0);
     const Tensor& B = ctx.in(1);

@@ -22,6 +22,17 @@ class MatMulKernel : public OpKernel {
     }
   }
 
+  // The GEMM microkernel for these shapes (float32), "ref_gemm" for other types.
+  std::string describe(const std::vector<StaticInput>& in) const override {
+    if (in.size() < 2 || in[0].dtype != DataType::Float) return in.empty() || in[0].dtype == DataType::Undefined ? "" : "ref_gemm";
+    if (has_packed_) return str(packed_.kernel->name, " packed B");
+    if (!in[0].known() || !in[1].known() || in[0].dims.empty() || in[1].dims.size() < 2) return "f32_gemm";
+    const auto& a = in[0].dims;
+    const auto& b = in[1].dims;
+    int64_t M = a.size() >= 2 ? a[a.size() - 2] : 1, K = a.back(), N = b.back();
+    return kernels::select_f32_gemm(M, N, K).name;
+  }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& A = ctx.in(0);
     const Tensor& B = ctx.in(1);
