@@ -19,6 +19,19 @@ void fuse_residual_add_into_conv(Graph& g);
 // moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
 void fuse_clamp_activation(Graph& g);
 
+// Transformer fusions (one file each, fuse_*.cc; the fused kernels are in ops/contrib/):
+// ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] -> LayerNormalization (ONNX from opset
+// 17, else ai.fastinfer).
+void fuse_layernorm(Graph& g);
+// erf and tanh GELU formulas -> com.microsoft Gelu / FastGelu.
+void fuse_gelu(Graph& g);
+// MatMul(constant B) -> Add(constant bias) [-> Relu/Sigmoid/Tanh/GELU] -> ai.fastinfer MatMulBias.
+void fuse_matmul_bias(Graph& g);
+// Add(constant bias) -> GELU -> com.microsoft BiasGelu / FastGelu with bias.
+void fuse_bias_gelu(Graph& g);
+// Add(x, skip) [+ bias] -> LayerNormalization -> com.microsoft SkipLayerNormalization.
+void fuse_skip_layernorm(Graph& g);
+
 void run_graph_passes(Graph& g);
 
 }  // namespace fi

@@ -7,6 +7,11 @@ void run_graph_passes(Graph& g) {
   fold_batchnorm_into_conv(g);
   fuse_residual_add_into_conv(g);  // before the clamp: Conv -> Add -> Relu keeps its order
   fuse_clamp_activation(g);
+  fuse_layernorm(g);
+  fuse_gelu(g);
+  fuse_matmul_bias(g);  // before fuse_bias_gelu: MatMul -> Add -> Gelu is one GEMM
+  fuse_bias_gelu(g);
+  fuse_skip_layernorm(g);
 }
 
 }  // namespace fi
