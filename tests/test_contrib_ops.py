@@ -182,3 +182,45 @@ def test_matmul_bias_empty_rows():
     a, w, b = np.zeros((0, 4), np.float32), _x((4, 3)), _x((3,))
     m = make_model("MatMulBias", {"a": a}, domain=FI, initializers={"w": w, "b": b})
     assert run_fastinfer(m, {"a": a})[0].shape == (0, 3)
+
+
+_ISA_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+from test_contrib_ops import _ref_act, _ref_ln, _x
+from op_helpers import assert_close, make_model, run_fastinfer
+
+a, w, b = _x((3, 37), 1, 1.0), _x((37, 41), 2, 0.3), _x((41,), 3)
+for act in ("None", "Relu", "GeluErf", "GeluTanh", "Sigmoid", "Tanh"):
+    m = make_model("MatMulBias", {{"a": a}}, {{"activation": act}}, domain="ai.fastinfer",
+                   initializers={{"w": w, "b": b}})
+    ref = _ref_act(a.astype(np.float64) @ w + b, act).astype(np.float32)
+    assert_close(run_fastinfer(m, {{"a": a}}, threads=2)[0], ref, rtol=1e-4, atol=1e-5)
+for op, act in (("Gelu", "GeluErf"), ("FastGelu", "GeluTanh")):
+    x = _x((5, 67), 4)
+    m = make_model(op, {{"x": x}}, domain="com.microsoft")
+    assert_close(run_fastinfer(m, {{"x": x}})[0], _ref_act(x.astype(np.float64), act).astype(np.float32),
+                 rtol=1e-5, atol=2e-6)
+x, s, g = _x((2, 3, 45), 5), _x((2, 3, 45), 6), 1 + _x((45,), 7, 0.1)
+m = make_model("SkipLayerNormalization", {{"x": x, "s": s}}, domain="com.microsoft", initializers={{"g": g}})
+assert_close(run_fastinfer(m, {{"x": x, "s": s}})[0], _ref_ln(x + s, g, None, 1e-12), rtol=1e-5, atol=1e-5)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("isa", ["ref", "avx2", "avx512"])
+def test_kernels_on_every_isa(isa):
+    """The fused kernels (GEMM and vmath underneath) on each ISA tier, in a child process."""
+    import os
+    import subprocess
+    import sys
+
+    from child_env import child_env
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = child_env(tests)
+    env["FASTINFER_ISA"] = isa
+    r = subprocess.run([sys.executable, "-c", _ISA_SCRIPT.format(tests=tests)], check=False,
+                       capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
