@@ -18,8 +18,14 @@ struct Matcher {
   Graph& g;
   std::vector<int> uses;
   std::vector<char> dead;
+  std::vector<std::vector<int>> readers;  // per value: nodes that read it (may be stale: check)
 
-  explicit Matcher(Graph& graph) : g(graph), uses(graph.use_counts()), dead(graph.nodes().size(), 0) {}
+  explicit Matcher(Graph& graph) : g(graph), uses(graph.use_counts()), dead(graph.nodes().size(), 0) {
+    readers.resize(graph.values().size());
+    const auto& ns = graph.nodes();
+    for (size_t i = 0; i < ns.size(); ++i)
+      for (int v : ns[i].inputs) add_reader(v, int(i));
+  }
 
   std::vector<Node>& nodes() { return g.mutable_nodes(); }
 
@@ -34,28 +40,27 @@ struct Matcher {
   }
 
   // True when v is read exactly `k` times by nodes and is no graph output (so a fusion may drop it).
-  bool only_used(int v, int k = 1) const { return v >= 0 && uses[size_t(v)] == k && !g.value(v).is_output; }
+  bool only_used(int v, int k = 1) const {
+    return v >= 0 && size_t(v) < uses.size() && uses[size_t(v)] == k && !g.value(v).is_output;
+  }
 
   // The live default-domain node `op` reading v (the only reader of v), or -1.
   int sole_consumer(int v, const char* op) const {
     if (!only_used(v)) return -1;
-    const auto& ns = g.nodes();
-    for (size_t i = 0; i < ns.size(); ++i) {
-      if (dead[i]) continue;
-      for (int in : ns[i].inputs)
-        if (in == v) return ns[i].op_type == op && ns[i].domain.empty() && ns[i].outputs.size() == 1 ? int(i) : -1;
-    }
-    return -1;
+    std::vector<int> c = consumers(v);
+    if (c.size() != 1) return -1;
+    const Node& n = g.nodes()[size_t(c[0])];
+    return n.op_type == op && n.domain.empty() && n.outputs.size() == 1 ? c[0] : -1;
   }
 
-  // Every live node reading v (a node once per input slot that reads it).
+  // Every live node reading v (a node once per input slot that reads it), in node order.
   std::vector<int> consumers(int v) const {
     std::vector<int> out;
-    const auto& ns = g.nodes();
-    for (size_t i = 0; i < ns.size(); ++i) {
-      if (dead[i]) continue;
-      for (int in : ns[i].inputs)
-        if (in == v) out.push_back(int(i));
+    if (v < 0 || size_t(v) >= readers.size()) return out;
+    for (int i : readers[size_t(v)]) {
+      if (dead[size_t(i)]) continue;
+      for (int in : g.nodes()[size_t(i)].inputs)
+        if (in == v) out.push_back(i);
     }
     return out;
   }
@@ -99,6 +104,7 @@ struct Matcher {
     n.op_type = op;
     n.attrs = Attributes();
     n.inputs = inputs;
+    for (int v : inputs) add_reader(v, i);
     n.input_names.clear();
     for (int v : inputs) n.input_names.push_back(v >= 0 ? g.value(v).name : std::string());
     n.outputs = outputs;
@@ -111,6 +117,14 @@ struct Matcher {
   }
 
   void kill(int i) { dead[size_t(i)] = 1; }
+  void add_reader(int v, int i) {
+    if (v < 0) return;
+    if (size_t(v) >= readers.size()) readers.resize(size_t(v) + 1);
+    auto& r = readers[size_t(v)];
+    for (int k : r)
+      if (k == i) return;
+    r.push_back(i);
+  }
   void finish() { g.remove_nodes(dead); }
 };
 
