@@ -327,6 +327,20 @@ def test_skip_layernorm_near_misses_stay():
     check(g.model([y]), g.feeds, present=["LayerNormalization"], absent=["SkipLayerNormalization"])
 
 
+@pytest.mark.parametrize("mean_is_output", [False, True])
+def test_skip_layernorm_with_declared_stat_outputs(mean_is_output):
+    g = G()
+    skip = g.input("skip", rng(10).standard_normal(SHAPE))
+    s = g.op("Add", "x", skip)
+    n = SHAPE[-1]
+    g.nodes.append(helper.make_node("LayerNormalization", [s, g.const(np.ones(n)), g.const(np.zeros(n))],
+                                    ["y", "mean", "inv"], epsilon=1e-6))
+    outs = ["y", "mean"] if mean_is_output else ["y"]
+    want, gone = ("LayerNormalization", "SkipLayerNormalization") if mean_is_output else \
+        ("SkipLayerNormalization", "LayerNormalization")
+    check(g.model(outs), g.feeds, present=[want], absent=[gone])
+
+
 def test_fused_layernorm_then_skip_at_old_opset():
     g = G()
     skip = g.input("skip", rng(10).standard_normal(SHAPE))
