@@ -86,7 +86,7 @@ def check(model, feeds, present=(), absent=(), tol=1e-5):
 
 # ---------------------------------------------------------------- LayerNorm
 def layernorm(g, x, square="pow", eps=1e-5, gamma=True, beta=True, swap=False, opset=17, axis=-1,
-              gamma_value=None):
+              gamma_value=None, recip=False):
     n = g.shape[-1]
     kw = {"axes": [axis]} if opset < 18 else {}
     ax = [] if opset < 18 else [g.const([axis], np.int64)]
@@ -96,7 +96,7 @@ def layernorm(g, x, square="pow", eps=1e-5, gamma=True, beta=True, swap=False, o
     v = g.op("ReduceMean", sq, *([g.const([axis], np.int64)] if opset >= 18 else []), **kw)
     if eps is not None:
         v = g.op("Add", v, g.const(eps), swap=swap)
-    y = g.op("Div", d, g.op("Sqrt", v))
+    y = g.op("Mul", g.op("Reciprocal", g.op("Sqrt", v)), d, swap=swap) if recip else g.op("Div", d, g.op("Sqrt", v))
     if gamma:
         gv = gamma_value if gamma_value is not None else g.const(1 + 0.1 * rng(2).standard_normal(n))
         y = g.op("Mul", y, gv, swap=swap)
@@ -118,6 +118,13 @@ def test_layernorm_optional_parts(gamma, beta, eps):
     g = G()
     y = layernorm(g, "x", gamma=gamma, beta=beta, eps=eps, opset=18)
     check(g.model([y], 18), g.feeds, present=["LayerNormalization"], absent=["ReduceMean", "Sqrt", "Div"])
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_layernorm_reciprocal_form(swap):
+    g = G()
+    y = layernorm(g, "x", opset=18, recip=True, swap=swap)
+    check(g.model([y], 18), g.feeds, present=["LayerNormalization"], absent=["ReduceMean", "Reciprocal", "Mul"])
 
 
 def test_layernorm_positive_axis():

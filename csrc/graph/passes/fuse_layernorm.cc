@@ -1,6 +1,6 @@
 // Layer normalisation written out in elementary ops becomes one LayerNormalization node:
 //   u = ReduceMean(X, last axis); d = X - u; v = ReduceMean(d^2, last axis)   (Pow(d, 2) or d*d)
-//   y = d / Sqrt(v [+ eps]) [* gamma] [+ beta]                                 (either operand order)
+//   y = d / Sqrt(v [+ eps])  or  d * Reciprocal(Sqrt(v [+ eps]));  y [* gamma] [+ beta]   (any operand order)
 // gamma and beta must be constant float32 vectors over X's last dimension (known statically),
 // every intermediate must feed only the next step, and every constant must have its exact value.
 // Emits ONNX LayerNormalization(axis -1) when the model's opset has it (17+), else
@@ -48,7 +48,7 @@ void fuse_layernorm(Graph& g) {
     int sub = m.sole_consumer(u, "Sub");
     if (sub < 0 || nodes[size_t(sub)].inputs[0] != x || nodes[size_t(sub)].inputs[1] != u) continue;
     int d = nodes[size_t(sub)].outputs[0];
-    // d feeds the square (Pow(d, 2) or Mul(d, d)) and the Div, nothing else.
+    // d feeds the square (Pow(d, 2) or Mul(d, d)) and the Div (or Mul by the reciprocal), nothing else.
     int sq = -1, div = -1;
     for (int c : m.consumers(d)) {
       const Node& cn = nodes[size_t(c)];
@@ -57,7 +57,8 @@ void fuse_layernorm(Graph& g) {
         sq = sq == -1 ? c : -2;
       } else if (cn.op_type == "Mul" && cn.inputs.size() == 2 && cn.inputs[0] == d && cn.inputs[1] == d) {
         if (sq != c) sq = sq == -1 ? c : -2;
-      } else if (cn.op_type == "Div" && cn.inputs.size() == 2 && cn.inputs[0] == d && cn.inputs[1] != d) {
+      } else if ((cn.op_type == "Div" && cn.inputs.size() == 2 && cn.inputs[0] == d && cn.inputs[1] != d) ||
+                 (cn.op_type == "Mul" && m.other_input(c, d) >= 0 && m.other_input(c, d) != d)) {
         div = div == -1 ? c : -2;
       } else {
         sq = div = -2;
@@ -77,8 +78,16 @@ void fuse_layernorm(Graph& g) {
         continue;
     }
     int sqrt_n = m.sole_consumer(add_eps >= 0 ? nodes[size_t(add_eps)].outputs[0] : var, "Sqrt");
-    if (sqrt_n < 0 || m.sole_consumer(nodes[size_t(sqrt_n)].outputs[0], "Div") != div) continue;
-    if (nodes[size_t(div)].inputs[1] != nodes[size_t(sqrt_n)].outputs[0]) continue;
+    if (sqrt_n < 0) continue;
+    int root = nodes[size_t(sqrt_n)].outputs[0], rec = -1;
+    if (nodes[size_t(div)].op_type == "Div") {  // d / sqrt
+      if (m.sole_consumer(root, "Div") != div || nodes[size_t(div)].inputs[1] != root) continue;
+    } else {  // d * Reciprocal(sqrt)
+      rec = m.sole_consumer(root, "Reciprocal");
+      if (rec < 0 || m.sole_consumer(nodes[size_t(rec)].outputs[0], "Mul") != div ||
+          m.other_input(div, d) != nodes[size_t(rec)].outputs[0])
+        continue;
+    }
     // Optional scale and shift.
     int last = div, gamma = -1, beta = -1;
     int y = nodes[size_t(div)].outputs[0];
@@ -118,7 +127,7 @@ void fuse_layernorm(Graph& g) {
     m.rewrite(last, standard ? "" : fusion::kFiDomain, "LayerNormalization", ins, {y});
     fusion::set_int_attr(nodes[size_t(last)], "axis", -1);
     fusion::set_float_attr(nodes[size_t(last)], "epsilon", float(eps));
-    for (int k : {int(i), sub, sq, rm2, add_eps, sqrt_n, div, mul, add})
+    for (int k : {int(i), sub, sq, rm2, add_eps, sqrt_n, rec, div, mul, add})
       if (k >= 0 && k != last) m.kill(k);
   }
   m.finish();
