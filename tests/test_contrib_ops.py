@@ -224,3 +224,13 @@ def test_kernels_on_every_isa(isa):
                        capture_output=True, text=True,
                        env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def test_layernorm_kernels_empty():
+    model, _ = _skip_ln_model([0, 3, 8], [0, 3, 8], outputs=("y", "", "", "sum"))
+    feeds = {"x": np.zeros((0, 3, 8), np.float32), "skip": np.zeros((0, 3, 8), np.float32)}
+    y, s = run_fastinfer(model, feeds)
+    assert y.shape == (0, 3, 8) and s.shape == (0, 3, 8)
+    x = np.zeros((2, 0), np.float32)
+    m = make_model("LayerNormalization", {"x": x}, opset=13, domain=FI, initializers={"g": np.ones(0, np.float32)})
+    assert run_fastinfer(m, {"x": x})[0].shape == (2, 0)

@@ -267,11 +267,19 @@ def test_matmul_bias_fuses(act, swap):
     check(g.model([y], 20), g.feeds, present=["MatMulBias"], absent=absent)
 
 
+def test_matmul_bias_row_bias_fuses():
+    g = G()
+    n = 8
+    y = g.op("Add", g.op("MatMul", "x", g.const(rng(6).standard_normal((SHAPE[-1], n)))),
+             g.const(rng(7).standard_normal((1, 1, n))))
+    check(g.model([y]), g.feeds, present=["MatMulBias"], absent=["MatMul", "Add"])
+
+
 def test_matmul_bias_near_misses_stay():
     n = 8
-    g = G()  # bias [1, N]: broadcasting could change the rank, left alone
+    g = G()  # bias [1, 1, 1, N]: broadcasting would raise the rank, left alone
     y = g.op("Add", g.op("MatMul", "x", g.const(rng(6).standard_normal((SHAPE[-1], n)))),
-             g.const(rng(7).standard_normal((1, n))))
+             g.const(rng(7).standard_normal((1, 1, 1, n))))
     check(g.model([y]), g.feeds, present=["MatMul", "Add"], absent=["MatMulBias"])
     g = G()  # B fed at run time
     w = g.input("w", rng(6).standard_normal((SHAPE[-1], n)))

@@ -1,9 +1,11 @@
 // MatMul(A, B) -> Add(bias) [-> activation] becomes one ai.fastinfer MatMulBias node
 // (ops/contrib/matmul_bias.cc): the bias goes into the GEMM epilogue and B is packed once.
 // Only when B is a constant float32 [K, N] matrix, the bias a constant float32 vector of N
-// values (shape [N]), and the MatMul's output (and the Add's, when an activation follows) feeds
+// values (shape [N], or [1, .., N] of rank at most A's), and the MatMul's output (and the Add's, when an activation follows) feeds
 // only the next node. Activations: Relu, Sigmoid, Tanh, com.microsoft Gelu / FastGelu (one
 // input) and ONNX Gelu (approximate none or tanh).
+#include <algorithm>
+
 #include "graph/passes/fusion_util.h"
 #include "graph/passes/passes.h"
 
@@ -45,10 +47,8 @@ void fuse_matmul_bias(Graph& g) {
       int a = nodes[size_t(mm)].inputs[0], b = nodes[size_t(mm)].inputs[1];
       const Tensor* B = pass_util::const_f32(g, nodes[size_t(mm)], 1);
       if (a < 0 || !B || B->rank() != 2 || B->numel() == 0) continue;
-      const Value& bv = g.value(bias);
-      if (bias < 0 || !bv.is_const || bv.is_input || bv.const_value.dtype() != DataType::Float ||
-          bv.const_value.rank() != 1 || bv.const_value.dim(0) != B->dim(1))
-        continue;
+      if (!fusion::row_vector(g, bias, B->dim(1), std::max(1, fusion::rank_of(g, a)))) continue;
+      bias = fusion::as_1d(g, bias);
       int last = int(i), out = add.outputs[0];
       std::string act = "None";
       if (m.only_used(out)) {
