@@ -267,6 +267,25 @@ def test_matmul_bias_fuses(act, swap):
     check(g.model([y], 20), g.feeds, present=["MatMulBias"], absent=absent)
 
 
+@pytest.mark.parametrize("trans_b,bias_shape,act", [(0, (24,), "Sigmoid"), (1, (1, 24), "Gelu"), (1, None, "Tanh")])
+def test_gemm_activation_fuses(trans_b, bias_shape, act):
+    g = G(shape=(7, 16))
+    w = 0.3 * rng(6).standard_normal((24, 16) if trans_b else (16, 24))
+    ins = ["x", g.const(w)] + ([g.const(rng(7).standard_normal(bias_shape))] if bias_shape else [])
+    y = g.op(act, g.op("Gemm", *ins, transB=trans_b))
+    check(g.model([y], 20), g.feeds, present=["MatMulBias"], absent=["Gemm", act])
+
+
+def test_gemm_near_misses_stay():
+    g = G(shape=(7, 16))  # alpha != 1
+    y = g.op("Tanh", g.op("Gemm", "x", g.const(rng(6).standard_normal((16, 24))), alpha=0.5))
+    check(g.model([y]), g.feeds, present=["Gemm", "Tanh"], absent=["MatMulBias"])
+    g = G(shape=(7, 16))  # full-matrix C
+    y = g.op("Tanh", g.op("Gemm", "x", g.const(rng(6).standard_normal((16, 24))),
+                          g.const(rng(7).standard_normal((7, 24)))))
+    check(g.model([y]), g.feeds, present=["Gemm", "Tanh"], absent=["MatMulBias"])
+
+
 def test_matmul_bias_row_bias_fuses():
     g = G()
     n = 8
