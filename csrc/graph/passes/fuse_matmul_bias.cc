@@ -1,8 +1,8 @@
 // MatMul(A, B) -> Add(bias) [-> activation] becomes one ai.fastinfer MatMulBias node
 // (ops/contrib/matmul_bias.cc): the bias goes into the GEMM epilogue and B is packed once.
 // Only when B is a constant float32 [K, N] matrix, the bias a constant float32 vector of N
-// values (shape [N], or [1, .., N] of rank at most A's), and the MatMul's output (and the Add's, when an activation follows) feeds
-// only the next node. Activations: Relu, Sigmoid, Tanh, com.microsoft Gelu / FastGelu (one
+// values (shape [N], or [1, .., N] of rank at most A's), and the MatMul's output (and the
+// Add's, when an activation follows) feeds only the next node. Activations: Relu, Sigmoid, Tanh, com.microsoft Gelu / FastGelu (one
 // input) and ONNX Gelu (approximate none or tanh). Also a plain Gemm followed by one of those.
 #include <algorithm>
 

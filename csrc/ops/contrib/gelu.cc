@@ -79,9 +79,9 @@ std::unique_ptr<OpKernel> make_fast_gelu(const OpInit& init) {
 }  // namespace
 
 void register_contrib_gelu_ops(OpRegistry& r) {
-  r.add(kMsDomain, "Gelu", 1, make_gelu);
-  r.add(kMsDomain, "BiasGelu", 1, make_bias_gelu);
-  r.add(kMsDomain, "FastGelu", 1, make_fast_gelu);
+  r.add(contrib::kMsDomain, "Gelu", 1, make_gelu);
+  r.add(contrib::kMsDomain, "BiasGelu", 1, make_bias_gelu);
+  r.add(contrib::kMsDomain, "FastGelu", 1, make_fast_gelu);
 }
 
 }  // namespace fi

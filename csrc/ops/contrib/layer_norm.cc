@@ -119,8 +119,8 @@ std::unique_ptr<OpKernel> make_ln(const OpInit& init) { return std::make_unique<
 }  // namespace
 
 void register_contrib_layer_norm_ops(OpRegistry& r) {
-  r.add(kMsDomain, "SkipLayerNormalization", 1, make_skip_ln);
-  r.add(kFiDomain, "LayerNormalization", 1, make_ln);
+  r.add(contrib::kMsDomain, "SkipLayerNormalization", 1, make_skip_ln);
+  r.add(contrib::kFiDomain, "LayerNormalization", 1, make_ln);
 }
 
 }  // namespace fi

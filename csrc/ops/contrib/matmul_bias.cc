@@ -84,6 +84,8 @@ class MatMulBiasKernel : public OpKernel {
 
 }  // namespace
 
-void register_contrib_matmul_ops(OpRegistry& r) { r.add(kFiDomain, "MatMulBias", 1, make_kernel<MatMulBiasKernel>); }
+void register_contrib_matmul_ops(OpRegistry& r) {
+  r.add(contrib::kFiDomain, "MatMulBias", 1, make_kernel<MatMulBiasKernel>);
+}
 
 }  // namespace fi

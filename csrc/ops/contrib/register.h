@@ -4,8 +4,10 @@
 
 namespace fi {
 
+namespace contrib {
 inline const char* kMsDomain = "com.microsoft";
 inline const char* kFiDomain = "ai.fastinfer";
+}  // namespace contrib
 
 void register_contrib_gelu_ops(OpRegistry& r);
 void register_contrib_layer_norm_ops(OpRegistry& r);
