@@ -56,6 +56,7 @@ const OpRegistry& op_registry() {
     register_quant_ops(r);
     register_misc_ops(r);
     register_attention_ops(r);
+    register_contrib_ops(r);
     register_infer_fns(r);
     return r;
   }();

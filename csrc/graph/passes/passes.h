@@ -37,6 +37,19 @@ void eliminate_transpose_reshape(Graph& g);
 // Nodes that reach no graph output removed; data of constants nothing reads released.
 void remove_dead_nodes(Graph& g);
 
+// Transformer fusions (one file each, fuse_*.cc; the fused kernels are in ops/contrib/):
+// ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] -> LayerNormalization (ONNX from opset
+// 17, else ai.fastinfer).
+void fuse_layernorm(Graph& g);
+// erf and tanh GELU formulas -> com.microsoft Gelu / FastGelu.
+void fuse_gelu(Graph& g);
+// MatMul(constant B) -> Add(constant bias) [-> Relu/Sigmoid/Tanh/GELU] -> ai.fastinfer MatMulBias.
+void fuse_matmul_bias(Graph& g);
+// Add(constant bias) -> GELU -> com.microsoft BiasGelu / FastGelu with bias.
+void fuse_bias_gelu(Graph& g);
+// Add(x, skip) [+ bias] -> LayerNormalization -> com.microsoft SkipLayerNormalization.
+void fuse_skip_layernorm(Graph& g);
+
 void run_graph_passes(Graph& g);
 
 }  // namespace fi

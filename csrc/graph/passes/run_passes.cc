@@ -15,7 +15,13 @@ void run_graph_passes(Graph& g) {
   fold_batchnorm_into_conv(g);
   fuse_residual_add_into_conv(g);  // before the clamp: Conv -> Add -> Relu keeps its order
   fuse_clamp_activation(g);
-  fuse_attention(g);
+  fuse_layernorm(g);
+  fuse_gelu(g);
+  fuse_attention(g);    // before fuse_matmul_bias: it starts from the projections' outputs
+  fuse_matmul_bias(g);  // before fuse_bias_gelu: MatMul -> Add -> Gelu is one GEMM
+  fuse_bias_gelu(g);
+  fuse_skip_layernorm(g);
+  remove_dead_nodes(g);
 }
 
 }  // namespace fi

@@ -1,0 +1,42 @@
+"""The transformer fusion passes on encoder layers exported from torch by both exporters
+(TorchScript at its default opset and at opset 14, and dynamo): every LayerNorm, GELU, bias and
+residual pattern must fuse, and the result must match ONNX Runtime and fastinfer without passes."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from fusion_models import export_layer, have_dynamo_exporter, torch
+from op_helpers import rng
+from test_fusion_passes import check
+
+pytestmark = pytest.mark.skipif(torch is None, reason="needs torch")
+
+CASES = [(e, g, ln) for e in ("torchscript", "torchscript14") for g in ("erf", "tanh", "erf_manual", "tanh_manual")
+         for ln in (False, True)]
+CASES += [("dynamo", "erf", False), ("dynamo", "tanh", True), ("dynamo", "erf_manual", True),
+          ("dynamo", "tanh_manual", False)]
+
+
+@functools.cache
+def _export(dynamo, gelu, manual_ln, opset):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return export_layer(dynamo, gelu=gelu, manual_ln=manual_ln, opset=opset).SerializeToString()
+
+
+@pytest.mark.parametrize("exporter,gelu,manual_ln", CASES)
+def test_torch_encoder_layer_fuses(exporter, gelu, manual_ln):
+    """The whole layer becomes MatMulBias + SkipLayerNormalization around the attention core."""
+    if exporter == "dynamo" and not have_dynamo_exporter():
+        pytest.skip("the dynamo exporter needs onnxscript")
+    model = onnx.load_from_string(_export(exporter == "dynamo", gelu, manual_ln,
+                                          14 if exporter == "torchscript14" else None))
+    feeds = {"x": rng(12).standard_normal((2, 7, 32)).astype(np.float32)}
+    absent = ["ReduceMean", "Erf", "Tanh", "Pow", "Sqrt", "Add", "Mul", "LayerNormalization", "Gelu", "FastGelu"]
+    ops = check(model, feeds, present=["MatMulBias", "SkipLayerNormalization"], absent=absent)
+    assert ops <= {"MatMulBias", "SkipLayerNormalization", "MatMul", "Softmax", "Div", "Transpose", "Reshape"}
