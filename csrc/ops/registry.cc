@@ -55,6 +55,7 @@ const OpRegistry& op_registry() {
     register_control_ops(r);
     register_quant_ops(r);
     register_misc_ops(r);
+    register_nhwc_ops(r);
     register_infer_fns(r);
     return r;
   }();

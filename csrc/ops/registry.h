@@ -48,6 +48,7 @@ void register_rnn_ops(OpRegistry& r);
 void register_control_ops(OpRegistry& r);
 void register_quant_ops(OpRegistry& r);
 void register_misc_ops(OpRegistry& r);
+void register_nhwc_ops(OpRegistry& r);  // ops/nhwc/register.cc: internal channels-last ops (ai.fastinfer)
 void register_infer_fns(OpRegistry& r);  // ops/infer/register.cc
 
 // Helper to write a factory for a kernel class constructed from OpInit.
