@@ -19,6 +19,10 @@ void fuse_residual_add_into_conv(Graph& g);
 // moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
 void fuse_clamp_activation(Graph& g);
 
+// Regions of float32 2-D Conv and the pooling/elementwise ops after them run channels-last
+// (ai.fastinfer Nhwc* ops) with reorders only at the region's edges; FASTINFER_LAYOUT=nchw: off.
+void assign_layout(Graph& g);
+
 void run_graph_passes(Graph& g);
 
 }  // namespace fi
