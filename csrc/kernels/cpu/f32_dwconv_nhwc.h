@@ -28,18 +28,20 @@ inline void pixels(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int
     for (int64_t kx = 0; kx < g.kw; ++kx) {
       const V wv = ld(wrow + kx * C);
       const int64_t ix0 = ox * g.stride_w - g.pad_left + kx * g.dil_w;
+      // Both loops have a constant trip count so the accumulators stay in registers.
       if (Interior) {
         for (int p = 0; p < kPixels; ++p) acc[p] = T::fmadd(ld(xrow + (ix0 + p * g.stride_w) * C), wv, acc[p]);
       } else {
-        for (int p = 0; p < np; ++p) {
+        for (int p = 0; p < kPixels; ++p) {
           const int64_t ix = ix0 + p * g.stride_w;
-          if (ix >= 0 && ix < g.in_w) acc[p] = T::fmadd(ld(xrow + ix * C), wv, acc[p]);
+          if (p < np && ix >= 0 && ix < g.in_w) acc[p] = T::fmadd(ld(xrow + ix * C), wv, acc[p]);
         }
       }
     }
   }
   const V vlo = T::set1(lo), vhi = T::set1(hi);
-  for (int p = 0; p < (Interior ? kPixels : np); ++p) {
+  for (int p = 0; p < kPixels; ++p) {
+    if (!Interior && p >= np) break;
     const V v = T::min(T::max(acc[p], vlo), vhi);
     float* dst = yrow + (ox + p) * C + c;
     if (Full) T::store(dst, v);

@@ -125,12 +125,26 @@ class NhwcConvKernel : public OpKernel {
         for (int64_t i = b; i < e; ++i) {
           const int64_t r = r0 + i, n = r / (OH * OW), oy = (r / OW) % OH, ox = r % OW;
           float* dst = a + i * K;
-          for (int64_t ky = 0; ky < kh; ++ky) {
+          for (int64_t ky = 0; ky < kh; ++ky, dst += kw * C) {
             const int64_t iy = oy * g.s[0] - g.pad[0] + ky * g.d[0];
-            for (int64_t kx = 0; kx < kw; ++kx, dst += C) {
-              const int64_t ix = ox * g.s[1] - g.pad[1] + kx * g.d[1];
-              if (iy < 0 || iy >= H || ix < 0 || ix >= W) std::memset(dst, 0, size_t(C) * sizeof(float));
-              else std::memcpy(dst, x + ((n * H + iy) * W + ix) * C, size_t(C) * sizeof(float));
+            if (iy < 0 || iy >= H) {
+              std::memset(dst, 0, size_t(kw * C) * sizeof(float));
+              continue;
+            }
+            const float* src = x + (n * H + iy) * W * C;
+            const int64_t ix0 = ox * g.s[1] - g.pad[1];
+            if (g.d[1] == 1) {  // the taps of a kernel row are one contiguous run of pixels
+              const int64_t lo = std::min(kw, std::max<int64_t>(0, -ix0));
+              const int64_t hi = std::max(lo, std::min(kw, W - ix0));
+              std::memset(dst, 0, size_t(lo * C) * sizeof(float));
+              if (hi > lo) std::memcpy(dst + lo * C, src + (ix0 + lo) * C, size_t((hi - lo) * C) * sizeof(float));
+              std::memset(dst + hi * C, 0, size_t((kw - hi) * C) * sizeof(float));
+              continue;
+            }
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ix = ix0 + kx * g.d[1];
+              if (ix < 0 || ix >= W) std::memset(dst + kx * C, 0, size_t(C) * sizeof(float));
+              else std::memcpy(dst + kx * C, src + ix * C, size_t(C) * sizeof(float));
             }
           }
         }
