@@ -40,7 +40,7 @@ class NhwcConvKernel : public OpKernel {
       for (int64_t m = 0; m < M; ++m)
         for (int64_t c = 0; c < Cg; ++c)
           for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
-      packed_ = kernels::f32_pack_weights(kk * Cg, M, wt.data(), 1, kk * Cg, 256);
+      packed_ = pack(kk * Cg, M, wt.data());
     } else {
       FI_CHECK(Cg == 1 && M == G, NotImplemented, "NhwcConv: only group 1 and depthwise (group == C == M) convs");
       dw_weights_.resize(size_t(M * kk));
@@ -154,6 +154,25 @@ class NhwcConvKernel : public OpKernel {
   }
 
  private:
+  // Packs Wt [K, M] for the microkernel of the highest tier, unless a lower SIMD tier's narrower
+  // tile wastes much less of its width on the M output channels (the rows, N*OH*OW, are many):
+  // M = 16 runs 6x16 AVX2 tiles rather than half-empty 8x32 AVX-512 ones.
+  static kernels::F32PackedWeights pack(int64_t K, int64_t M, const float* wt) {
+    auto use = [M](const kernels::F32GemmKernel& k) { return double(M) / double((M + k.nr - 1) / k.nr * k.nr); };
+    const kernels::F32GemmKernel* best = nullptr;
+    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
+      if (kernels::f32_gemm_supported(k) && (!best || k.tier > best->tier || (k.tier == best->tier && use(k) > use(*best))))
+        best = &k;
+    const kernels::F32GemmKernel* top = best;
+    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
+      if (kernels::f32_gemm_supported(k) && k.tier > 0 && use(k) >= use(*top) + 0.25 && use(k) > use(*best)) best = &k;
+    kernels::F32PackedWeights w;
+    w.kernel = best;
+    w.owner = alloc_buffer(std::max<size_t>(1, kernels::f32_pack_b_size(K, M, best->nr)) * sizeof(float), false);
+    w.b = kernels::f32_pack_b(K, M, wt, 1, K, best->nr, static_cast<float*>(w.owner.get()));
+    return w;
+  }
+
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;
   Shape wshape_;
