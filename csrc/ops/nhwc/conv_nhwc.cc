@@ -21,6 +21,18 @@ namespace fi {
 
 namespace {
 
+// Short runs (few channels, e.g. an RGB stem) as inline loops rather than library calls.
+inline void copy(float* dst, const float* src, int64_t n) {
+  if (n >= 64) std::memcpy(dst, src, size_t(n) * sizeof(float));
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+inline void fill_zero(float* dst, int64_t n) {
+  if (n >= 64) std::memset(dst, 0, size_t(n) * sizeof(float));
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = 0.f;
+}
+
 class NhwcConvKernel : public OpKernel {
  public:
   explicit NhwcConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
@@ -116,8 +128,9 @@ class NhwcConvKernel : public OpKernel {
       kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, M, epilogue(0), ctx.pool());
       return;
     }
-    // im2row in chunks of about 4 MiB (at least 64 rows), each followed by its GEMM.
-    const int64_t chunk = std::min<int64_t>(rows, std::max<int64_t>(64, (int64_t(1) << 20) / std::max<int64_t>(1, K)));
+    // im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
+    // re-reading the packed weights for every chunk costs no more than the chunk itself.
+    const int64_t chunk = std::min<int64_t>(rows, std::max<int64_t>({16, 65536 / K, M}));
     float* a = ctx.scratch_as<float>(size_t(chunk * K));
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t nr = std::min(chunk, rows - r0);
@@ -128,7 +141,7 @@ class NhwcConvKernel : public OpKernel {
           for (int64_t ky = 0; ky < kh; ++ky, dst += kw * C) {
             const int64_t iy = oy * g.s[0] - g.pad[0] + ky * g.d[0];
             if (iy < 0 || iy >= H) {
-              std::memset(dst, 0, size_t(kw * C) * sizeof(float));
+              fill_zero(dst, kw * C);
               continue;
             }
             const float* src = x + (n * H + iy) * W * C;
@@ -136,15 +149,15 @@ class NhwcConvKernel : public OpKernel {
             if (g.d[1] == 1) {  // the taps of a kernel row are one contiguous run of pixels
               const int64_t lo = std::min(kw, std::max<int64_t>(0, -ix0));
               const int64_t hi = std::max(lo, std::min(kw, W - ix0));
-              std::memset(dst, 0, size_t(lo * C) * sizeof(float));
-              if (hi > lo) std::memcpy(dst + lo * C, src + (ix0 + lo) * C, size_t((hi - lo) * C) * sizeof(float));
-              std::memset(dst + hi * C, 0, size_t((kw - hi) * C) * sizeof(float));
+              fill_zero(dst, lo * C);
+              if (hi > lo) copy(dst + lo * C, src + (ix0 + lo) * C, (hi - lo) * C);
+              fill_zero(dst + hi * C, (kw - hi) * C);
               continue;
             }
             for (int64_t kx = 0; kx < kw; ++kx) {
               const int64_t ix = ix0 + kx * g.d[1];
-              if (ix < 0 || ix >= W) std::memset(dst + kx * C, 0, size_t(C) * sizeof(float));
-              else std::memcpy(dst + kx * C, src + ix * C, size_t(C) * sizeof(float));
+              if (ix < 0 || ix >= W) fill_zero(dst + kx * C, C);
+              else copy(dst + kx * C, src + ix * C, C);
             }
           }
         }
