@@ -2,6 +2,7 @@
 Conv on the same shapes, one process, interleaved runs, medians.
 
     PYTHONPATH=python python bench/nhwc_layers.py [--models resnet50 mobilenetv2] [--batch 1 8] [--runs 15]
+    PYTHONPATH=python python bench/nhwc_layers.py --whole [--threads 1 2]   # whole models, pass on vs off
 
 The layers are read from the torch exports (bench/models.py) after BatchNorm folding by ONNX shape inference;
 identical shapes are measured once and weighted by how often they occur. Ratios are given for medians and,
@@ -65,6 +66,41 @@ def conv_model(layer: tuple, batch: int, nhwc: bool) -> bytes:
     return helper.make_model(gr, opset_imports=ops, ir_version=8).SerializeToString()
 
 
+def whole_models(args: argparse.Namespace) -> None:
+    """Whole models: fastinfer with the layout pass (NHWC), without it (FASTINFER_LAYOUT=nchw) and ORT, one
+    process, interleaved runs; medians and minimums."""
+    print(f"{'model':12s} {'b':>2s} {'t':>2s} {'NHWC ms':>9s} {'NCHW ms':>9s} {'ORT ms':>9s} {'NHWC/ORT':>8s} "
+          f"{'NCHW/ORT':>8s} {'min NHWC/ORT':>12s} {'min NCHW/ORT':>12s}")
+    for name in args.models:
+        path = model_path(name)
+        for threads in args.threads_list:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            os.environ.pop("FASTINFER_LAYOUT", None)
+            nhwc = fastinfer.Session(path, threads=threads)
+            os.environ["FASTINFER_LAYOUT"] = "nchw"
+            nchw = fastinfer.Session(path, threads=threads)
+            rt = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            inp = rt.get_inputs()[0].name
+            for batch in args.batch:
+                x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+                ref = rt.run(None, {inp: x})[0]
+                for sess in (nhwc, nchw):
+                    np.testing.assert_allclose(sess.run(None, {inp: x})[0], ref, rtol=1e-4, atol=1e-4)
+                t = [[], [], []]
+                for _ in range(args.runs):
+                    for i, sess in enumerate((nhwc, nchw, rt)):
+                        t0 = time.perf_counter()
+                        sess.run(None, {inp: x})
+                        t[i].append(time.perf_counter() - t0)
+                med = [float(np.median(v)) for v in t]
+                best = [float(np.min(v)) for v in t]
+                print(f"{name:12s} {batch:2d} {threads:2d} {med[0] * 1e3:9.2f} {med[1] * 1e3:9.2f} {med[2] * 1e3:9.2f} "
+                      f"{med[0] / med[2]:8.2f} {med[1] / med[2]:8.2f} {best[0] / best[2]:12.2f} "
+                      f"{best[1] / best[2]:12.2f}", flush=True)
+
+
 def main() -> None:
     """Prints one line per distinct layer and per-model weighted totals."""
     ap = argparse.ArgumentParser()
@@ -72,7 +108,12 @@ def main() -> None:
     ap.add_argument("--batch", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--whole", action="store_true", help="whole models, layout pass on vs off")
+    ap.add_argument("--threads-list", type=int, nargs="+", default=[1, 2], help="with --whole")
     args = ap.parse_args()
+    if args.whole:
+        whole_models(args)
+        return
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
