@@ -10,6 +10,7 @@
 namespace fi::kernels::dwnhwc {
 
 constexpr int kPixels = 4;  // output pixels per pass, sharing each weight vector
+constexpr int kPrefetchGroups = 3;
 
 // Output pixels [ox, ox + np) (np <= kPixels) of row oy over channels [c, c + n) (n <= T::L;
 // n == T::L uses full vectors). Interior: every tap of every pixel is inside the row.
@@ -49,12 +50,23 @@ inline void pixels(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int
   }
 }
 
+// Input pixels [p0, p1) of the rows at rows[0..nrows) to prefetch, spread over the channel loop.
+struct Prefetch {
+  const float* rows[8];
+  int nrows = 0;
+  int64_t p0 = 0, p1 = 0;
+};
+
 template <class T, bool Interior>
 inline void pixel_group(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox, int np,
-                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow) {
+                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow,
+                        const Prefetch& pf) {
   int64_t c = 0;
-  for (; c + T::L <= C; c += T::L)
+  for (; c + T::L <= C; c += T::L) {
+    for (int r = 0; r < pf.nrows; ++r)
+      for (int64_t p = pf.p0; p < pf.p1; ++p) __builtin_prefetch(pf.rows[r] + p * C + c);
     pixels<T, true, Interior>(g, C, ky0, ky1, iy0, ox, np, c, T::L, x, w, bias, lo, hi, yrow);
+  }
   if (c < C) pixels<T, false, Interior>(g, C, ky0, ky1, iy0, ox, np, c, C - c, x, w, bias, lo, hi, yrow);
 }
 
@@ -67,14 +79,23 @@ void row(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float
   while (ky0 < ky1 && iy0 + ky0 * g.dil_h < 0) ++ky0;
   while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dil_h >= g.in_h) --ky1;
   float* yrow = y + oy * g.out_w * C;
+  // Input rows that the previous output row did not read are cold, and read in an order the
+  // hardware prefetchers do not follow: prefetch the pixels a pixel group about kPrefetchGroups
+  // ahead adds to each of them, a channel vector at a time.
+  Prefetch pf;
+  for (int64_t ky = ky0; ky < ky1 && pf.nrows < 8; ++ky)
+    if (ky * g.dil_h > (g.kh - 1) * g.dil_h - g.stride_h) pf.rows[pf.nrows++] = x + (iy0 + ky * g.dil_h) * g.in_w * C;
   for (int64_t ox = 0; ox < g.out_w; ox += kPixels) {
     const int np = int(std::min<int64_t>(kPixels, g.out_w - ox));
+    pf.p0 = std::max<int64_t>(0, (ox + (kPrefetchGroups - 1) * kPixels) * g.stride_w - g.pad_left +
+                                     (g.kw - 1) * g.dil_w + 1);
+    pf.p1 = std::min<int64_t>(g.in_w, pf.p0 + kPixels * g.stride_w);
     const int64_t first = ox * g.stride_w - g.pad_left;
     const int64_t last = (ox + kPixels - 1) * g.stride_w - g.pad_left + (g.kw - 1) * g.dil_w;
     if (np == kPixels && first >= 0 && last < g.in_w)
-      pixel_group<T, true>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow);
+      pixel_group<T, true>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow, pf);
     else
-      pixel_group<T, false>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow);
+      pixel_group<T, false>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow, pf);
   }
 }
 
