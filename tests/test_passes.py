@@ -10,6 +10,12 @@ from onnx import TensorProto, helper, numpy_helper
 from op_helpers import run_ort
 
 
+@pytest.fixture(autouse=True)
+def _nchw_layout(monkeypatch):
+    """These tests check the op lists of the NCHW fusions: the channels-last pass (tests/test_nhwc_pass.py) is off."""
+    monkeypatch.setenv("FASTINFER_LAYOUT", "nchw")
+
+
 def _conv_bn_model(with_bias: bool, act: str | None, share_conv_output: bool = False, opset: int = 17):
     r = np.random.default_rng(3)
     C, M = 5, 7

@@ -261,6 +261,12 @@ int Graph::add_constant(const std::string& hint, Tensor t) {
   return id;
 }
 
+int Graph::add_value(const std::string& hint) {
+  std::string name = hint;
+  for (int k = 1; by_name_.count(name); ++k) name = str(hint, "__", k);
+  return intern(name);
+}
+
 void Graph::remove_nodes(const std::vector<char>& dead) {
   std::vector<int> new_index(nodes_.size(), -1);
   std::vector<Node> kept;

@@ -109,6 +109,8 @@ class Graph {
   Value& mutable_value(int id) { return values_[size_t(id)]; }
   // A new constant value with a fresh name derived from `hint`; returns its id.
   int add_constant(const std::string& hint, Tensor t);
+  // A new non-constant value (a pass's new intermediate) with a fresh name derived from `hint`.
+  int add_value(const std::string& hint);
   // Drops the nodes flagged in `dead` (one flag per node) and renumbers producers.
   void remove_nodes(const std::vector<char>& dead);
   // For each value: how many node inputs (explicit and implicit) read it, plus one per graph output.

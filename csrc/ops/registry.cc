@@ -57,6 +57,7 @@ const OpRegistry& op_registry() {
     register_misc_ops(r);
     register_attention_ops(r);
     register_contrib_ops(r);
+    register_nhwc_ops(r);
     register_infer_fns(r);
     return r;
   }();

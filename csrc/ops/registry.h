@@ -50,6 +50,7 @@ void register_quant_ops(OpRegistry& r);
 void register_misc_ops(OpRegistry& r);
 void register_attention_ops(OpRegistry& r);  // ops/contrib/register_attention.cc (com.microsoft)
 void register_contrib_ops(OpRegistry& r);  // com.microsoft and ai.fastinfer fused ops
+void register_nhwc_ops(OpRegistry& r);  // ops/nhwc/register.cc: internal channels-last ops (ai.fastinfer)
 void register_infer_fns(OpRegistry& r);  // ops/infer/register.cc
 
 // Helper to write a factory for a kernel class constructed from OpInit.

@@ -50,6 +50,10 @@ void fuse_bias_gelu(Graph& g);
 // Add(x, skip) [+ bias] -> LayerNormalization -> com.microsoft SkipLayerNormalization.
 void fuse_skip_layernorm(Graph& g);
 
+// Regions of float32 2-D Conv and the pooling/elementwise ops after them run channels-last
+// (ai.fastinfer Nhwc* ops) with reorders only at the region's edges; FASTINFER_LAYOUT=nchw: off.
+void assign_layout(Graph& g);
+
 void run_graph_passes(Graph& g);
 
 }  // namespace fi

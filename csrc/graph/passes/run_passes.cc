@@ -22,6 +22,7 @@ void run_graph_passes(Graph& g) {
   fuse_bias_gelu(g);
   fuse_skip_layernorm(g);
   remove_dead_nodes(g);
+  assign_layout(g);  // last: converts the fused Convs
 }
 
 }  // namespace fi

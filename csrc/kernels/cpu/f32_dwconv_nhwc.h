@@ -1,0 +1,102 @@
+// The NHWC depthwise row kernel, written once over a vector traits type T (ref: one float; AVX2:
+// 8 floats; AVX-512: 16 floats) and instantiated in each ISA directory. T provides V, L,
+// set1, load, loadn (first n lanes, rest zero), store, storen (first n lanes), fmadd, min, max.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/dwconv_nhwc.h"
+
+namespace fi::kernels::dwnhwc {
+
+constexpr int kPixels = 4;  // output pixels per pass, sharing each weight vector
+constexpr int kPrefetchGroups = 3;
+
+// Output pixels [ox, ox + np) (np <= kPixels) of row oy over channels [c, c + n) (n <= T::L;
+// n == T::L uses full vectors). Interior: every tap of every pixel is inside the row.
+template <class T, bool Full, bool Interior>
+inline void pixels(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox, int np,
+                   int64_t c, int64_t n, const float* x, const float* w, const float* bias, float lo, float hi,
+                   float* yrow) {
+  using V = typename T::V;
+  auto ld = [&](const float* p) { return Full ? T::load(p) : T::loadn(p, n); };
+  const V b = bias ? ld(bias + c) : T::set1(0.f);
+  V acc[kPixels];
+  for (int p = 0; p < kPixels; ++p) acc[p] = b;
+  for (int64_t ky = ky0; ky < ky1; ++ky) {
+    const float* xrow = x + (iy0 + ky * g.dil_h) * g.in_w * C + c;
+    const float* wrow = w + ky * g.kw * C + c;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const V wv = ld(wrow + kx * C);
+      const int64_t ix0 = ox * g.stride_w - g.pad_left + kx * g.dil_w;
+      // Both loops have a constant trip count so the accumulators stay in registers.
+      if (Interior) {
+        for (int p = 0; p < kPixels; ++p) acc[p] = T::fmadd(ld(xrow + (ix0 + p * g.stride_w) * C), wv, acc[p]);
+      } else {
+        for (int p = 0; p < kPixels; ++p) {
+          const int64_t ix = ix0 + p * g.stride_w;
+          if (p < np && ix >= 0 && ix < g.in_w) acc[p] = T::fmadd(ld(xrow + ix * C), wv, acc[p]);
+        }
+      }
+    }
+  }
+  const V vlo = T::set1(lo), vhi = T::set1(hi);
+  for (int p = 0; p < kPixels; ++p) {
+    if (!Interior && p >= np) break;
+    const V v = T::min(T::max(acc[p], vlo), vhi);
+    float* dst = yrow + (ox + p) * C + c;
+    if (Full) T::store(dst, v);
+    else T::storen(dst, v, n);
+  }
+}
+
+// Input pixels [p0, p1) of the rows at rows[0..nrows) to prefetch, spread over the channel loop.
+struct Prefetch {
+  const float* rows[8];
+  int nrows = 0;
+  int64_t p0 = 0, p1 = 0;
+};
+
+template <class T, bool Interior>
+inline void pixel_group(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox, int np,
+                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow,
+                        const Prefetch& pf) {
+  int64_t c = 0;
+  for (; c + T::L <= C; c += T::L) {
+    for (int r = 0; r < pf.nrows; ++r)
+      for (int64_t p = pf.p0; p < pf.p1; ++p) __builtin_prefetch(pf.rows[r] + p * C + c);
+    pixels<T, true, Interior>(g, C, ky0, ky1, iy0, ox, np, c, T::L, x, w, bias, lo, hi, yrow);
+  }
+  if (c < C) pixels<T, false, Interior>(g, C, ky0, ky1, iy0, ox, np, c, C - c, x, w, bias, lo, hi, yrow);
+}
+
+template <class T>
+void row(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float* w, const float* bias, float lo,
+         float hi, float* y) {
+  // Kernel rows whose input row is inside the image.
+  const int64_t iy0 = oy * g.stride_h - g.pad_top;
+  int64_t ky0 = 0, ky1 = g.kh;
+  while (ky0 < ky1 && iy0 + ky0 * g.dil_h < 0) ++ky0;
+  while (ky1 > ky0 && iy0 + (ky1 - 1) * g.dil_h >= g.in_h) --ky1;
+  float* yrow = y + oy * g.out_w * C;
+  // Input rows that the previous output row did not read are cold, and read in an order the
+  // hardware prefetchers do not follow: prefetch the pixels a pixel group about kPrefetchGroups
+  // ahead adds to each of them, a channel vector at a time.
+  Prefetch pf;
+  for (int64_t ky = ky0; ky < ky1 && pf.nrows < 8; ++ky)
+    if (ky * g.dil_h > (g.kh - 1) * g.dil_h - g.stride_h) pf.rows[pf.nrows++] = x + (iy0 + ky * g.dil_h) * g.in_w * C;
+  for (int64_t ox = 0; ox < g.out_w; ox += kPixels) {
+    const int np = int(std::min<int64_t>(kPixels, g.out_w - ox));
+    pf.p0 = std::max<int64_t>(0, (ox + (kPrefetchGroups - 1) * kPixels) * g.stride_w - g.pad_left +
+                                     (g.kw - 1) * g.dil_w + 1);
+    pf.p1 = std::min<int64_t>(g.in_w, pf.p0 + kPixels * g.stride_w);
+    const int64_t first = ox * g.stride_w - g.pad_left;
+    const int64_t last = (ox + kPixels - 1) * g.stride_w - g.pad_left + (g.kw - 1) * g.dil_w;
+    if (np == kPixels && first >= 0 && last < g.in_w)
+      pixel_group<T, true>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow, pf);
+    else
+      pixel_group<T, false>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow, pf);
+  }
+}
+
+}  // namespace fi::kernels::dwnhwc

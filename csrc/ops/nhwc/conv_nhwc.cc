@@ -1,0 +1,200 @@
+// ai.fastinfer NhwcConv: a float32 2-D Conv in channels-last layout, made by the graph pass
+// assign_layout. X [N, H, W, C], W [M, C/group, kh, kw] (ONNX layout, constant), optional B [M],
+// optional fused residual R [N, OH, OW, M] (input 3), Y [N, OH, OW, M]; attributes as Conv plus the
+// fused clamp fi.clamp_min / fi.clamp_max. group 1 runs as one GEMM
+//   Y[N*OH*OW, M] = A[N*OH*OW, kh*kw*C] x Wt[kh*kw*C, M]
+// with the weights packed once at creation and bias (per column), residual and clamp in the GEMM
+// epilogue; A is X itself for a 1x1 stride-1 unpadded conv, else im2row rows (tap-major, channels
+// contiguous) built in chunks. Depthwise (group == C == M) runs the NHWC depthwise kernels.
+#include <algorithm>
+#include <cstring>
+
+#include "core/thread_pool.h"
+#include "kernels/dwconv_nhwc.h"
+#include "kernels/gemm.h"
+#include "ops/nn/conv_util.h"
+#include "ops/nn/gemm_util.h"
+#include "ops/nhwc/nhwc_ops.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+namespace {
+
+// Short runs (few channels, e.g. an RGB stem) as inline loops rather than library calls.
+inline void copy(float* dst, const float* src, int64_t n) {
+  if (n >= 64) std::memcpy(dst, src, size_t(n) * sizeof(float));
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+inline void fill_zero(float* dst, int64_t n) {
+  if (n >= 64) std::memset(dst, 0, size_t(n) * sizeof(float));
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = 0.f;
+}
+
+class NhwcConvKernel : public OpKernel {
+ public:
+  explicit NhwcConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
+    const Tensor* w = init.constant_input(1);
+    FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
+             "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
+    FI_CHECK(attrs_.output_padding.empty() && attrs_.output_shape.empty(), InvalidModel,
+             "NhwcConv: output_padding/output_shape belong to ConvTranspose");
+    wshape_ = w->shape();
+    const int64_t M = w->dim(0), Cg = w->dim(1), kk = w->dim(2) * w->dim(3);
+    const int64_t G = attrs_.group;
+    FI_CHECK(G >= 1 && M % G == 0, InvalidModel, "NhwcConv: group ", G, " does not divide M ", M);
+    if (G == 1) {
+      // Wt[(t*C + c), m] = W[m, c, t]: tap-major rows matching the im2row layout.
+      std::vector<float> wt(size_t(kk * Cg * M));
+      const float* src = w->data<float>();
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
+      packed_ = pack(kk * Cg, M, wt.data());
+    } else {
+      FI_CHECK(Cg == 1 && M == G, NotImplemented, "NhwcConv: only group 1 and depthwise (group == C == M) convs");
+      dw_weights_.resize(size_t(M * kk));
+      kernels::f32_dwconv_nhwc_pack_weights(M, w->dim(2), w->dim(3), w->data<float>(), dw_weights_.data());
+    }
+  }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& X = ctx.in(0);
+    const Tensor* B = ctx.input(2);
+    const Tensor* R = ctx.input(3);
+    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, "NhwcConv: X must be float32 NHWC, got ",
+             dtype_name(X.dtype()), " ", X.shape().str());
+    const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2), C = X.dim(3), M = wshape_[0];
+    nn::ConvGeom g = nn::conv_geometry(attrs_, Shape{N, C, H, W}, wshape_, "NhwcConv");
+    FI_CHECK(wshape_[1] * attrs_.group == C, InvalidArgument, "NhwcConv: X has ", C, " channels, W is ",
+             wshape_.str(), " with group ", attrs_.group);
+    FI_CHECK(!B || (B->dtype() == DataType::Float && B->rank() == 1 && B->dim(0) == M), InvalidArgument,
+             "NhwcConv: B must be float32 [", M, "]");
+    const int64_t OH = g.out[0], OW = g.out[1];
+    Shape ys{N, OH, OW, M};
+    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == ys), InvalidArgument,
+             "NhwcConv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
+    Tensor& Y = ctx.output(0, DataType::Float, ys);
+    if (Y.numel() == 0) return;
+    const float* x = X.data<float>();
+    float* y = Y.data<float>();
+    const float* bias = B ? B->data<float>() : nullptr;
+
+    if (attrs_.group != 1) {
+      kernels::DwConvGeom dg;
+      dg.in_h = H;
+      dg.in_w = W;
+      dg.out_h = OH;
+      dg.out_w = OW;
+      dg.kh = g.k[0];
+      dg.kw = g.k[1];
+      dg.stride_h = g.s[0];
+      dg.stride_w = g.s[1];
+      dg.dil_h = g.d[0];
+      dg.dil_w = g.d[1];
+      dg.pad_top = g.pad[0];
+      dg.pad_left = g.pad[1];
+      const float lo = R ? -INFINITY : clamp_.lo, hi = R ? INFINITY : clamp_.hi;
+      kernels::f32_dwconv_nhwc(kernels::select_f32_dwconv_nhwc(), dg, N, C, x, dw_weights_.data(), bias, lo, hi, y,
+                               ctx.pool());
+      if (R) {
+        const float* r = R->data<float>();
+        for (int64_t i = 0; i < Y.numel(); ++i) y[i] += r[i];
+        clamp_.apply(y, Y.numel());
+      }
+      return;
+    }
+
+    const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
+    const kernels::F32GemmKernel& kern = *packed_.kernel;
+    auto epilogue = [&](int64_t r0) {
+      kernels::Epilogue ep;
+      ep.bias = bias;
+      ep.bias_per_row = false;
+      ep.clamp_min = clamp_.lo;
+      ep.clamp_max = clamp_.hi;
+      if (R) {
+        ep.residual = R->data<float>() + r0 * M;
+        ep.res_row_stride = M;
+        ep.res_col_stride = 1;
+      }
+      return ep;
+    };
+    const bool direct = kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
+                        OH == H && OW == W;
+    if (direct) {
+      kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, M, epilogue(0), ctx.pool());
+      return;
+    }
+    // im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
+    // re-reading the packed weights for every chunk costs no more than the chunk itself.
+    const int64_t chunk = std::min<int64_t>(rows, std::max<int64_t>({16, 65536 / K, M}));
+    float* a = ctx.scratch_as<float>(size_t(chunk * K));
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t nr = std::min(chunk, rows - r0);
+      parallel_for(ctx.pool(), nr, std::max<int64_t>(1, 4096 / K), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t r = r0 + i, n = r / (OH * OW), oy = (r / OW) % OH, ox = r % OW;
+          float* dst = a + i * K;
+          for (int64_t ky = 0; ky < kh; ++ky, dst += kw * C) {
+            const int64_t iy = oy * g.s[0] - g.pad[0] + ky * g.d[0];
+            if (iy < 0 || iy >= H) {
+              fill_zero(dst, kw * C);
+              continue;
+            }
+            const float* src = x + (n * H + iy) * W * C;
+            const int64_t ix0 = ox * g.s[1] - g.pad[1];
+            if (g.d[1] == 1) {  // the taps of a kernel row are one contiguous run of pixels
+              const int64_t lo = std::min(kw, std::max<int64_t>(0, -ix0));
+              const int64_t hi = std::max(lo, std::min(kw, W - ix0));
+              fill_zero(dst, lo * C);
+              if (hi > lo) copy(dst + lo * C, src + (ix0 + lo) * C, (hi - lo) * C);
+              fill_zero(dst + hi * C, (kw - hi) * C);
+              continue;
+            }
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ix = ix0 + kx * g.d[1];
+              if (ix < 0 || ix >= W) fill_zero(dst + kx * C, C);
+              else copy(dst + kx * C, src + ix * C, C);
+            }
+          }
+        }
+      });
+      kernels::f32_gemm(kern, nr, M, K, a, K, packed_.b, y + r0 * M, M, epilogue(r0), ctx.pool());
+    }
+  }
+
+ private:
+  // Packs Wt [K, M] for the microkernel of the highest tier, unless a lower SIMD tier's narrower
+  // tile wastes much less of its width on the M output channels (the rows, N*OH*OW, are many):
+  // M = 16 runs 6x16 AVX2 tiles rather than half-empty 8x32 AVX-512 ones.
+  static kernels::F32PackedWeights pack(int64_t K, int64_t M, const float* wt) {
+    auto use = [M](const kernels::F32GemmKernel& k) { return double(M) / double((M + k.nr - 1) / k.nr * k.nr); };
+    const kernels::F32GemmKernel* best = nullptr;
+    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
+      if (kernels::f32_gemm_supported(k) && (!best || k.tier > best->tier || (k.tier == best->tier && use(k) > use(*best))))
+        best = &k;
+    const kernels::F32GemmKernel* top = best;
+    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
+      if (kernels::f32_gemm_supported(k) && k.tier > 0 && use(k) >= use(*top) + 0.25 && use(k) > use(*best)) best = &k;
+    kernels::F32PackedWeights w;
+    w.kernel = best;
+    w.owner = alloc_buffer(std::max<size_t>(1, kernels::f32_pack_b_size(K, M, best->nr)) * sizeof(float), false);
+    w.b = kernels::f32_pack_b(K, M, wt, 1, K, best->nr, static_cast<float*>(w.owner.get()));
+    return w;
+  }
+
+  nn::ConvAttrs attrs_;
+  nn::FusedClamp clamp_;
+  Shape wshape_;
+  kernels::F32PackedWeights packed_;  // group 1
+  std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
+};
+
+}  // namespace
+
+void register_nhwc_conv(OpRegistry& r) { r.add(kNhwcDomain, "NhwcConv", 1, make_kernel<NhwcConvKernel>); }
+
+}  // namespace fi

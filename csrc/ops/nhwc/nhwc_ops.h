@@ -1,0 +1,15 @@
+// Internal channels-last ops in the domain ai.fastinfer, inserted by the graph pass assign_layout
+// (csrc/graph/passes/assign_layout.cc); each file registers its ops.
+#pragma once
+
+namespace fi {
+
+class OpRegistry;
+
+constexpr const char* kNhwcDomain = "ai.fastinfer";
+
+void register_nhwc_conv(OpRegistry& r);     // NhwcConv
+void register_nhwc_pool(OpRegistry& r);     // NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool
+void register_nhwc_reorder(OpRegistry& r);  // NchwToNhwc, NhwcToNchw
+
+}  // namespace fi

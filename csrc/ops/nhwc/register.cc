@@ -1,0 +1,13 @@
+// The ai.fastinfer channels-last op family.
+#include "ops/nhwc/nhwc_ops.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+void register_nhwc_ops(OpRegistry& r) {
+  register_nhwc_conv(r);
+  register_nhwc_pool(r);
+  register_nhwc_reorder(r);
+}
+
+}  // namespace fi

@@ -1,0 +1,204 @@
+"""The ai.fastinfer channels-last ops (NhwcConv, NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool,
+NchwToNhwc, NhwcToNchw) as single-node models against onnxruntime's NCHW ops on the transposed data:
+odd channel counts (vector tails), 1x1/3x3/5x5/7x7, strides, dilations, asymmetric pads, depthwise, bias,
+fused clamp and residual; every case under each FASTINFER_ISA tier (child processes) and threaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import fastinfer
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child_env import child_env
+from op_helpers import run_ort
+
+DOM = "ai.fastinfer"
+OPSETS = [helper.make_opsetid("", 17), helper.make_opsetid(DOM, 1)]
+
+# (N, C, H, W, M, k, stride, pads (t, l, b, r), dilation, group, bias, clamp, residual)
+CONV_CASES = [
+    (1, 3, 7, 9, 5, 1, 1, (0, 0, 0, 0), 1, 1, True, None, False),
+    (2, 17, 5, 6, 33, 1, 1, (0, 0, 0, 0), 1, 1, True, (0.0, 6.0), True),
+    (1, 33, 9, 7, 17, 1, 2, (0, 0, 0, 0), 1, 1, False, None, False),
+    (2, 7, 11, 13, 19, 3, 1, (1, 1, 1, 1), 1, 1, True, (0.0, np.inf), True),
+    (1, 5, 12, 10, 8, 3, 2, (1, 0, 2, 1), 1, 1, True, None, False),
+    (1, 3, 17, 15, 16, 7, 2, (3, 3, 3, 3), 1, 1, True, (0.0, np.inf), False),
+    (1, 9, 10, 11, 7, 3, 1, (2, 2, 2, 2), 2, 1, False, None, False),
+    (1, 4, 9, 9, 6, 5, 1, (2, 2, 2, 2), 1, 1, True, (-1.0, 1.0), False),
+    (2, 17, 9, 11, 17, 3, 1, (1, 1, 1, 1), 1, 17, True, (0.0, 6.0), False),
+    (1, 33, 14, 13, 33, 3, 2, (1, 1, 1, 1), 1, 33, True, (0.0, 6.0), False),
+    (1, 40, 10, 12, 40, 5, 1, (2, 2, 2, 2), 1, 40, True, None, False),
+    (2, 24, 11, 9, 24, 5, 2, (2, 1, 2, 2), 1, 24, False, None, True),
+    (1, 1, 5, 33, 1, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
+    (1, 19, 3, 4, 19, 3, 1, (2, 1, 2, 2), 2, 19, True, None, False),
+    (0, 3, 4, 4, 5, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
+]
+
+# (op, N, C, H, W, attrs)
+POOL_CASES = [
+    ("MaxPool", 1, 17, 9, 11, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("MaxPool", 2, 3, 8, 7, {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [0, 1, 1, 0], "ceil_mode": 1}),
+    ("MaxPool", 1, 33, 10, 10, {"kernel_shape": [3, 3], "dilations": [2, 2]}),
+    ("AveragePool", 1, 17, 9, 11, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("AveragePool", 2, 5, 9, 8, {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
+    ("AveragePool", 1, 7, 7, 7, {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+    ("GlobalAveragePool", 2, 33, 7, 5, {}),
+    ("GlobalAveragePool", 1, 1, 1, 1, {}),
+]
+
+
+def _nhwc(x):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _nchw(x):
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def conv_case(case, threads):
+    """Runs one NhwcConv case and compares with onnxruntime's Conv (+ residual, clip)."""
+    n, c, h, w, m, k, s, pads, d, grp, with_b, clamp, res = case
+    r = np.random.default_rng(hash(case) % 1000)
+    x = r.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = r.standard_normal((m, c // grp, k, k)).astype(np.float32)
+    inits = [numpy_helper.from_array(wt, "w")]
+    names = ["x", "w"]
+    if with_b:
+        inits.append(numpy_helper.from_array(r.standard_normal(m).astype(np.float32), "b"))
+        names.append("b")
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [pads[0], pads[1], pads[2], pads[3]],
+                 "dilations": [d, d], "group": grp}
+    ref_model = helper.make_model(helper.make_graph(
+        [helper.make_node("Conv", names, ["y"], **attrs)], "c",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits),
+        opset_imports=OPSETS[:1], ir_version=8)
+    ref = run_ort(ref_model, {"x": x})[0].astype(np.float64)
+    feeds = {"x": _nhwc(x)}
+    ins = ["x", "w", "b" if with_b else ""]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(feeds["x"].shape))]
+    if res:
+        rr = r.standard_normal(ref.shape).astype(np.float32)
+        ref = ref + rr
+        feeds["r"] = _nhwc(rr)
+        ins.append("r")
+        inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, list(feeds["r"].shape)))
+    if clamp is not None:
+        attrs["fi.clamp_min"], attrs["fi.clamp_max"] = float(clamp[0]), float(clamp[1])
+        ref = np.clip(ref, clamp[0], clamp[1])
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("NhwcConv", ins, ["y"], domain=DOM, **attrs)], "c", inputs,
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits), opset_imports=OPSETS, ir_version=8)
+    got = fastinfer.Session(model, threads=threads).run(None, feeds)[0]
+    np.testing.assert_allclose(_nchw(got), ref, rtol=1e-4, atol=1e-4, err_msg=str(case))
+
+
+def pool_case(case, threads):
+    """Runs one Nhwc*Pool case and compares with onnxruntime's pool."""
+    op, n, c, h, w, attrs = case
+    x = np.random.default_rng(7).standard_normal((n, c, h, w)).astype(np.float32)
+    if op == "MaxPool" and "dilations" not in attrs:  # onnxruntime's dilated path keeps a leading NaN
+        x[0, 0, 0, 0] = np.nan
+
+    def model(o, dom, shape):
+        g = helper.make_graph([helper.make_node(o, ["x"], ["y"], domain=dom, **attrs)], "p",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(g, opset_imports=OPSETS, ir_version=8)
+
+    ref = run_ort(model(op, "", list(x.shape)), {"x": x})[0]
+    got = fastinfer.Session(model("Nhwc" + op, DOM, [n, h, w, c]), threads=threads).run(None, {"x": _nhwc(x)})[0]
+    np.testing.assert_allclose(_nchw(got), ref, rtol=1e-5, atol=1e-5, err_msg=str(case))
+
+
+def reorder_case(shape, threads):
+    """NchwToNhwc then NhwcToNchw against numpy transposes."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    nodes = [helper.make_node("NchwToNhwc", ["x"], ["t"], domain=DOM),
+             helper.make_node("NhwcToNchw", ["t"], ["y"], domain=DOM)]
+    g = helper.make_graph(nodes, "r", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("t", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    t, y = fastinfer.Session(helper.make_model(g, opset_imports=OPSETS, ir_version=8), threads=threads).run(
+        None, {"x": x})
+    np.testing.assert_array_equal(t, _nhwc(x))
+    np.testing.assert_array_equal(y, x)
+
+
+REORDER_SHAPES = [(1, 3, 5, 7), (2, 33, 17, 9), (1, 64, 1, 1), (0, 3, 2, 2), (1, 1, 40, 37)]
+
+
+def run_all(threads: int) -> None:
+    """Every case once (used in the child processes)."""
+    for case in CONV_CASES:
+        conv_case(case, threads)
+    for case in POOL_CASES:
+        pool_case(case, threads)
+    for shape in REORDER_SHAPES:
+        reorder_case(shape, threads)
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nhwc_conv(case, threads):
+    conv_case(case, threads)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_nhwc_pool(case):
+    pool_case(case, 2)
+
+
+@pytest.mark.parametrize("shape", REORDER_SHAPES, ids=str)
+def test_reorders(shape):
+    reorder_case(shape, 2)
+
+
+@pytest.mark.parametrize("isa", ["ref", "avx2"])
+def test_every_isa_tier(isa):
+    """All cases in a child process whose kernels are capped at the tier (the default tier runs above)."""
+    env = child_env(os.path.dirname(os.path.abspath(__file__)))
+    env["FASTINFER_ISA"] = isa
+    code = "import test_nhwc_kernels as t; t.run_all(1); t.run_all(2); print('ok')"
+    p = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-3000:]
+
+
+def test_nhwc_errors():
+    """Bad inputs raise instead of crashing: wrong rank, channel mismatch, residual shape, non-constant W."""
+    wt = np.ones((4, 3, 3, 3), np.float32)
+
+    def model(w_init=True, with_r=False):
+        ins = ["x", "w", "", "r"] if with_r else ["x", "w"]
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)]
+        if with_r:
+            inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+        if not w_init:
+            inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, None))
+        g = helper.make_graph([helper.make_node("NhwcConv", ins, ["y"], domain=DOM, pads=[1, 1, 1, 1])], "e", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(wt, "w")] if w_init else [])
+        return helper.make_model(g, opset_imports=OPSETS, ir_version=8)
+
+    s = fastinfer.Session(model())
+    with pytest.raises(fastinfer.InvalidArgument):
+        s.run(None, {"x": np.ones((1, 5, 5), np.float32)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        s.run(None, {"x": np.ones((1, 5, 5, 4), np.float32)})
+    with pytest.raises(fastinfer.InvalidArgument):
+        fastinfer.Session(model(with_r=True)).run(None, {"x": np.ones((1, 5, 5, 3), np.float32),
+                                                         "r": np.ones((1, 5, 5, 3), np.float32)})
+    with pytest.raises(fastinfer.InvalidModel):
+        fastinfer.Session(model(w_init=False))
+    g = helper.make_graph([helper.make_node("NhwcToNchw", ["x"], ["y"], domain=DOM)], "e",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    with pytest.raises(fastinfer.InvalidArgument):
+        fastinfer.Session(helper.make_model(g, opset_imports=OPSETS, ir_version=8)).run(
+            None, {"x": np.ones((2, 3), np.float32)})

@@ -1,0 +1,170 @@
+"""The assign_layout graph pass: CNN regions run channels-last (ai.fastinfer Nhwc* ops) with reorders only at
+the region's edges, giving the numbers of onnxruntime and of the unoptimised graph; FASTINFER_LAYOUT turns it
+off (nchw) or converts single Convs too (nhwc); the torch ResNet-50/MobileNetV2 exports stay within 1e-4."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import fastinfer
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from op_helpers import run_ort
+
+R = np.random.default_rng(5)
+
+
+class G:
+    """A small graph builder: constants and nodes, symbolic batch."""
+
+    def __init__(self, c: int, h: int, w: int):
+        self.nodes, self.inits, self.n = [], [], 0
+        self.shape = ["N", c, h, w]
+
+    def const(self, a) -> str:
+        self.n += 1
+        name = f"k{self.n}"
+        self.inits.append(numpy_helper.from_array(np.asarray(a, np.float32), name))
+        return name
+
+    def node(self, op, ins, **attrs) -> str:
+        self.n += 1
+        out = f"v{self.n}"
+        self.nodes.append(helper.make_node(op, ins, [out], name=f"n{self.n}", **attrs))
+        return out
+
+    def conv(self, x, c, m, k=3, s=1, group=1, act=None, bn=False):
+        w = self.const(R.standard_normal((m, c // group, k, k)) * (1.0 / np.sqrt(c // group * k * k)))
+        y = self.node("Conv", [x, w, self.const(R.standard_normal(m) * 0.1)], kernel_shape=[k, k], strides=[s, s],
+                      pads=[k // 2] * 4, group=group)
+        if bn:
+            y = self.node("BatchNormalization", [y, self.const(R.uniform(0.5, 2, m)), self.const(R.standard_normal(m)),
+                                                 self.const(R.standard_normal(m) * 0.1), self.const(R.uniform(0.5, 2, m))])
+        if act == "relu":
+            y = self.node("Relu", [y])
+        elif act == "relu6":
+            y = self.node("Clip", [y, self.const(0.0), self.const(6.0)])
+        return y
+
+    def model(self, outputs):
+        g = helper.make_graph(self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], self.inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def residual_block():
+    g = G(8, 9, 11)
+    a = g.conv("x", 8, 16, k=1, act="relu", bn=True)
+    b = g.conv(a, 16, 16, act="relu", bn=True)
+    c = g.conv(b, 16, 16, bn=True)
+    d = g.node("Relu", [g.node("Add", [c, a])])
+    e = g.conv(d, 16, 24, k=1, s=2)
+    f = g.node("Relu", [g.node("Add", [g.conv(d, 16, 24, k=3, s=2), e])])
+    return g.model([f]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+def branches_concat():
+    g = G(5, 13, 12)
+    a = g.conv("x", 5, 12, act="relu")
+    b1 = g.conv(a, 12, 7, k=1, act="relu")
+    b2 = g.conv(g.node("MaxPool", [a], kernel_shape=[3, 3], pads=[1, 1, 1, 1]), 12, 9, k=3, act="relu")
+    cat = g.node("Concat", [b1, b2, a], axis=1)
+    p = g.node("AveragePool", [cat], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+    q = g.conv(p, 28, 11, k=3, act="relu6")
+    gap = g.node("GlobalAveragePool", [q])
+    flat = g.node("Flatten", [gap])
+    out = g.node("Gemm", [flat, g.const(R.standard_normal((11, 4))), g.const(R.standard_normal(4))])
+    return g.model([out]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+def outputs_in_middle():
+    g = G(3, 10, 10)
+    a = g.conv("x", 3, 8, act="relu")
+    b = g.conv(a, 8, 8, act="relu")
+    t = g.node("Transpose", [b], perm=[0, 1, 3, 2])  # not understood: reads NCHW
+    c = g.conv(b, 8, 6, k=1)
+    s = g.node("Sigmoid", [c])
+    return g.model([a, s, t, c]), {"NchwToNhwc": 1, "NhwcToNchw": 4}
+
+
+def depthwise_chain():
+    g = G(16, 15, 14)
+    a = g.conv("x", 16, 16, k=1, act="relu6", bn=True)
+    e = g.conv(a, 16, 48, k=1, act="relu6", bn=True)
+    d = g.conv(e, 48, 48, k=3, group=48, act="relu6", bn=True)
+    p = g.conv(d, 48, 16, k=1, bn=True)
+    r = g.node("Add", [p, a])
+    e2 = g.conv(r, 16, 40, k=1, act="relu6")
+    d2 = g.conv(e2, 40, 40, k=5, s=2, group=40, act="relu6")
+    d3 = g.conv(d2, 40, 40, k=3, s=2, group=40)
+    m = g.node("Mul", [d3, g.node("Sigmoid", [d3])])
+    return g.model([m]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+def lone_conv():
+    g = G(4, 6, 6)
+    return g.model([g.node("MaxPool", [g.conv("x", 4, 5, act="relu")], kernel_shape=[2, 2])]), {
+        "NchwToNhwc": 0, "NhwcToNchw": 0}
+
+
+GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv]
+
+
+def _ops(sess):
+    return [op for _, op, _ in sess._graph.nodes()]
+
+
+@pytest.mark.parametrize("make", GRAPHS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_pass_matches_ort_and_plain(make, batch, monkeypatch):
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    model, reorders = make()
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    x = R.standard_normal([batch, *dims]).astype(np.float32)
+    sess = fastinfer.Session(model, threads=2)
+    ops = _ops(sess)
+    for op, count in reorders.items():
+        assert ops.count(op) == count, ops
+    if reorders["NchwToNhwc"]:
+        assert "Conv" not in ops and "NhwcConv" in ops, ops
+    got = sess.run(None, {"x": x})
+    plain = fastinfer.Session(model, threads=1, optimize=False).run(None, {"x": x})
+    ref = run_ort(model, {"x": x})
+    for a, b, c in zip(got, plain, ref):
+        assert a.shape == c.shape
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert [a.shape for a in sess.run(None, {"x": x})] == [c.shape for c in ref]  # second run, from the plan
+
+
+def test_layout_env(monkeypatch):
+    model, _ = residual_block()
+    monkeypatch.setenv("FASTINFER_LAYOUT", "nchw")
+    assert not any(op.startswith("Nhwc") for op in _ops(fastinfer.Session(model)))
+    model, _ = lone_conv()
+    monkeypatch.setenv("FASTINFER_LAYOUT", "nhwc")
+    sess = fastinfer.Session(model)
+    assert "NhwcConv" in _ops(sess) and "NhwcMaxPool" in _ops(sess)
+    x = R.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenetv2"])
+def test_torch_models(name, monkeypatch, tmp_path):
+    """The torch exports (bench/torch_models.py) within 1e-4 of onnxruntime, every Conv channels-last."""
+    pytest.importorskip("torch")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    import torch_models
+    path = str(tmp_path / f"{name}.onnx")
+    torch_models.export(name, path)
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    sess = fastinfer.Session(path, threads=2)
+    ops = _ops(sess)
+    assert "Conv" not in ops and ops.count("NchwToNhwc") == 1 and ops.count("NhwcToNchw") == 1, ops
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    got = sess.run(None, {"input": x})[0]
+    ref = run_ort(onnx.load(path), {"input": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
