@@ -17,6 +17,13 @@ from onnx import TensorProto, helper, numpy_helper
 F = TensorProto.FLOAT
 
 
+@pytest.fixture(autouse=True)
+def _nchw_layout(request, monkeypatch):
+    """Most tests here check the NCHW node list; the layout test turns the NHWC pass on itself."""
+    if "nhwc" not in request.node.name:
+        monkeypatch.setenv("FASTINFER_LAYOUT", "nchw")
+
+
 def vi(name, shape, elem=F):
     return helper.make_tensor_value_info(name, elem, shape)
 
@@ -144,3 +151,14 @@ def test_describe_names_the_kernel_of_each_isa_tier():
             assert dw["kernel"].startswith("f32_dwconv_") and dw["kernel"].endswith("__" + isa)
     finally:
         fastinfer._core.set_isa(top)
+
+
+def test_describe_shows_the_nhwc_layout_and_its_reorders(monkeypatch):
+    monkeypatch.setenv("FASTINFER_LAYOUT", "nhwc")
+    nodes = fastinfer.Session(conv_gemm_model(2))._describe_nodes()
+    layouts = {n["op_type"]: n["layout"] for n in nodes}
+    assert layouts["NhwcConv"] == "NHWC"
+    assert layouts["NchwToNhwc"] == "NCHW->NHWC" and layouts["NhwcToNchw"] == "NHWC->NCHW"
+    assert layouts["Gemm"] in ("", "NCHW")
+    conv1 = next(n for n in nodes if n["name"] == "conv1")
+    assert conv1["flops"] == 2 * (2 * 6 * 6 * 8) * (3 * 3 * 3)  # counted like the Conv it replaced

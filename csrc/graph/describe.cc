@@ -55,6 +55,13 @@ bool reduction(const std::string& op) {
 double estimate_flops(const Graph& g, const Node& n) {
   const std::string& op = n.op_type;
   const double out = n.outputs.empty() ? -1 : numel_of(g, n.outputs[0]);
+  // Our fused and layout ops count like the ONNX op they replace.
+  if (n.domain == "ai.fastinfer" && (op == "NhwcConv" || op == "MatMulBias")) {
+    const auto* a = dims_of(g, n, op == "NhwcConv" ? 1 : 0);
+    if (!a || a->empty() || out < 0) return -1;
+    return op == "NhwcConv" ? 2 * out * product(*a, 1) : 2 * out * double(a->back());
+  }
+  if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw")) return 0;
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;
   if (op == "Einsum" || op == "LSTM" || op == "GRU" || op == "RNN" || op == "Attention" || op == "DeformConv")

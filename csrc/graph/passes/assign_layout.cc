@@ -126,6 +126,7 @@ Node reorder_node(const Graph& g, const std::string& op, int in, int out) {
   n.opset = 1;
   n.inputs = {in};
   n.outputs = {out};
+  n.layout = op == "NchwToNhwc" ? "NCHW->NHWC" : "NHWC->NCHW";
   n.input_names = {g.value(in).name};
   n.output_names = {g.value(out).name};
   return n;
@@ -214,6 +215,7 @@ void assign_layout(Graph& g) {
     nhwc_id[size_t(y)] = t;
     n.outputs[0] = t;
     n.output_names[0] = g.value(t).name;
+    n.layout = "NHWC";
     if (n.op_type == "Conv" || n.op_type == "MaxPool" || n.op_type == "AveragePool" ||
         n.op_type == "GlobalAveragePool") {
       n.op_type = "Nhwc" + n.op_type;
