@@ -374,7 +374,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-runs", type=int, default=None, help="fewest runs of a slow configuration (10)")
     p.add_argument("--warmup", type=int, default=None, help="default 3")
     p.add_argument("--budget", type=float, default=None,
-                   help="seconds of timed runs per configuration before the run count is cut (60)")
+                   help="seconds of timed runs per configuration before the run count is cut (40)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--no-dynamic", action="store_true", help="skip the encoders' new-shape measurement")
     p.add_argument("--quick", action="store_true",
@@ -388,7 +388,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.runs = a.runs or (5 if q else 20)
     a.min_runs = min(a.runs, a.min_runs or (3 if q else 10))
     a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
-    a.budget = a.budget or (15.0 if q else 60.0)
+    a.budget = a.budget or (15.0 if q else 40.0)
     a.no_memory = a.no_memory or q
     a.out = a.out or (os.path.join(CACHE, "RESULTS-quick.md") if q else os.path.join(HERE, "RESULTS.md"))
     a.models = a.models or [m for m in all_models() if m != "resnet_mini"]
@@ -400,36 +400,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
+def write_report(results: list[dict], args: argparse.Namespace, elapsed_s: float, done: bool) -> str:
+    """Writes the results file (keeping the hand-written sections after KEEP_MARKER), the chart beside
+    it and bench/.cache/results.json; returns a line saying what was written."""
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    from chart import write_chart
+    stem = "results" if os.path.basename(out) == "RESULTS.md" else os.path.splitext(os.path.basename(out))[0]
+    png = os.path.join(os.path.dirname(out), stem + ".png")
+    note = write_chart(flat_rows(results), png)
+    kept = ""
+    if os.path.exists(out):
+        with open(out) as f:
+            old = f.read()
+        if KEEP_MARKER in old:
+            kept = "\n" + old[old.index(KEEP_MARKER):]
+    text = render(results, args, elapsed_s, None if note else os.path.basename(png), note)
+    if not done:
+        missing = [m for m in args.models if m not in {r["name"] for r in results}]
+        text += f"\n(In progress: {', '.join(missing)} still to run.)\n"
+    with open(out, "w") as f:
+        f.write(text + kept)
+    return f"wrote {args.out}" + (f" and {png}" if not note else f" (no chart: {note})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs the benchmarks and writes the results file and the chart."""
+    """Runs the benchmarks, rewriting the results file and the chart after each model (an interrupted
+    sweep leaves the models done so far)."""
     args = parse_args(argv)
     if args.worker:
         worker(json.loads(args.worker))
         return 0
     t0 = time.time()
-    results = []
-    for name in args.models:
+    results: list[dict] = []
+    for i, name in enumerate(args.models):
         results.append(run_model(name, args))
         r = results[-1]
         print(f"{name}: {r.get('total_s', 0):.0f} s" + (f"; {r['error']}" if r.get("error") else ""),
               file=sys.stderr, flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(os.path.join(CACHE if os.path.isdir(CACHE) else HERE, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    from chart import write_chart
-    stem = "results" if os.path.basename(args.out) == "RESULTS.md" else os.path.splitext(os.path.basename(args.out))[0]
-    png = os.path.join(os.path.dirname(os.path.abspath(args.out)), stem + ".png")
-    note = write_chart(flat_rows(results), png)
-    kept = ""  # sections written by hand after KEEP_MARKER survive a re-run
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            old = f.read()
-        if KEEP_MARKER in old:
-            kept = "\n" + old[old.index(KEEP_MARKER):]
-    text = render(results, args, time.time() - t0, None if note else os.path.basename(png), note)
-    with open(args.out, "w") as f:
-        f.write(text + kept)
-    print(f"wrote {args.out}" + (f" and {png}" if not note else f" (no chart: {note})"), file=sys.stderr)
+        msg = write_report(results, args, time.time() - t0, done=i == len(args.models) - 1)
+    print(msg, file=sys.stderr)
     failed = any(r.get("error") or any(row["fastinfer"].get("error") for row in r.get("rows", []))
                  for r in results)
     return 1 if failed else 0
