@@ -366,8 +366,8 @@ def _csv(text: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=_csv, default=None,
-                   help=f"comma-separated; default: every model ({', '.join(all_models()[:-1])})")
+    p.add_argument("--models", nargs="+", default=None,
+                   help=f"comma- or space-separated; default: every model ({', '.join(all_models()[:-1])})")
     p.add_argument("--batch", type=int, nargs="+", default=None, help="default: 1 8 (--quick: 1)")
     p.add_argument("--threads", type=int, nargs="+", default=None, help="default: 1 2 (--quick: 1)")
     p.add_argument("--runs", type=int, default=None, help="timed runs per configuration (default 20)")
@@ -391,7 +391,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.budget = a.budget or (15.0 if q else 40.0)
     a.no_memory = a.no_memory or q
     a.out = a.out or (os.path.join(CACHE, "RESULTS-quick.md") if q else os.path.join(HERE, "RESULTS.md"))
-    a.models = a.models or [m for m in all_models() if m != "resnet_mini"]
+    a.models = [m for text in a.models or [] for m in _csv(text)] or [m for m in all_models() if m != "resnet_mini"]
     unknown = [m for m in a.models if m not in all_models()]
     if unknown:
         p.error(f"unknown models {unknown}; known: {', '.join(all_models())}")
