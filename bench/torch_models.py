@@ -1,9 +1,11 @@
-"""ResNet-50 and MobileNetV2 as plain ``torch.nn`` modules (the standard definitions, as in
-torchvision, which is not needed), with random weights from a fixed seed, and their ONNX export.
+"""The benchmark models in plain ``torch.nn`` with random weights from a fixed seed, and their ONNX
+export (torch's TorchScript-based exporter, ``dynamo=False``, opset 17).
 
-``export(name, path)`` writes ``resnet50`` or ``mobilenetv2`` to ``path``: opset 17, input ``input``
-[batch, 3, 224, 224], output ``logits`` [batch, 1000], dynamic batch axis. BatchNorm running statistics
-are calibrated on random data first, so that the exported normalisation is not the identity.
+ResNet-50 and MobileNetV2 are defined here (the standard definitions, as in torchvision, which is not
+needed); SqueezeNet 1.1, Inception v1 and DenseNet-121 in torch_cnns.py, the YOLOv8n-like detector in
+torch_yolo.py, BERT-base and the MiniLM-sized encoder in torch_bert.py. ``export(name, path)`` writes
+one of ``MODELS``. BatchNorm running statistics are calibrated on random data first, so that the
+exported normalisation is not the identity.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch_bert
+import torch_cnns
+import torch_yolo
 from torch import nn
 
 OPSET = 17
@@ -143,14 +148,29 @@ class MobileNetV2(nn.Module):
 
 # ---------------------------------------------------------------- building and export
 
-MODELS = {"resnet50": ResNet50, "mobilenetv2": MobileNetV2}
+IMAGE_MODELS = {"resnet50": ResNet50, "mobilenetv2": MobileNetV2, "squeezenet": torch_cnns.SqueezeNet11,
+                "inception_v1": torch_cnns.GoogLeNet, "densenet121": torch_cnns.DenseNet121,
+                "yolov8n": torch_yolo.YOLOv8n}
+ENCODERS = tuple(torch_bert.CONFIGS)  # bert, minilm
+MODELS = (*IMAGE_MODELS, *ENCODERS)
 
 
-def build(name: str, seed: int = 0) -> nn.Module:
-    """The model ``name`` with random weights (``torch.manual_seed(seed)``), BatchNorm statistics
-    calibrated on one random batch, in eval mode."""
+def image_size(name: str, size: int | None = None) -> int:
+    """The input resolution of image model ``name``: ``size``, else 640 for YOLO and 224 for the others."""
+    return size or (torch_yolo.SIZE if name == "yolov8n" else 224)
+
+
+def build(name: str, seed: int = 0, size: int | None = None, layers: int | None = None) -> nn.Module:
+    """The model ``name`` with random weights (``torch.manual_seed(seed)``) in eval mode. For the CNNs,
+    BatchNorm statistics are calibrated on one random batch (the resolution matters little). ``size``:
+    the input resolution of the image models (YOLO: a multiple of 32, its anchors are made for it);
+    ``layers``: the encoders' number of layers (smaller test models)."""
+    if name in ENCODERS:
+        return torch_bert.build(name, seed, layers)
+    if name not in IMAGE_MODELS:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     torch.manual_seed(seed)
-    model = MODELS[name]()
+    model = IMAGE_MODELS[name](size=image_size(name, size)) if name == "yolov8n" else IMAGE_MODELS[name]()
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = None  # cumulative average over the calibration batches
@@ -158,17 +178,30 @@ def build(name: str, seed: int = 0) -> nn.Module:
             nn.init.normal_(m.bias, 0.0, 0.1)
     model.train()
     with torch.no_grad():
-        model(torch.randn(4, 3, 112, 112))  # per-channel statistics: the resolution matters little
+        s = image_size(name, size)  # YOLO's anchors are made for its size; the others take any size
+        model(torch.randn(1, 3, s, s) if name == "yolov8n" else torch.randn(4, 3, 112, 112))
     return model.eval()
 
 
-def export(name: str, path: str, seed: int = 0) -> str:
-    """Writes the model ``name`` as ONNX (opset 17, dynamic batch) to ``path``; returns ``path``."""
-    model = build(name, seed)
-    x = torch.randn(1, 3, 224, 224)
+def export(name: str, path: str, seed: int = 0, size: int | None = None, layers: int | None = None) -> str:
+    """Writes the model ``name`` as ONNX to ``path`` with the TorchScript-based exporter
+    (``torch.onnx.export(..., dynamo=False)``), opset 17, constant folding on; returns ``path``.
+
+    Image models: input ``input`` [batch, 3, size, size] (``images`` for YOLO; ``size`` 224, YOLO 640),
+    output ``logits`` [batch, 1000] (``output0`` [batch, 84, 8400]), dynamic batch. Encoders: inputs
+    ``input_ids`` and ``attention_mask`` [batch, sequence] (int64), outputs ``last_hidden_state`` and
+    ``pooler_output``, dynamic batch and sequence."""
+    model = build(name, seed, size, layers)
+    if name in ENCODERS:
+        args = torch_bert.example_inputs(1, torch_bert.SEQUENCE)
+        inputs, outputs, axes = torch_bert.INPUT_NAMES, torch_bert.OUTPUT_NAMES, torch_bert.DYNAMIC_AXES
+    else:
+        s = image_size(name, size)
+        args = (torch.randn(1, 3, s, s),)
+        inputs, outputs = (["images"], ["output0"]) if name == "yolov8n" else (["input"], ["logits"])
+        axes = {inputs[0]: {0: "batch"}, outputs[0]: {0: "batch"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is what we want here
-        torch.onnx.export(model, (x,), path, opset_version=OPSET, input_names=["input"],
-                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          do_constant_folding=True, dynamo=False)
+        torch.onnx.export(model, args, path, opset_version=OPSET, input_names=inputs, output_names=outputs,
+                          dynamic_axes=axes, do_constant_folding=True, dynamo=False)
     return path
