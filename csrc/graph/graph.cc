@@ -246,8 +246,27 @@ void Graph::prepare(const Graph* parent) {
   infer_types(*this);  // before the passes, so contradictions name the model's own nodes
   if (optimize_) run_graph_passes(*this);
   create_kernels();
+  release_packed_constants();
   executor_ = std::make_unique<Executor>(*this);
   prepared_ = true;
+}
+
+// Weights every reader has packed into its own layout would otherwise be held twice: their data
+// goes, their shape and type stay (kernels that packed them still see the shape at run time).
+void Graph::release_packed_constants() {
+  const std::vector<int> uses = use_counts();
+  std::vector<int> packed(values_.size(), 0);
+  for (const Node& n : nodes_)
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const int v = n.inputs[i];
+      if (v >= 0 && values_[size_t(v)].is_const && n.kernel && !n.kernel->reads_constant_input(int(i)))
+        ++packed[size_t(v)];
+    }
+  for (size_t v = 0; v < values_.size(); ++v) {
+    Value& val = values_[v];
+    if (!val.is_const || val.is_input || packed[v] == 0 || packed[v] != uses[v]) continue;
+    val.const_value = Tensor(val.const_value.dtype(), val.const_value.shape(), nullptr);
+  }
 }
 
 int Graph::add_constant(const std::string& hint, Tensor t) {

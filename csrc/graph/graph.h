@@ -122,6 +122,7 @@ class Graph {
   void resolve(const Graph* parent);
   void sort_nodes();
   void create_kernels();
+  void release_packed_constants();
 
   std::string name_;
   std::map<std::string, int> opsets_;

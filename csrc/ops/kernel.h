@@ -71,6 +71,12 @@ class OpKernel {
   // An input whose memory output 0 may share (elementwise ops that read each element before
   // writing it), or -1. The planner uses it only when that input dies at this node.
   virtual int inplace_input() const { return -1; }
+  // False when the kernel copied constant input i into its own form at creation (packed weights)
+  // and never reads its data again: a constant no kernel reads is then dropped (shape kept).
+  virtual bool reads_constant_input(int i) const {
+    (void)i;
+    return true;
+  }
   // How this kernel runs for inputs like these, for `fastinfer inspect`: e.g. the microkernel it
   // picks ("f32_gemm_8x32__avx512 packed B"). Empty when there is nothing to add to the op type.
   virtual std::string describe(const std::vector<StaticInput>& inputs) const {

@@ -56,9 +56,11 @@ class MatMulBiasKernel : public OpKernel {
     kernels::Epilogue ep;
     ep.bias = bias ? bias->data<float>() : nullptr;
     if (relu_) ep.clamp_min = 0.f;
+    ep.act = act_;  // applied to each tile while it is in cache
     if (K == 0) {  // empty sum: act(bias)
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) py[i * N + j] = std::max(ep.bias ? ep.bias[j] : 0.f, ep.clamp_min);
+      kernels::f32_activation(act_, py, py, M * N);
     } else if (has_packed_ && packed_.b.k == K && packed_.b.n == N) {
       kernels::f32_gemm(*packed_.kernel, M, N, K, A.data<float>(), K, packed_.b, py, N, ep, ctx.pool());
     } else {
@@ -66,14 +68,9 @@ class MatMulBiasKernel : public OpKernel {
       float* ws = ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_pack_b_size(K, N, kern.nr)));
       kernels::f32_gemm_plain(kern, M, N, K, A.data<float>(), K, B.data<float>(), N, 1, py, N, ep, ws, ctx.pool());
     }
-    if (act_ == Activation::None) return;
-    int64_t total = M * N;
-    const int64_t block = 4096;
-    parallel_for(ctx.pool(), (total + block - 1) / block, 1, [&](int64_t lo, int64_t hi) {
-      int64_t s = lo * block, e = std::min(total, hi * block);
-      kernels::f32_activation(act_, py + s, py + s, e - s);
-    });
   }
+
+  bool reads_constant_input(int i) const override { return i != 1 || !has_packed_; }
 
  private:
   Activation act_ = Activation::None;

@@ -60,6 +60,9 @@ class NhwcConvKernel : public OpKernel {
     }
   }
 
+  // W was packed (or kept as depthwise taps) at creation; its data is never read again.
+  bool reads_constant_input(int i) const override { return i != 1; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
     const Tensor* B = ctx.input(2);
