@@ -226,6 +226,14 @@ void Graph::create_kernels() {
     }
     throw NotImplemented(msg);
   }
+  // Weights every reader has packed into its own layout would otherwise be held twice: a constant
+  // goes (its shape and type stay) as soon as the last of its readers has packed it, so the peak
+  // during creation holds each layer's weights twice at most, not the whole model's.
+  const std::vector<int> uses = use_counts();
+  std::vector<int> unseen(values_.size(), 0), packed(values_.size(), 0);
+  for (const Node& n : nodes_)
+    for (int v : n.inputs)
+      if (v >= 0) ++unseen[size_t(v)];
   for (Node& n : nodes_) {
     KernelFactory f = reg.find(n.domain, n.op_type, n.opset);
     try {
@@ -235,7 +243,19 @@ void Graph::create_kernels() {
     } catch (const std::exception& e) {
       throw InvalidModel(n.where() + e.what());
     }
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const int v = n.inputs[i];
+      if (v < 0 || !values_[size_t(v)].is_const) continue;
+      if (!n.kernel->reads_constant_input(int(i))) ++packed[size_t(v)];
+      if (--unseen[size_t(v)] == 0) release_if_packed(v, uses[size_t(v)], packed[size_t(v)]);
+    }
   }
+}
+
+void Graph::release_if_packed(int v, int uses, int packed) {
+  Value& val = values_[size_t(v)];
+  if (val.is_input || packed == 0 || packed != uses) return;
+  val.const_value = Tensor(val.const_value.dtype(), val.const_value.shape(), nullptr);
 }
 
 void Graph::prepare(const Graph* parent) {
@@ -246,28 +266,10 @@ void Graph::prepare(const Graph* parent) {
   infer_types(*this);  // before the passes, so contradictions name the model's own nodes
   if (optimize_) run_graph_passes(*this);
   create_kernels();
-  release_packed_constants();
   executor_ = std::make_unique<Executor>(*this);
   prepared_ = true;
 }
 
-// Weights every reader has packed into its own layout would otherwise be held twice: their data
-// goes, their shape and type stay (kernels that packed them still see the shape at run time).
-void Graph::release_packed_constants() {
-  const std::vector<int> uses = use_counts();
-  std::vector<int> packed(values_.size(), 0);
-  for (const Node& n : nodes_)
-    for (size_t i = 0; i < n.inputs.size(); ++i) {
-      const int v = n.inputs[i];
-      if (v >= 0 && values_[size_t(v)].is_const && n.kernel && !n.kernel->reads_constant_input(int(i)))
-        ++packed[size_t(v)];
-    }
-  for (size_t v = 0; v < values_.size(); ++v) {
-    Value& val = values_[v];
-    if (!val.is_const || val.is_input || packed[v] == 0 || packed[v] != uses[v]) continue;
-    val.const_value = Tensor(val.const_value.dtype(), val.const_value.shape(), nullptr);
-  }
-}
 
 int Graph::add_constant(const std::string& hint, Tensor t) {
   std::string name = hint;

@@ -122,7 +122,8 @@ class Graph {
   void resolve(const Graph* parent);
   void sort_nodes();
   void create_kernels();
-  void release_packed_constants();
+  // Drops constant v's data when all its `uses` are readers that packed it (`packed` of them).
+  void release_if_packed(int v, int uses, int packed);
 
   std::string name_;
   std::map<std::string, int> opsets_;

@@ -4,7 +4,8 @@ core once, as a fastinfer._core.Graph. Nothing here runs at inference time."""
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -80,6 +81,12 @@ def _map_external(t: onnx.TensorProto, path: str) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(int(d) for d in t.dims))
 
 
+# Element types whose raw_data is the numpy array's bytes as they are (little-endian hosts).
+_RAW_DTYPES = {onnx.TensorProto.FLOAT: np.dtype("<f4"), onnx.TensorProto.DOUBLE: np.dtype("<f8"),
+               onnx.TensorProto.INT64: np.dtype("<i8"), onnx.TensorProto.INT32: np.dtype("<i4"),
+               onnx.TensorProto.INT8: np.dtype("i1"), onnx.TensorProto.UINT8: np.dtype("u1")}
+
+
 def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
     if any(d < 0 for d in t.dims):
         raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
@@ -87,6 +94,14 @@ def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
         path = _external_path(t, base_dir)  # validates the location before anything reads it
         if t.data_type in _MAPPABLE:
             return _map_external(t, path)
+    fast = _RAW_DTYPES.get(t.data_type)
+    if fast is not None and t.HasField("raw_data") and sys.byteorder == "little":
+        raw = t.raw_data
+        count = int(np.prod(t.dims, dtype=np.int64))
+        if len(raw) != count * fast.itemsize:
+            raise InvalidModel(f"tensor '{t.name}' holds {len(raw)} bytes, its dims {list(t.dims)} need "
+                               f"{count * fast.itemsize}")
+        return np.frombuffer(raw, dtype=fast).reshape(tuple(t.dims))  # a view: the core copies it once
     try:
         arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:  # noqa: BLE001 - onnx raises various types for malformed tensors
@@ -234,11 +249,13 @@ def model_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
-def import_model(model: ModelLike, optimize: bool = True,
-                 config: dict[str, str] | None = None) -> tuple[Any, onnx.ModelProto]:
-    """Builds and prepares the core graph; returns (core graph, ModelProto for metadata).
+def import_model(model: ModelLike, optimize: bool = True, config: dict[str, str] | None = None,
+                 read_proto: Callable[[onnx.ModelProto], Any] | None = None) -> tuple[Any, Any]:
+    """Builds and prepares the core graph; returns (core graph, ``read_proto(proto)`` or None).
     ``optimize`` runs the core's graph passes (BatchNormalization folding, epilogue fusion);
-    ``config`` holds session configuration entries that kernels read at creation."""
+    ``config`` holds session configuration entries that kernels read at creation. The ModelProto
+    is let go before the kernels pack their weights (``read_proto`` takes what it needs first), so
+    a model loaded from a file is not held in memory a third time."""
     proto, base_dir = load_model(model)
     if not proto.HasField("graph"):
         raise InvalidModel("the model has no graph")
@@ -246,10 +263,12 @@ def import_model(model: ModelLike, optimize: bool = True,
     graph = expand_functions(proto, opsets)
     try:
         cg = build_graph(graph, base_dir, opsets)
+        extra = read_proto(proto) if read_proto is not None else None
+        del graph, proto
         cg.set_optimize(bool(optimize))
         for key, value in (config or {}).items():
             cg.set_config_entry(key, value)
         cg.prepare()
     except UnicodeError as e:  # a core message quoting a name that is not UTF-8
         raise InvalidModel(f"the model contains text that is not valid UTF-8: {e}") from None
-    return cg, proto
+    return cg, extra

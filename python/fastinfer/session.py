@@ -83,8 +83,7 @@ class Session:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidArgument(f"config entries must be strings, got {key!r}: {value!r}")
             entries[key] = value
-        graph, proto = import_model(model, optimize=optimize, config=entries)
-        self._proto_meta = _metadata(proto)
+        graph, self._proto_meta = import_model(model, optimize=optimize, config=entries, read_proto=_metadata)
         self._sess = _core.Session(graph, num_threads=int(threads or 0), pool=pool._pool if pool else None,
                                    profile=bool(profile))
         self._profile_events: list[tuple] = []
