@@ -18,6 +18,9 @@ void fuse_residual_add_into_conv(Graph& g);
 // Conv/Gemm (float32, constant weights) followed by Relu, or Clip with constant bounds: the clamp
 // moves into the producer's epilogue (attributes fi.clamp_min / fi.clamp_max).
 void fuse_clamp_activation(Graph& g);
+// Conv (float32, constant weights) followed by Sigmoid, Tanh, HardSwish or SiLU (Sigmoid + Mul):
+// the activation moves into the Conv (attribute fi.activation).
+void fuse_activation_into_conv(Graph& g);
 // The multi-head self-attention subgraph that torch.onnx.export writes (head-split reshapes and
 // transposes, MatMul, scale, mask Add, Softmax, MatMul, head merge) becomes one
 // com.microsoft MultiHeadAttention node on the fused attention kernel.

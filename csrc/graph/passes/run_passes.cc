@@ -15,6 +15,7 @@ void run_graph_passes(Graph& g) {
   fold_batchnorm_into_conv(g);
   fuse_residual_add_into_conv(g);  // before the clamp: Conv -> Add -> Relu keeps its order
   fuse_clamp_activation(g);
+  fuse_activation_into_conv(g);  // after the clamp: a Conv holds one or the other
   fuse_layernorm(g);
   fuse_gelu(g);
   fuse_attention(g);    // before fuse_matmul_bias: it starts from the projections' outputs

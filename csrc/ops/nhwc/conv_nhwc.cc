@@ -13,6 +13,7 @@
 #include "kernels/dwconv_nhwc.h"
 #include "kernels/gemm.h"
 #include "ops/nn/conv_util.h"
+#include "ops/nn/fused_activation.h"
 #include "ops/nn/gemm_util.h"
 #include "ops/nhwc/nhwc_ops.h"
 #include "ops/registry.h"
@@ -35,7 +36,7 @@ inline void fill_zero(float* dst, int64_t n) {
 
 class NhwcConvKernel : public OpKernel {
  public:
-  explicit NhwcConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
+  explicit NhwcConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()), act_(init.attrs()) {
     const Tensor* w = init.constant_input(1);
     FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
              "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
@@ -107,6 +108,7 @@ class NhwcConvKernel : public OpKernel {
         for (int64_t i = 0; i < Y.numel(); ++i) y[i] += r[i];
         clamp_.apply(y, Y.numel());
       }
+      act_.apply(y, Y.numel(), ctx.pool());
       return;
     }
 
@@ -118,6 +120,7 @@ class NhwcConvKernel : public OpKernel {
       ep.bias_per_row = false;
       ep.clamp_min = clamp_.lo;
       ep.clamp_max = clamp_.hi;
+      ep.act = act_.act;
       if (R) {
         ep.residual = R->data<float>() + r0 * M;
         ep.res_row_stride = M;
@@ -191,6 +194,7 @@ class NhwcConvKernel : public OpKernel {
 
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;
+  nn::FusedActivation act_;  // fi.activation carried over from the Conv
   Shape wshape_;
   kernels::F32PackedWeights packed_;  // group 1
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]

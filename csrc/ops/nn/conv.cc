@@ -9,6 +9,7 @@
 #include "core/dispatch_type.h"
 #include "kernels/dwconv.h"
 #include "ops/nn/conv_util.h"
+#include "ops/nn/fused_activation.h"
 #include "ops/nn/conv_winograd.h"
 #include "ops/nn/gemm_util.h"
 #include "ops/nn/im2col.h"
@@ -20,7 +21,7 @@ namespace {
 
 class ConvKernel : public OpKernel {
  public:
-  explicit ConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()) {
+  explicit ConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()), act_(init.attrs()) {
     FI_CHECK(attrs_.output_padding.empty() && attrs_.output_shape.empty(), InvalidModel,
              "Conv: output_padding/output_shape belong to ConvTranspose");
     pack_constant_weights(init.constant_input(1));
@@ -74,7 +75,10 @@ class ConvKernel : public OpKernel {
              "Conv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
     Tensor& Y = ctx.output(0, X.dtype(), ys);
     if (Y.numel() == 0) return;
-    if (winograd_ && winograd_->run(ctx, g, X, B, R, clamp_, Y)) return;
+    if (winograd_ && winograd_->run(ctx, g, X, B, R, clamp_, Y)) {
+      act_.apply(Y.data<float>(), Y.numel(), ctx.pool());
+      return;
+    }
     const int64_t Cg = C / G, Mg = M / G, ck = Cg * g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
 
     if (X.dtype() == DataType::Float && g.nd == 2 && Cg == 1) {
@@ -96,6 +100,7 @@ class ConvKernel : public OpKernel {
       kernels::f32_dwconv(kernels::select_f32_dwconv(dg), dg, N, C, Mg, X.data<float>(), W.data<float>(),
                           B ? B->data<float>() : nullptr, lo, hi, Y.data<float>(), ctx.pool());
       if (R) add_residual_then_clamp(Y.data<float>(), R->data<float>(), Y.numel());
+      act_.apply(Y.data<float>(), Y.numel(), ctx.pool());
       return;
     }
     if (X.dtype() == DataType::Float) {
@@ -122,6 +127,7 @@ class ConvKernel : public OpKernel {
             kernels::Epilogue ep;
             ep.clamp_min = clamp_.lo;
             ep.clamp_max = clamp_.hi;
+            ep.act = act_.act;
             if (B) {
               ep.bias = B->data<float>() + gi * Mg;
               ep.bias_per_row = true;
@@ -180,6 +186,7 @@ class ConvKernel : public OpKernel {
 
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;  // a Relu/Clip fused by the graph pass fuse_clamp_activation
+  nn::FusedActivation act_;  // a Sigmoid/Tanh/HardSwish/SiLU fused by fuse_activation_into_conv
   std::vector<kernels::F32PackedWeightsA> packed_w_;  // per group, when W is a constant
   std::unique_ptr<nn::ConvWinograd> winograd_;  // null unless the layer qualifies for Winograd
 };
