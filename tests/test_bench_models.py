@@ -164,3 +164,21 @@ def test_chart_without_ratios(tmp_path):
         assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "matplotlib" in note
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encoder_attention_fuses_with_dynamic_shapes(name, tmp_path):
+    """The dynamic-axes export fuses into MultiHeadAttention (shape inference cannot prove the
+    mask's batch; the fused kernel checks it), and a mask whose batch would enlarge the scores
+    raises a clear error instead of a wrong answer."""
+    pytest.importorskip("torch")
+    import torch_models
+    path = str(tmp_path / f"{name}.onnx")
+    torch_models.export(name, path, layers=1)
+    sess = fastinfer.Session(path)
+    ops = {n["op_type"] for n in sess._describe_nodes()}
+    assert "MultiHeadAttention" in ops and "Softmax" not in ops, ops
+    feed = encoder_feed(1, 9, seed=3, pad=0)
+    feed["attention_mask"] = np.concatenate([feed["attention_mask"]] * 2)  # batch 2 mask, batch 1 ids
+    with pytest.raises(fastinfer.InvalidArgument, match="attention_bias"):
+        sess.run(None, feed)

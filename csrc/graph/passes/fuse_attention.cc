@@ -147,6 +147,15 @@ class Matcher {
     return head_split(k4, {0, 2, 1, 3});
   }
 
+  // Nodes reading v that are Shape ops (they read its shape only).
+  int shape_readers(int v) const {
+    int n = 0;
+    for (const Node& m : nodes_)
+      if (is_op(m, "Shape"))
+        for (int w : m.inputs) n += w == v;
+    return n;
+  }
+
   bool match(size_t si) {
     const Node& sm = nodes_[si];
     if (!is_op(sm, "Softmax") || sm.inputs.size() != 1 || sm.outputs.size() != 1) return false;
@@ -166,7 +175,14 @@ class Matcher {
         int pv = a.inputs[size_t(k)];
         if (pv < 0 || uses_[size_t(pv)] != 1 || g_.value(pv).producer < 0) continue;
         const Node& p = nodes_[size_t(g_.value(pv).producer)];
-        if (is_op(p, "Div") || is_op(p, "Mul") || is_op(p, "MatMul")) side = k;
+        // The scores side: the MatMul itself, or a Div/Mul of it (a mask may be a Mul too, e.g.
+        // (1 - m) * -10000, private to this Add when the model has one layer).
+        bool scores_side = is_op(p, "MatMul");
+        if (is_op(p, "Div") || is_op(p, "Mul"))
+          for (int w : p.inputs)
+            if (w >= 0 && g_.value(w).producer >= 0 && is_op(nodes_[size_t(g_.value(w).producer)], "MatMul"))
+              scores_side = true;
+        if (scores_side) side = k;
       }
       if (side < 0) return false;
       mask_ = a.inputs[size_t(1 - side)];
@@ -205,7 +221,10 @@ class Matcher {
     int rm = -1;
     for (size_t j = 0; j < nodes_.size(); ++j)
       if (is_op(nodes_[j], "Reshape") && nodes_[j].inputs.size() == 2 && nodes_[j].inputs[0] == to) rm = int(j);
-    if (rm < 0 || uses_[size_t(to)] != 1 || g_.value(to).is_output) return false;
+    // Besides the final Reshape, only Shape nodes may read the merged heads: exporters compute that
+    // Reshape's target from them when the shapes are dynamic. They die with the target (rewrite);
+    // one that lives on keeps the unfused nodes it needs, still correct.
+    if (rm < 0 || g_.value(to).is_output || uses_[size_t(to)] != 1 + shape_readers(to)) return false;
     final_ = rm;
 
     // Shapes.
@@ -220,7 +239,12 @@ class Matcher {
     const TypeInfo& v = g_.value(v3_).inferred;
     if (!same_dim(q, 0, k, 0) || !same_dim(q, 0, v, 0) || !same_dim(k, 1, v, 1)) return false;
     const TypeInfo* y = shape_of(g_, nodes_[size_t(rm)].outputs[0], 3);
-    if (!y || !same_dim(*y, 0, q, 0) || !same_dim(*y, 1, q, 1) || y->dims[2] != hq * dv) return false;
+    // y's batch is P.V's (o's), the broadcast of the batches of Q, K, V (proved equal below) and of
+    // the mask. Inference names a broadcast of two symbols anew, so that link can be lost; it holds
+    // whenever the mask does not enlarge the scores, which the fused kernel checks at run time.
+    const TypeInfo* pv = shape_of(g_, o, 4);
+    const bool batch_ok = y && (same_dim(*y, 0, q, 0) || (pv && same_dim(*y, 0, *pv, 0)));
+    if (!y || !batch_ok || !same_dim(*y, 1, q, 1) || y->dims[2] != hq * dv) return false;
     // scores are [B, H, S, L]
     if (!same_dim(*scores, 0, q, 0) || scores->dims[1] != hq || !same_dim(*scores, 2, q, 1) ||
         !same_dim(*scores, 3, k, 1))
@@ -228,9 +252,13 @@ class Matcher {
     if (mask_ >= 0) {
       const TypeInfo& m = g_.value(mask_).inferred;
       if (m.dtype != DataType::Float || !m.has_shape || m.dims.empty() || m.dims.size() > 4) return false;
+      // Each mask dim is 1 or the scores' dim. Inference may have lost that a symbolic dim equals
+      // the scores' (a Slice of position ids, a broadcast of two symbols): the fused kernel checks
+      // it at run time, and a mask that would enlarge the scores raises there instead.
       for (size_t j = 0; j < m.dims.size(); ++j) {
         size_t sd = 4 - m.dims.size() + j;
-        if (m.dims[j] != 1 && !same_dim(m, j, *scores, sd)) return false;
+        const bool symbolic = m.dims[j] < 0 || scores->dims[sd] < 0;
+        if (m.dims[j] != 1 && !same_dim(m, j, *scores, sd) && !symbolic) return false;
       }
     }
     heads_ = hq;
