@@ -167,3 +167,15 @@ def test_non_finite_input_and_bad_switch():
     assert np.isnan(on).sum() == 9 * 8
     with pytest.raises(fastinfer.InvalidArgument):
         fastinfer.Session(model, config={"conv.winograd": "5"})
+
+
+@pytest.mark.parametrize(("hw", "threads", "wino"), [(8, 1, True), (4, 1, False), (8, 2, False), (16, 2, True)])
+def test_size_rule(hw, threads, wino):
+    """The default switch takes Winograd from 4 output tiles per thread, else im2row (bit-exact to "0")."""
+    r = np.random.default_rng(hw)
+    x = r.standard_normal((1, hw, hw, 16)).astype(np.float32)
+    model = _model(x.shape, r.standard_normal((16, 16, 3, 3)).astype(np.float32), None, (1, 1, 1, 1), None, False)
+    out = {m: fastinfer.Session(model, threads=threads, config={"conv.winograd": m}).run(None, {"x": x})[0]
+           for m in "140"}
+    assert not np.array_equal(out["4"], out["0"])
+    np.testing.assert_array_equal(out["1"], out["4" if wino else "0"])

@@ -123,7 +123,11 @@ class NhwcConvKernel : public OpKernel {
 
     if (wino_ && g.k[0] == 3 && g.k[1] == 3 && g.s[0] == 1 && g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1) {
       const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
-      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads)) &&
+      // Channels-last Winograd pays from 4 tiles per thread (measured against im2row on the 2-core
+      // Zen 4, 1 thread: 7x7 at batch 1, 4 tiles, takes 0.4-0.5x im2row's time for 64-256
+      // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
+      // channels 1.3x, with 4 each 0.8x).
+      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, 4)) &&
           kernels::f32_winograd_values_ok(x, X.numel())) {
         std::call_once(wino_->once, [&] { wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C); });
         kernels::WinogradNhwcGeom wg;

@@ -61,9 +61,9 @@ bool ConvWinograd::pays(const ConvGeom& g, int64_t n, int threads) const {
   return forced_ || winograd_tiles_pay(g.out[0], g.out[1], n, threads);
 }
 
-bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads) {
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread) {
   const int64_t tiles = n * ((out_h + 3) / 4) * ((out_w + 3) / 4);
-  return tiles >= 16 * int64_t(std::max(1, threads));
+  return tiles >= per_thread * int64_t(std::max(1, threads));
 }
 
 bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, const Tensor* B, const Tensor* R,

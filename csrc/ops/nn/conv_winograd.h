@@ -21,8 +21,9 @@ namespace fi::nn {
 // Throws InvalidArgument unless it is "0", "1", "4" or "6".
 std::string winograd_mode(const OpInit& init);
 
-// The size rule: Winograd F(4,3) pays from 16 output tiles (4x4) per thread.
-bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads);
+// The size rule: Winograd F(4,3) pays from `per_thread` output tiles (4x4) per thread (16 for
+// NCHW Conv; see conv_winograd.cc).
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread = 16);
 
 class ConvWinograd {
  public:
