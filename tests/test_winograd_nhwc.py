@@ -169,6 +169,21 @@ def test_non_finite_input_and_bad_switch():
         fastinfer.Session(model, config={"conv.winograd": "5"})
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3e30])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bad_value_falls_back(bad, threads):
+    """Inf, NaN or huge values anywhere in X (here in the last tile block): the result is im2row's, bit
+    for bit, residual and clamp included."""
+    r = np.random.default_rng(5)
+    x = r.standard_normal((2, 30, 29, 17)).astype(np.float32)
+    x[1, 29, 28, 16] = bad
+    rr = r.standard_normal((2, 30, 29, 16)).astype(np.float32)
+    model = _model(x.shape, r.standard_normal((16, 17, 3, 3)).astype(np.float32), None, (1, 1, 1, 1), (-1.0, 5.0), True)
+    on, off = (fastinfer.Session(model, threads=threads, config={"conv.winograd": m}).run(None, {"x": x, "r": rr})[0]
+               for m in "40")
+    np.testing.assert_array_equal(on, off)
+
+
 @pytest.mark.parametrize(("hw", "threads", "wino"), [(8, 1, True), (4, 1, False), (8, 2, False), (16, 2, True)])
 def test_size_rule(hw, threads, wino):
     """The default switch takes Winograd from 4 output tiles per thread, else im2row (bit-exact to "0")."""

@@ -21,8 +21,9 @@ class ThreadPool;
 namespace fi::kernels {
 
 // Input transform of one tile: x is image n's [H, W, C] plane, the patch's top-left input pixel is
-// (iy0, ix0) (may lie outside); writes V_xi[c] at v[xi * xi_stride + c], xi = 0..35.
-using f32_winograd_nhwc_input_fn = void (*)(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,
+// (iy0, ix0) (may lie outside); writes V_xi[c] at v[xi * xi_stride + c], xi = 0..35. Returns
+// false when the patch holds a value with |x| >= 2^100, NaN or Inf (see f32_winograd_values_ok).
+using f32_winograd_nhwc_input_fn = bool (*)(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,
                                             int64_t ix0, float* v, int64_t xi_stride);
 // Output transform of one tile: reads Mt_xi[m] at mt[xi * xi_stride + m]; stores
 // clamp((A^T Mt A)[u][w] + bias[m] + res) at y[(u * out_w + w) * M + m] for u < rows, w < cols;
@@ -36,7 +37,7 @@ using f32_winograd_nhwc_output_fn = void (*)(const float* mt, int64_t xi_stride,
                                              const float* residual, int rows, int cols);
 
 #define FI_WINOGRAD_NHWC_KERNEL(isa)                                                                   \
-  void f32_winograd_nhwc_4x3__##isa##_input(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, float*, \
+  bool f32_winograd_nhwc_4x3__##isa##_input(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, float*, \
                                             int64_t);                                                  \
   void f32_winograd_nhwc_4x3__##isa##_output(const float*, int64_t, const WinogradNhwcOut&, float*, const float*, \
                                              int, int);
@@ -70,7 +71,10 @@ struct WinogradNhwcGeom {
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads);
 
 // Y = clamp(conv3x3(X) + bias + residual), layouts as above; bias [M] or null, residual like Y or null.
-void f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
+// Returns false, with Y partly written, when X holds a value f32_winograd_values_ok rejects (the
+// transforms would spread a NaN or Inf over whole tiles): the caller then computes Y directly, so
+// Y must not alias X or the residual.
+bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
                             const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
                             float* scratch, ThreadPool* pool);
 

@@ -1,6 +1,7 @@
 // The channels-last fp32 Winograd F(4,3) driver: transform selection, weight transform and packing,
 // tile blocking and the thread split (see kernels/winograd_nhwc.h).
 #include <algorithm>
+#include <atomic>
 
 #include "core/cpu_features.h"
 #include "core/error.h"
@@ -79,12 +80,12 @@ size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const Winogr
   return size_t(b.workers) * b.worker_floats;
 }
 
-void f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
+bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
                             const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
                             float* scratch, ThreadPool* pool) {
   const int threads = pool ? pool->num_threads() : 1;
   const Blocking b = make_blocking(p, g, threads);
-  if (b.tiles == 0 || p.m == 0) return;
+  if (b.tiles == 0 || p.m == 0) return true;
   const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc();
   const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
   WinogradNhwcOut st;
@@ -94,16 +95,22 @@ void f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   st.lo = clamp_min;
   st.hi = clamp_max;
   const Epilogue plain;
+  std::atomic<bool> bad{false};
   parallel_for(pool, b.workers, 1, [&](int64_t w0, int64_t w1) {
     for (int64_t wk = w0; wk < w1; ++wk) {
       float* v = scratch + size_t(wk) * b.worker_floats;
       float* mt = v + kA2 * tb * C;
-      for (int64_t blk = wk; blk < b.blocks; blk += b.workers) {
+      for (int64_t blk = wk; blk < b.blocks && !bad.load(std::memory_order_relaxed); blk += b.workers) {
         const int64_t t0 = blk * tb, nt = std::min(tb, b.tiles - t0);
+        bool ok = true;
         for (int64_t i = 0; i < nt; ++i) {
           const int64_t t = t0 + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
-          tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
+          ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
                    v + i * C, tb * C);
+        }
+        if (!ok) {
+          bad.store(true, std::memory_order_relaxed);
+          return;
         }
         for (int xi = 0; xi < kA2; ++xi)
           f32_gemm(*p.u[xi].kernel, nt, M, C, v + xi * tb * C, C, p.u[xi].b, mt + xi * tb * M, M, plain, nullptr);
@@ -116,6 +123,7 @@ void f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
       }
     }
   });
+  return !bad.load();
 }
 
 }  // namespace fi::kernels

@@ -2,10 +2,13 @@
 // ISA traits struct and instantiated per ISA in kernels/cpu/<isa>/f32_winograd_nhwc_<isa>.cc. SIMD
 // runs over channels (L per vector, a masked tail); the 1-D transforms are those of
 // f32_winograd_transform.h. Traits: V, L, load/store (unaligned), load_n/store_n (first n lanes;
-// load_n zero-fills), zero, set1, add, sub, mul, fmadd, clamp(v, lo, hi) (NaN passes through).
+// load_n zero-fills), zero, set1, add, sub, mul, fmadd, clamp(v, lo, hi) (NaN passes through),
+// and for the value check VI, izero, absmax(acc, v) (lane-wise unsigned max of acc and the bits of
+// |v|: NaN > Inf > finite) and hmax(acc) (the largest lane).
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/f32_winograd_transform.h"
 #include "kernels/winograd_nhwc.h"
@@ -13,7 +16,7 @@
 namespace fi::kernels::wino_nhwc {
 
 template <class I>
-void input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float* v, int64_t xs) {
+bool input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float* v, int64_t xs) {
   using T = wino::Transform<I, 4>;
   using V = typename I::V;
   const float* at[6][6];  // each patch pixel's C-vector, or null outside the image
@@ -22,6 +25,7 @@ void input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t
       const int64_t iy = iy0 + r, ix = ix0 + s;
       at[r][s] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x + (iy * w + ix) * c : nullptr;
     }
+  typename I::VI seen = I::izero();
   for (int64_t c0 = 0; c0 < c; c0 += I::L) {
     const int n = int(std::min<int64_t>(I::L, c - c0));
     V tmp[6][6];  // tmp[i][s] = (B^T d)[i][s]
@@ -30,6 +34,7 @@ void input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t
       for (int r = 0; r < 6; ++r) {
         const float* p = at[r][s];
         col[r] = !p ? I::zero() : n == I::L ? I::load(p + c0) : I::load_n(p + c0, n);
+        seen = I::absmax(seen, col[r]);
       }
       T::input_1d(col, o);
       for (int i = 0; i < 6; ++i) tmp[i][s] = o[i];
@@ -44,6 +49,7 @@ void input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t
       }
     }
   }
+  return I::hmax(seen) < 0x71800000u;  // the bits of 2^100
 }
 
 template <class I>
@@ -83,9 +89,9 @@ void output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, co
 
 // Defines f32_winograd_nhwc_4x3__<isa>_input / _output over traits I (in namespace fi::kernels).
 #define FI_WINOGRAD_NHWC_DEFINE(I, isa)                                                                          \
-  void f32_winograd_nhwc_4x3__##isa##_input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,       \
+  bool f32_winograd_nhwc_4x3__##isa##_input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,       \
                                             int64_t ix0, float* v, int64_t xs) {                                \
-    wino_nhwc::input<I>(x, h, w, c, iy0, ix0, v, xs);                                                           \
+    return wino_nhwc::input<I>(x, h, w, c, iy0, ix0, v, xs);                                                           \
   }                                                                                                              \
   void f32_winograd_nhwc_4x3__##isa##_output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, \
                                              const float* res, int rows, int cols) {                            \

@@ -127,8 +127,7 @@ class NhwcConvKernel : public OpKernel {
       // Zen 4, 1 thread: 7x7 at batch 1, 4 tiles, takes 0.4-0.5x im2row's time for 64-256
       // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
       // channels 1.3x, with 4 each 0.8x).
-      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, 4)) &&
-          kernels::f32_winograd_values_ok(x, X.numel())) {
+      if (wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, 4)) {
         std::call_once(wino_->once, [&] { wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C); });
         kernels::WinogradNhwcGeom wg;
         wg.n = N;
@@ -140,9 +139,10 @@ class NhwcConvKernel : public OpKernel {
         wg.pad_left = g.pad[1];
         float* scratch =
             ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
-        kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo, clamp_.hi,
-                                        y, scratch, ctx.pool());
-        return;
+        // false: X holds NaN, Inf or huge values; Y (not X or R: no in-place) is then computed below.
+        if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo,
+                                            clamp_.hi, y, scratch, ctx.pool()))
+          return;
       }
     }
     const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;

@@ -17,6 +17,15 @@ struct Ref {
   static V sub(V a, V b) { return a - b; }
   static V mul(V a, V b) { return a * b; }
   static V fmadd(V a, V b, V c) { return a * b + c; }
+  using VI = uint32_t;
+  static VI izero() { return 0; }
+  static VI absmax(VI acc, V v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits &= 0x7fffffffu;
+    return bits > acc ? bits : acc;
+  }
+  static uint32_t hmax(VI acc) { return acc; }
   static V clamp(V v, V lo, V hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;
