@@ -6,7 +6,7 @@
 // with the weights packed once at creation and bias (per column), residual and clamp in the GEMM
 // epilogue; A is X itself for a 1x1 stride-1 unpadded conv, else im2row rows (tap-major, channels
 // contiguous) built in chunks; 3x3 stride-1 convs whose size pays run Winograd F(4,3) instead
-// (kernels/winograd_nhwc.h; switch and size rule as Conv's, ops/nn/conv_winograd.h). Depthwise
+// (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
 // (group == C == M) runs the NHWC depthwise kernels.
 #include <algorithm>
 #include <cstring>
@@ -128,7 +128,8 @@ class NhwcConvKernel : public OpKernel {
       // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
       // channels 1.3x, with 4 each 0.8x).
       if (wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, 4)) {
-        std::call_once(wino_->once, [&] { wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C); });
+        std::call_once(wino_->once,
+                       [&] { wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C); });
         kernels::WinogradNhwcGeom wg;
         wg.n = N;
         wg.in_h = H;
@@ -137,8 +138,8 @@ class NhwcConvKernel : public OpKernel {
         wg.out_w = OW;
         wg.pad_top = g.pad[0];
         wg.pad_left = g.pad[1];
-        float* scratch =
-            ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+        const size_t floats = kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads);
+        float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, floats));
         // false: X holds NaN, Inf or huge values; Y (not X or R: no in-place) is then computed below.
         if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo,
                                             clamp_.hi, y, scratch, ctx.pool()))
@@ -231,7 +232,7 @@ class NhwcConvKernel : public OpKernel {
   // Winograd F(4,3) state for a 3x3 group-1 layer: the transformed weights are made by the first
   // call that takes the path (layers whose shapes never pay cost no memory).
   struct Wino {
-    bool forced = false;  // "4" / "6": every qualifying call, whatever its size
+    bool forced = false;  // "4" / "6": every qualifying call, whatever its size (F(4,3) here)
     Tensor w;             // the constant W [M, C, 3, 3]
     std::once_flag once;
     kernels::F32WinogradNhwcPlan plan;
