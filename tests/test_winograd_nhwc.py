@@ -194,3 +194,30 @@ def test_size_rule(hw, threads, wino):
            for m in "140"}
     assert not np.array_equal(out["4"], out["0"])
     np.testing.assert_array_equal(out["1"], out["4" if wino else "0"])
+
+
+def test_through_layout_pass():
+    """Conv -> Relu -> Conv (+ residual Add): the layout pass makes NhwcConvs, whose Winograd path (the
+    default switch) matches onnxruntime and differs in rounding from the switch off."""
+    r = np.random.default_rng(11)
+    c = 32
+    w1 = (r.standard_normal((c, c, 3, 3)) * 0.08).astype(np.float32)
+    w2 = (r.standard_normal((c, c, 3, 3)) * 0.08).astype(np.float32)
+    b1 = r.standard_normal(c).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["h"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["hr"]),
+             helper.make_node("Conv", ["hr", "w2"], ["h2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["h2", "x"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, c, 21, 19])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (w2, "w2"), (b1, "b1"))])
+    model = helper.make_model(g, opset_imports=OPSETS[:1], ir_version=8)
+    x = r.standard_normal((2, c, 21, 19)).astype(np.float32)
+    ref = run_ort(model, {"x": x})[0]
+    s = fastinfer.Session(model, threads=1)
+    assert sum(n["op_type"] == "NhwcConv" for n in s._describe_nodes()) == 2
+    on = s.run(None, {"x": x})[0]
+    off = fastinfer.Session(model, threads=1, config={"conv.winograd": "0"}).run(None, {"x": x})[0]
+    np.testing.assert_allclose(on, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(off, ref, rtol=1e-4, atol=1e-4)
+    assert not np.array_equal(on, off)
