@@ -94,3 +94,10 @@ def test_unknown_fused_activation_attribute_is_rejected():
     conv.attribute.append(helper.make_attribute("fi.activation", "Swoosh"))
     with pytest.raises(fastinfer.InvalidModel, match="Swoosh"):
         fastinfer.Session(model)
+
+
+@pytest.mark.parametrize("act", ["Silu", "HardSwish"])
+def test_activation_fuses_on_the_nhwc_winograd_path(act, monkeypatch):
+    monkeypatch.setenv("FASTINFER_WINOGRAD", "4")
+    x = R.standard_normal((1, 16, 20, 20)).astype(np.float32)
+    check(conv_act_model(act, c=16, hw=20), x, "nhwc", monkeypatch, fused=True)

@@ -18,7 +18,8 @@ bool all_ones(const std::vector<int64_t>& v) {
   return true;
 }
 
-// "conv.winograd" from the session, else FASTINFER_WINOGRAD, else "1".
+}  // namespace
+
 std::string winograd_mode(const OpInit& init) {
   const char* env = std::getenv("FASTINFER_WINOGRAD");
   std::string mode = init.config("conv.winograd", env && *env ? env : "1");
@@ -26,8 +27,6 @@ std::string winograd_mode(const OpInit& init) {
            "conv.winograd / FASTINFER_WINOGRAD must be 0, 1, 4 or 6, got '", mode, "'");
   return mode;
 }
-
-}  // namespace
 
 std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvAttrs& attrs) {
   const std::string mode = winograd_mode(init);
@@ -59,9 +58,12 @@ const kernels::F32WinogradPlan& ConvWinograd::plan() const {
 // read for too little work (7x7 at batch 1-2 is 1.3-1.9x slower). With more threads each
 // needs its own tiles, hence 16 per thread.
 bool ConvWinograd::pays(const ConvGeom& g, int64_t n, int threads) const {
-  if (forced_) return true;
-  const int64_t tiles = n * ((g.out[0] + 3) / 4) * ((g.out[1] + 3) / 4);
-  return tiles >= 16 * int64_t(std::max(1, threads));
+  return forced_ || winograd_tiles_pay(g.out[0], g.out[1], n, threads);
+}
+
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread) {
+  const int64_t tiles = n * ((out_h + 3) / 4) * ((out_w + 3) / 4);
+  return tiles >= per_thread * int64_t(std::max(1, threads));
 }
 
 bool ConvWinograd::run(KernelContext& ctx, const ConvGeom& g, const Tensor& X, const Tensor* B, const Tensor* R,

@@ -8,6 +8,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "kernels/winograd.h"
 #include "ops/kernel.h"
@@ -15,6 +16,14 @@
 #include "ops/nn/gemm_util.h"
 
 namespace fi::nn {
+
+// The Winograd switch: session config "conv.winograd", else FASTINFER_WINOGRAD, else "1".
+// Throws InvalidArgument unless it is "0", "1", "4" or "6".
+std::string winograd_mode(const OpInit& init);
+
+// The size rule: Winograd F(4,3) pays from `per_thread` output tiles (4x4) per thread (16 for
+// NCHW Conv; see conv_winograd.cc).
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread = 16);
 
 class ConvWinograd {
  public:

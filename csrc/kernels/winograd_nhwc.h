@@ -1,0 +1,81 @@
+// fp32 Winograd F(4x4, 3x3) convolution in channels-last layout (NhwcConv): 3x3 kernel, stride 1,
+// dilation 1, group 1, any pads. X [N, H, W, C], Y [N, OH, OW, M].
+//
+// Per block of tiles (4x4 outputs each): the input transform writes V[xi][tile][c] = (B^T d B)[xi]
+// for each tile's 6x6 patch of C-vectors (zero outside the image), SIMD over channels; 36 GEMMs
+// Mt[xi][tile][m] = V[xi] (tiles x C, row-major) x U[xi] (C x M, packed once) on kernels::f32_gemm;
+// the output transform (A^T Mt A per tile, SIMD over output channels) stores the 4x4 outputs,
+// clipped at the image edge, with bias, residual and clamp fused. Blocks go to the pool's threads,
+// each with its own part of the scratch. Transforms per ISA in kernels/cpu/<isa>/.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/gemm.h"
+
+namespace fi {
+class ThreadPool;
+}
+
+namespace fi::kernels {
+
+// Input transform of one tile: x is image n's [H, W, C] plane, the patch's top-left input pixel is
+// (iy0, ix0) (may lie outside); writes V_xi[c] at v[xi * xi_stride + c], xi = 0..35. Returns
+// false when the patch holds a value with |x| >= 2^100, NaN or Inf (see f32_winograd_values_ok).
+using f32_winograd_nhwc_input_fn = bool (*)(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,
+                                            int64_t ix0, float* v, int64_t xi_stride);
+// Output transform of one tile: reads Mt_xi[m] at mt[xi * xi_stride + m]; stores
+// clamp((A^T Mt A)[u][w] + bias[m] + res) at y[(u * out_w + w) * M + m] for u < rows, w < cols;
+// residual (or null) is read at the same offsets; bias may be null.
+struct WinogradNhwcOut {
+  int64_t m = 0, out_w = 0;
+  const float* bias = nullptr;
+  float lo = 0, hi = 0;
+};
+using f32_winograd_nhwc_output_fn = void (*)(const float* mt, int64_t xi_stride, const WinogradNhwcOut& o, float* y,
+                                             const float* residual, int rows, int cols);
+
+#define FI_WINOGRAD_NHWC_KERNEL(isa)                                                                   \
+  bool f32_winograd_nhwc_4x3__##isa##_input(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, float*, \
+                                            int64_t);                                                  \
+  void f32_winograd_nhwc_4x3__##isa##_output(const float*, int64_t, const WinogradNhwcOut&, float*, const float*, \
+                                             int, int);
+FI_WINOGRAD_NHWC_KERNEL(ref)
+FI_WINOGRAD_NHWC_KERNEL(avx2)
+FI_WINOGRAD_NHWC_KERNEL(avx512)
+#undef FI_WINOGRAD_NHWC_KERNEL
+
+struct F32WinogradNhwcKernel {
+  const char* name;
+  int tier;  // fi::IsaTier as int
+  f32_winograd_nhwc_input_fn input;
+  f32_winograd_nhwc_output_fn output;
+};
+// The best transforms the CPU (and FASTINFER_ISA) allow.
+const F32WinogradNhwcKernel& select_f32_winograd_nhwc();
+
+// A layer's transformed weights: 36 packed GEMM B operands U_xi [C, M].
+struct F32WinogradNhwcPlan {
+  int64_t c = 0, m = 0;
+  std::vector<F32PackedWeights> u;  // 36
+};
+// Transforms W [M, C, 3, 3] (row-major) and packs U_xi for kernels::f32_gemm.
+F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c);
+
+struct WinogradNhwcGeom {
+  int64_t n = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;
+};
+
+// Floats of scratch f32_winograd_nhwc_conv needs with a pool of `threads` threads.
+size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads);
+
+// Y = clamp(conv3x3(X) + bias + residual), layouts as above; bias [M] or null, residual like Y or null.
+// Returns false, with Y partly written, when X holds a value f32_winograd_values_ok rejects (the
+// transforms would spread a NaN or Inf over whole tiles): the caller then computes Y directly, so
+// Y must not alias X or the residual.
+bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
+                            const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
+                            float* scratch, ThreadPool* pool);
+
+}  // namespace fi::kernels
