@@ -54,25 +54,31 @@ class NhwcConvKernel : public OpKernel {
     const int64_t G = attrs_.group;
     FI_CHECK(G >= 1 && M % G == 0, InvalidModel, "NhwcConv: group ", G, " does not divide M ", M);
     if (G == 1) {
-      // Wt[(t*C + c), m] = W[m, c, t]: tap-major rows matching the im2row layout.
-      std::vector<float> wt(size_t(kk * Cg * M));
-      const float* src = w->data<float>();
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
-      packed_ = pack(kk * Cg, M, wt.data());
       const std::string mode = nn::winograd_mode(init);
       if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
           kernels::f32_winograd_values_ok(w->data<float>(), w->numel())) {
+        // Winograd layers keep W and make each form (transformed, im2row-packed) on first use:
+        // most never need the im2row form, and the transformed one is 4x W.
         wino_ = std::make_unique<Wino>();
         wino_->forced = mode != "1";
         wino_->w = *w;
+      } else {
+        packed_ = pack_im2row(*w);
       }
     } else {
       FI_CHECK(Cg == 1 && M == G, NotImplemented, "NhwcConv: only group 1 and depthwise (group == C == M) convs");
       dw_weights_.resize(size_t(M * kk));
       kernels::f32_dwconv_nhwc_pack_weights(M, w->dim(2), w->dim(3), w->data<float>(), dw_weights_.data());
     }
+  }
+
+  // The path for `fastinfer inspect` (the Winograd choice also depends on the thread count).
+  std::string describe(const std::vector<StaticInput>& in) const override {
+    (void)in;
+    if (attrs_.group != 1) return "f32_dwconv_nhwc";
+    if (wino_) return "winograd F(4,3) NHWC (im2row GEMM below 4 tiles per thread)";
+    const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
+    return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
   }
 
   // W was packed (or kept as depthwise taps) at creation; its data is never read again.
@@ -154,6 +160,7 @@ class NhwcConvKernel : public OpKernel {
       }
     }
     const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
+    if (wino_) std::call_once(wino_->pack_once, [&] { packed_ = pack_im2row(wino_->w); });
     const kernels::F32GemmKernel& kern = *packed_.kernel;
     auto epilogue = [&](int64_t r0) {
       kernels::Epilogue ep;
@@ -233,6 +240,17 @@ class NhwcConvKernel : public OpKernel {
     return w;
   }
 
+  // Wt[(t*C + c), m] = W[m, c, t]: tap-major rows matching the im2row layout, packed for the GEMM.
+  kernels::F32PackedWeights pack_im2row(const Tensor& w) const {
+    const int64_t M = w.dim(0), Cg = w.dim(1), kk = w.dim(2) * w.dim(3);
+    std::vector<float> wt(size_t(kk * Cg * M));
+    const float* src = w.data<float>();
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
+    return pack(kk * Cg, M, wt.data());
+  }
+
   static bool all_ones(const std::vector<int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; });
   }
@@ -243,6 +261,7 @@ class NhwcConvKernel : public OpKernel {
     bool forced = false;  // "4" / "6": every qualifying call, whatever its size (F(4,3) here)
     Tensor w;             // the constant W [M, C, 3, 3]
     std::once_flag once;
+    std::once_flag pack_once;  // the im2row form, for calls Winograd does not pay for
     kernels::F32WinogradNhwcPlan plan;
   };
 
@@ -250,7 +269,7 @@ class NhwcConvKernel : public OpKernel {
   nn::FusedClamp clamp_;
   nn::FusedActivation act_;  // fi.activation carried over from the Conv
   Shape wshape_;
-  kernels::F32PackedWeights packed_;  // group 1
+  mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
   std::unique_ptr<Wino> wino_;        // null: no Winograd
 };
