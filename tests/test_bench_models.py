@@ -16,6 +16,7 @@ import fastinfer
 import numpy as np
 import onnx
 import pytest
+from child_env import child_env
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -136,8 +137,7 @@ def test_yolo_batch_two():
 def test_run_models_quick_report(tmp_path):
     out = tmp_path / "R.md"
     out.write_text("old\n<!-- sections below are kept by run_models.py -->\n\n## Kept\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"),
-                                                        os.environ.get("PYTHONPATH", "")]))
+    env = child_env()  # the fastinfer this process imported (the dev build, or the installed one in CI)
     p = subprocess.run([sys.executable, os.path.join(BENCH_DIR, "run_models.py"), "--quick", "--models",
                         "resnet_mini", "--runs", "2", "--out", str(out)],
                        capture_output=True, text=True, env=env, timeout=300, check=False)
