@@ -400,3 +400,32 @@ def test_shapes_in_loop_bodies_stay_dynamic():
     check(m, {"x": np.ones(1, np.float32)})
     np.testing.assert_array_equal(fastinfer.Session(m).run(None, {"x": np.ones(1, np.float32)})[1],
                                   [[2], [4], [8]])
+
+
+def _const_of_shape_model(reader: str):
+    """W = ConstantOfShape([256, 256, 3, 3]) (2.4 MB, over the 1 MiB growth limit) read by a Conv as
+    its weights, or by an Add."""
+    from onnx import TensorProto, helper, numpy_helper
+    shape = numpy_helper.from_array(np.array([256, 256, 3, 3], np.int64), "wshape")
+    fill = helper.make_tensor("fill", TensorProto.FLOAT, [1], [0.01])
+    nodes = [helper.make_node("ConstantOfShape", ["wshape"], ["W"], value=fill, name="cos")]
+    if reader == "conv":
+        nodes.append(helper.make_node("Conv", ["x", "W"], ["y"], pads=[1] * 4, name="conv"))
+        x_shape, y_shape = [1, 256, 5, 5], [1, 256, 5, 5]
+    else:
+        nodes.append(helper.make_node("Add", ["x", "W"], ["y"], name="add"))
+        x_shape = y_shape = [256, 256, 3, 3]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], [shape])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), x_shape
+
+
+@pytest.mark.parametrize("reader,folded", [("conv", True), ("add", False)])
+def test_large_constant_folds_only_when_it_is_a_weight(reader, folded):
+    model, x_shape = _const_of_shape_model(reader)
+    sess = fastinfer.Session(model)
+    ops = [n["op_type"] for n in sess._describe_nodes()]
+    assert ("ConstantOfShape" not in ops) == folded, ops
+    x = np.random.default_rng(2).standard_normal(x_shape).astype(np.float32)
+    for _ in range(2):
+        np.testing.assert_allclose(sess.run(x), run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)

@@ -213,7 +213,11 @@ def _check_names(g: Any) -> None:
             _text(a.name, f"an attribute name of {where}")
 
 
-def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None) -> Any:
+def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None,
+                constant_initializers: bool = False) -> Any:
+    """The core graph of ``g``. ``constant_initializers``: inputs that name an initializer are
+    constants, not overridable inputs (models of IR version < 4, where every initializer must be
+    listed as an input; ONNX Runtime treats them so too)."""
     _check_names(g)
     cg = _core.Graph()
     cg.set_name(g.name if isinstance(g.name, str) else "")
@@ -226,7 +230,10 @@ def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None
     for sp in g.sparse_initializer:
         name, dense, code = _sparse_to_dense(sp, base_dir)
         cg.add_initializer(name, *to_core(dense, code))
+    init_names = {t.name for t in g.initializer} if constant_initializers else set()
     for vi in g.input:
+        if vi.name in init_names:
+            continue
         cg.add_input(vi.name, *_type_info(vi.type, f"graph input '{vi.name}'"))
     for vi in g.value_info:
         kind = vi.type.WhichOneof("value")
@@ -263,7 +270,7 @@ def import_model(model: ModelLike, optimize: bool = True, config: dict[str, str]
     opsets = model_opsets(proto)
     graph = expand_functions(proto, opsets)
     try:
-        cg = build_graph(graph, base_dir, opsets)
+        cg = build_graph(graph, base_dir, opsets, constant_initializers=proto.ir_version < 4)
         extra = read_proto(proto) if read_proto is not None else None
         del graph, proto
         cg.set_optimize(bool(optimize))

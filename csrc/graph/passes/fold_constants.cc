@@ -22,6 +22,10 @@ namespace fi {
 namespace {
 
 constexpr size_t kMaxGrowthBytes = size_t(1) << 20;
+// Outputs read only as the weights or bias of Conv/ConvTranspose/Gemm/MatMul (models that make
+// their weights with ConstantOfShape or Expand) may grow up to this: those kernels pack constant
+// weights once, while a weight left to run time is rebuilt and repacked on every run.
+constexpr size_t kMaxWeightBytes = size_t(256) << 20;
 
 bool never_fold(const Node& n) {
   static const std::set<std::string> ops = {
@@ -96,6 +100,27 @@ bool run_alone(const Graph& g, const Node& n, std::vector<Tensor>& outs) {
   return true;
 }
 
+// True when every output of n is read, and only as input 1 or 2 of a weight-packing op.
+bool feeds_only_weights(const Graph& g, const Node& n) {
+  for (int o : n.outputs) {
+    if (o < 0) continue;
+    int readers = 0;
+    for (const Node& m : g.nodes()) {
+      for (size_t k = 0; k < m.inputs.size(); ++k) {
+        if (m.inputs[k] != o) continue;
+        const bool weight_op = m.domain.empty() && (m.op_type == "Conv" || m.op_type == "ConvTranspose" ||
+                                                    m.op_type == "Gemm" || m.op_type == "MatMul");
+        if (!weight_op || k == 0) return false;
+        ++readers;
+      }
+      for (int v : m.implicit_inputs)
+        if (v == o) return false;
+    }
+    if (readers == 0) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void fold_constants(Graph& g) {
@@ -117,12 +142,13 @@ void fold_constants(Graph& g) {
     if (!foldable) continue;
     const size_t limit = in_bytes + kMaxGrowthBytes;
     int64_t expect = inferred_output_bytes(g, n);
-    if (expect > int64_t(limit) || (expect < 0 && may_grow(n))) continue;
+    const bool weights = expect > int64_t(limit) && expect <= int64_t(kMaxWeightBytes) && feeds_only_weights(g, n);
+    if (!weights && (expect > int64_t(limit) || (expect < 0 && may_grow(n)))) continue;
     std::vector<Tensor> outs;
     if (!run_alone(g, n, outs)) continue;
     size_t out_bytes = 0;
     for (const Tensor& t : outs) out_bytes += t.nbytes();
-    if (out_bytes > limit) continue;
+    if (out_bytes > (weights ? kMaxWeightBytes : limit)) continue;
     size_t k = 0;
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       if (n.outputs[o] < 0 || n.output_names[o].empty()) continue;
