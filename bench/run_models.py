@@ -312,7 +312,7 @@ def render(results: list[dict], args: argparse.Namespace, elapsed_s: float, char
         "issue's 0.95). rel L2: ||fi - ORT|| / ||ORT|| of the first call's outputs (largest over outputs).",
         "Peak MB: peak RSS growth over session creation and 5 runs, in a fresh process per runtime",
         f"({h.get('memory_method', 'VmHWM after clear_refs')}), measured at {args.threads[0]} thread(s) for each",
-        "batch size. Create ms: session constructor time in the benchmark process.", "",
+        "batch size. Create ms: the faster of two session creations per runtime in the benchmark process (made fi, ORT, ORT, fi).", "",
         "## Results", "",
     ]
     if chart:
