@@ -110,7 +110,28 @@ def lone_conv():
         "NchwToNhwc": 0, "NhwcToNchw": 0}
 
 
-GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv]
+def bn(g, x, c):
+    """An inference BatchNormalization that no conv precedes (DenseNet's pre-activation BN)."""
+    return g.node("BatchNormalization", [x, g.const(R.uniform(0.5, 2, c)), g.const(R.standard_normal(c)),
+                                         g.const(R.standard_normal(c) * 0.1), g.const(R.uniform(0.5, 2, c))],
+                  epsilon=1e-3)
+
+
+def dense_block():
+    """DenseNet-style: Concat -> BN -> Relu -> Conv1x1 -> BN -> Relu -> Conv3x3 -> Concat, twice; the
+    BNs run channels-last too, so the region needs one reorder each way."""
+    g = G(8, 9, 10)
+    feats = [g.conv("x", 8, 8, k=3)]
+    for _ in range(2):
+        cat = feats[0] if len(feats) == 1 else g.node("Concat", feats, axis=1)
+        c = 8 * len(feats)
+        a = g.conv(g.node("Relu", [bn(g, cat, c)]), c, 16, k=1)
+        feats.append(g.conv(g.node("Relu", [bn(g, a, 16)]), 16, 8, k=3))
+    out = bn(g, g.node("Concat", feats, axis=1), 24)
+    return g.model([out]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block]
 
 
 def _ops(sess):

@@ -1,7 +1,7 @@
 // Channels-last layout for CNN regions: float32 2-D Conv (group 1 or depthwise, constant weights,
 // with any fused clamp/residual) becomes ai.fastinfer NhwcConv, and the ops after it that are
 // layout-transparent or have an NHWC kernel follow it into NHWC: MaxPool/AveragePool/
-// GlobalAveragePool (-> Nhwc*), elementwise unary ops, Add/Sub/Mul/Div of two same-shape values,
+// GlobalAveragePool, inference BatchNormalization (-> Nhwc*), elementwise unary ops, Add/Sub/Mul/Div of two same-shape values,
 // Concat on the channel axis (-> axis 3). Values cross the region's edge through one reorder each:
 // NchwToNhwc before the first NHWC reader of an NCHW value, NhwcToNchw after the producer of an
 // NHWC value that a graph output, a subgraph or any NCHW op reads (the reorder keeps the original
@@ -81,6 +81,16 @@ std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector
   std::vector<size_t> idx;
   if (op == "MaxPool" || op == "AveragePool") {
     if (n.inputs.size() != 1 || !is_f32_4d(g, n.inputs[0]) || n.attrs.get_ints("kernel_shape").size() != 2) return {};
+    idx = {0};
+  } else if (op == "BatchNormalization") {
+    // Inference form with constant per-channel parameters (opset 9+, or spatial 1 before that).
+    if (n.inputs.size() != 5 || !is_f32_4d(g, n.inputs[0]) || n.attrs.get_int("training_mode", 0) != 0) return {};
+    if (g.opset(n.domain) < 9 && n.attrs.get_int("spatial", 1) != 1) return {};
+    const int64_t c = g.value(n.inputs[0]).inferred.dims[1];
+    for (size_t k = 1; k < 5; ++k) {
+      const Tensor* t = pass_util::const_f32(g, n, k);
+      if (!t || t->rank() != 1 || t->dim(0) != c) return {};
+    }
     idx = {0};
   } else if (op == "GlobalAveragePool") {
     if (n.inputs.size() != 1 || !is_f32_4d(g, n.inputs[0])) return {};
@@ -217,7 +227,7 @@ void assign_layout(Graph& g) {
     n.output_names[0] = g.value(t).name;
     n.layout = "NHWC";
     if (n.op_type == "Conv" || n.op_type == "MaxPool" || n.op_type == "AveragePool" ||
-        n.op_type == "GlobalAveragePool") {
+        n.op_type == "GlobalAveragePool" || n.op_type == "BatchNormalization") {
       n.op_type = "Nhwc" + n.op_type;
       n.domain = kDomain;
       n.opset = 1;

@@ -11,5 +11,6 @@ constexpr const char* kNhwcDomain = "ai.fastinfer";
 void register_nhwc_conv(OpRegistry& r);     // NhwcConv
 void register_nhwc_pool(OpRegistry& r);     // NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool
 void register_nhwc_reorder(OpRegistry& r);  // NchwToNhwc, NhwcToNchw
+void register_nhwc_batchnorm(OpRegistry& r);  // NhwcBatchNormalization
 
 }  // namespace fi

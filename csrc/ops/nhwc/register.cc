@@ -8,6 +8,7 @@ void register_nhwc_ops(OpRegistry& r) {
   register_nhwc_conv(r);
   register_nhwc_pool(r);
   register_nhwc_reorder(r);
+  register_nhwc_batchnorm(r);
 }
 
 }  // namespace fi

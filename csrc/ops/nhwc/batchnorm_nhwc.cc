@@ -1,0 +1,71 @@
+// ai.fastinfer NhwcBatchNormalization: inference BatchNormalization in channels-last layout,
+// X [N, H, W, C] -> Y = X * scale[c] + shift[c], with scale = gamma / sqrt(var + eps) and
+// shift = beta - mean * scale folded once from the constant parameters (inputs 1-4, as the ONNX
+// op). Rows of C contiguous channels, split over the pool; may run in place.
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "ops/nhwc/nhwc_ops.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+namespace {
+
+class NhwcBatchNormKernel : public OpKernel {
+ public:
+  explicit NhwcBatchNormKernel(const OpInit& init) {
+    const double eps = init.attrs().get_float("epsilon", 1e-5f);
+    const Tensor* p[4];
+    for (int i = 0; i < 4; ++i) {
+      p[i] = init.constant_input(i + 1);
+      FI_CHECK(p[i] && p[i]->dtype() == DataType::Float && p[i]->rank() == 1, InvalidModel,
+               "NhwcBatchNormalization: scale, B, mean and var must be constant float32 vectors");
+      FI_CHECK(p[i]->dim(0) == p[0]->dim(0), InvalidModel, "NhwcBatchNormalization: parameter sizes differ");
+    }
+    const int64_t c = p[0]->dim(0);
+    scale_.resize(size_t(c));
+    shift_.resize(size_t(c));
+    for (int64_t i = 0; i < c; ++i) {
+      const double s = double(p[0]->data<float>()[i]) / std::sqrt(double(p[3]->data<float>()[i]) + eps);
+      scale_[size_t(i)] = float(s);
+      shift_[size_t(i)] = float(double(p[1]->data<float>()[i]) - double(p[2]->data<float>()[i]) * s);
+    }
+  }
+
+  int inplace_input() const override { return 0; }
+  bool reads_constant_input(int i) const override { return i == 0; }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& X = ctx.in(0);
+    const int64_t C = int64_t(scale_.size());
+    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4 && X.dim(3) == C, InvalidArgument,
+             "NhwcBatchNormalization: X must be float32 NHWC with ", C, " channels, got ", dtype_name(X.dtype()),
+             " ", X.shape().str());
+    Tensor& Y = ctx.output(0, DataType::Float, X.shape());
+    const int64_t rows = C > 0 ? X.numel() / C : 0;
+    const float* x = X.data<float>();
+    float* y = Y.data<float>();
+    const float* sc = scale_.data();
+    const float* sh = shift_.data();
+    parallel_for(ctx.pool(), rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
+      }
+    });
+  }
+
+ private:
+  std::vector<float> scale_, shift_;
+};
+
+}  // namespace
+
+void register_nhwc_batchnorm(OpRegistry& r) {
+  r.add(kNhwcDomain, "NhwcBatchNormalization", 1, make_kernel<NhwcBatchNormKernel>);
+}
+
+}  // namespace fi
