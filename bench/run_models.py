@@ -402,11 +402,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def write_report(results: list[dict], args: argparse.Namespace, elapsed_s: float, done: bool) -> str:
     """Writes the results file (keeping the hand-written sections after KEEP_MARKER), the chart beside
-    it and bench/.cache/results.json; returns a line saying what was written."""
+    it and the raw results as JSON (bench/.cache/results.json for bench/RESULTS.md, else beside the
+    report); returns a line saying what was written."""
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     os.makedirs(CACHE, exist_ok=True)
-    with open(os.path.join(CACHE, "results.json"), "w") as f:
+    # The raw results go beside the cache for the default report, beside any other report file
+    # (so a test's or a partial run's report does not overwrite the full sweep's).
+    default = os.path.basename(out) == "RESULTS.md"
+    raw = os.path.join(CACHE, "results.json") if default else os.path.splitext(out)[0] + ".json"
+    with open(raw, "w") as f:
         json.dump(results, f, indent=1)
     from chart import write_chart
     stem = "results" if os.path.basename(out) == "RESULTS.md" else os.path.splitext(os.path.basename(out))[0]
