@@ -107,19 +107,7 @@ class NhwcConvKernel : public OpKernel {
     const float* bias = B ? B->data<float>() : nullptr;
 
     if (attrs_.group != 1) {
-      kernels::DwConvGeom dg;
-      dg.in_h = H;
-      dg.in_w = W;
-      dg.out_h = OH;
-      dg.out_w = OW;
-      dg.kh = g.k[0];
-      dg.kw = g.k[1];
-      dg.stride_h = g.s[0];
-      dg.stride_w = g.s[1];
-      dg.dil_h = g.d[0];
-      dg.dil_w = g.d[1];
-      dg.pad_top = g.pad[0];
-      dg.pad_left = g.pad[1];
+      const kernels::DwConvGeom dg = nn::dw_conv_geometry(g);  // g was made from [N, C, H, W]
       const float lo = R ? -INFINITY : clamp_.lo, hi = R ? INFINITY : clamp_.hi;
       kernels::f32_dwconv_nhwc(kernels::select_f32_dwconv_nhwc(), dg, N, C, x, dw_weights_.data(), bias, lo, hi, y,
                                ctx.pool());

@@ -38,19 +38,7 @@ class ConvKernel : public OpKernel {
     if (G <= 0 || C % G != 0 || M % G != 0) return "";
     const int64_t Cg = C / G, Mg = M / G;
     if (g.nd == 2 && Cg == 1) {
-      kernels::DwConvGeom dg;
-      dg.in_h = g.in[0];
-      dg.in_w = g.in[1];
-      dg.out_h = g.out[0];
-      dg.out_w = g.out[1];
-      dg.kh = g.k[0];
-      dg.kw = g.k[1];
-      dg.stride_h = g.s[0];
-      dg.stride_w = g.s[1];
-      dg.dil_h = g.d[0];
-      dg.dil_w = g.d[1];
-      dg.pad_top = g.pad[0];
-      dg.pad_left = g.pad[1];
+      const kernels::DwConvGeom dg = nn::dw_conv_geometry(g);
       return kernels::select_f32_dwconv(dg).name;
     }
     return str("im2col + ", kernels::select_f32_gemm(Mg, g.out_size(), Cg * g.kernel_size()).name);
@@ -82,19 +70,7 @@ class ConvKernel : public OpKernel {
     const int64_t Cg = C / G, Mg = M / G, ck = Cg * g.kernel_size(), s_in = g.in_size(), s_out = g.out_size();
 
     if (X.dtype() == DataType::Float && g.nd == 2 && Cg == 1) {
-      kernels::DwConvGeom dg;
-      dg.in_h = g.in[0];
-      dg.in_w = g.in[1];
-      dg.out_h = g.out[0];
-      dg.out_w = g.out[1];
-      dg.kh = g.k[0];
-      dg.kw = g.k[1];
-      dg.stride_h = g.s[0];
-      dg.stride_w = g.s[1];
-      dg.dil_h = g.d[0];
-      dg.dil_w = g.d[1];
-      dg.pad_top = g.pad[0];
-      dg.pad_left = g.pad[1];
+      const kernels::DwConvGeom dg = nn::dw_conv_geometry(g);
       // The clamp comes after a residual, which this kernel does not add: then it runs separately.
       float lo = R ? -INFINITY : clamp_.lo, hi = R ? INFINITY : clamp_.hi;
       kernels::f32_dwconv(kernels::select_f32_dwconv(dg), dg, N, C, Mg, X.data<float>(), W.data<float>(),

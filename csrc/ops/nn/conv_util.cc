@@ -137,4 +137,21 @@ ConvGeom conv_transpose_geometry(const ConvAttrs& a, const Shape& x, const Shape
   return g;
 }
 
+kernels::DwConvGeom dw_conv_geometry(const ConvGeom& g) {
+  kernels::DwConvGeom dg;
+  dg.in_h = g.in[0];
+  dg.in_w = g.in[1];
+  dg.out_h = g.out[0];
+  dg.out_w = g.out[1];
+  dg.kh = g.k[0];
+  dg.kw = g.k[1];
+  dg.stride_h = g.s[0];
+  dg.stride_w = g.s[1];
+  dg.dil_h = g.d[0];
+  dg.dil_w = g.d[1];
+  dg.pad_top = g.pad[0];
+  dg.pad_left = g.pad[1];
+  return dg;
+}
+
 }  // namespace fi::nn

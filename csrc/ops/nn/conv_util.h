@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/shape.h"
+#include "kernels/dwconv.h"
 #include "ops/kernel.h"
 
 namespace fi::nn {
@@ -30,6 +31,8 @@ struct ConvGeom {
 
 // Conv: X [N, C, in...], W [M, C/group, k...].
 ConvGeom conv_geometry(const ConvAttrs& a, const Shape& x, const Shape& w, const char* op);
+// The plane geometry the depthwise kernels take, from a 2-D conv's geometry.
+kernels::DwConvGeom dw_conv_geometry(const ConvGeom& g);
 // ConvTranspose: X [N, C, in...], W [C, M/group, k...].
 ConvGeom conv_transpose_geometry(const ConvAttrs& a, const Shape& x, const Shape& w, const char* op);
 
