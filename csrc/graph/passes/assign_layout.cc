@@ -29,21 +29,6 @@ bool is_f32_4d(const Graph& g, int v) {
   return t.dtype == DataType::Float && t.has_shape && t.dims.size() == 4;
 }
 
-bool same_shape(const Graph& g, int a, int b) {
-  const TypeInfo& x = g.value(a).inferred;
-  const TypeInfo& y = g.value(b).inferred;
-  for (size_t d = 0; d < 4; ++d) {
-    if (x.dims[d] >= 0 || y.dims[d] >= 0) {
-      if (x.dims[d] != y.dims[d]) return false;
-      continue;
-    }
-    const std::string& px = d < x.dim_params.size() ? x.dim_params[d] : std::string();
-    const std::string& py = d < y.dim_params.size() ? y.dim_params[d] : std::string();
-    if (px.empty() || px != py) return false;
-  }
-  return true;
-}
-
 bool is_unary(const std::string& op) {
   static const std::set<std::string> ops = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
                                             "HardSwish", "Elu", "Selu", "Celu", "Softplus", "Softsign", "Abs",
@@ -102,7 +87,7 @@ std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector
     idx = {0};
   } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
     if (n.inputs.size() != 2 || !is_f32_4d(g, n.inputs[0]) || !is_f32_4d(g, n.inputs[1])) return {};
-    if (!same_shape(g, n.inputs[0], n.inputs[1]) || !same_shape(g, n.inputs[0], n.outputs[0])) return {};
+    if (!pass_util::same_shape(g, n.inputs[0], n.inputs[1]) || !pass_util::same_shape(g, n.inputs[0], n.outputs[0])) return {};
     idx = {0, 1};
   } else if (op == "Concat") {
     int64_t axis = n.attrs.get_int("axis", 1);

@@ -13,6 +13,7 @@
 
 #include "graph/graph.h"
 #include "graph/passes/cleanup_util.h"
+#include "graph/passes/pass_util.h"
 #include "graph/passes/passes.h"
 
 namespace fi {
@@ -52,23 +53,6 @@ bool perm_of(const Graph& g, const Node& n, std::vector<int64_t>& perm) {
 bool is_identity(const std::vector<int64_t>& perm) {
   for (size_t i = 0; i < perm.size(); ++i)
     if (perm[i] != int64_t(i)) return false;
-  return true;
-}
-
-// True when inference proved values a and b have the same shape.
-bool same_shape(const Graph& g, int a, int b) {
-  const TypeInfo& x = g.value(a).inferred;
-  const TypeInfo& y = g.value(b).inferred;
-  if (!x.has_shape || !y.has_shape || x.dims.size() != y.dims.size()) return false;
-  for (size_t d = 0; d < x.dims.size(); ++d) {
-    if (x.dims[d] >= 0 || y.dims[d] >= 0) {
-      if (x.dims[d] != y.dims[d]) return false;
-      continue;
-    }
-    const std::string& px = d < x.dim_params.size() ? x.dim_params[d] : std::string();
-    const std::string& py = d < y.dim_params.size() ? y.dim_params[d] : std::string();
-    if (px.empty() || px != py) return false;
-  }
   return true;
 }
 
@@ -151,7 +135,7 @@ void eliminate_transpose_reshape(Graph& g) {
       if (is_identity(p2)) cleanup::bypass_node(g, i, n.inputs[0], out, captured, dead);
     } else if (is_reshape_like(n) && n.outputs.size() == 1) {
       if (p && is_reshape_like(*p) && !captured[size_t(in)]) merge_reshapes(g, n, *p);
-      if (same_shape(g, n.inputs[0], out)) cleanup::bypass_node(g, i, n.inputs[0], out, captured, dead);
+      if (pass_util::same_shape(g, n.inputs[0], out)) cleanup::bypass_node(g, i, n.inputs[0], out, captured, dead);
     }
   }
   g.remove_nodes(dead);

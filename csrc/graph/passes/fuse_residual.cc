@@ -9,28 +9,6 @@
 
 namespace fi {
 
-namespace {
-
-// True when inference proved a and b have the same dtype and shape (equal sizes or equal symbols).
-bool same_inferred_shape(const Graph& g, int a, int b) {
-  const TypeInfo& x = g.value(a).inferred;
-  const TypeInfo& y = g.value(b).inferred;
-  if (x.dtype != DataType::Float || y.dtype != DataType::Float || !x.has_shape || !y.has_shape) return false;
-  if (x.dims.size() != y.dims.size()) return false;
-  for (size_t d = 0; d < x.dims.size(); ++d) {
-    if (x.dims[d] >= 0 || y.dims[d] >= 0) {
-      if (x.dims[d] != y.dims[d]) return false;
-      continue;
-    }
-    const std::string& px = d < x.dim_params.size() ? x.dim_params[d] : std::string();
-    const std::string& py = d < y.dim_params.size() ? y.dim_params[d] : std::string();
-    if (px.empty() || px != py) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 void fuse_residual_add_into_conv(Graph& g) {
   std::vector<int> uses = g.use_counts();
   std::vector<Node>& nodes = g.mutable_nodes();
@@ -49,7 +27,7 @@ void fuse_residual_add_into_conv(Graph& g) {
       if (!pass_util::const_f32(g, p, 1)) continue;
       int rp = g.value(r).producer;
       if (rp >= pi) continue;  // the residual must exist when the Conv runs
-      if (!same_inferred_shape(g, y, r)) continue;
+      if (!pass_util::same_f32_shape(g, y, r)) continue;
       p.inputs.resize(4, -1);
       p.input_names.resize(4);
       p.inputs[3] = r;

@@ -32,7 +32,7 @@ void fuse_skip_layernorm(Graph& g) {
     int add = m.producer(s, "Add");
     if (add < 0 || nodes[size_t(add)].inputs.size() != 2) continue;
     int x = nodes[size_t(add)].inputs[0], skip = nodes[size_t(add)].inputs[1];
-    if (x < 0 || skip < 0 || !fusion::same_shape(g, x, s) || !fusion::same_shape(g, skip, s)) continue;
+    if (x < 0 || skip < 0 || !pass_util::same_f32_shape(g, x, s) || !pass_util::same_f32_shape(g, skip, s)) continue;
     if (g.value(x).is_const || g.value(skip).is_const) continue;
     // A constant bias added to one operand just before (that sum read only here).
     int bias = -1, bias_add = -1;
@@ -42,7 +42,7 @@ void fuse_skip_layernorm(Graph& g) {
       if (p < 0 || !m.only_used(v) || nodes[size_t(p)].inputs.size() != 2) continue;
       for (int k = 0; k < 2; ++k) {
         int c = nodes[size_t(p)].inputs[size_t(k)], other = nodes[size_t(p)].inputs[size_t(1 - k)];
-        if (other < 0 || !fusion::row_vector(g, c, n, 1) || !fusion::same_shape(g, other, s)) continue;
+        if (other < 0 || !fusion::row_vector(g, c, n, 1) || !pass_util::same_f32_shape(g, other, s)) continue;
         bias = c;
         bias_add = p;
         (side == 0 ? x : skip) = other;

@@ -160,24 +160,6 @@ inline int rank_of(const Graph& g, int v) {
   return t.has_shape ? int(t.dims.size()) : -1;
 }
 
-// True when inference proved a and b have the same float32 shape (equal sizes or equal symbols).
-inline bool same_shape(const Graph& g, int a, int b) {
-  const TypeInfo& x = g.value(a).inferred;
-  const TypeInfo& y = g.value(b).inferred;
-  if (x.dtype != DataType::Float || y.dtype != DataType::Float || !x.has_shape || !y.has_shape) return false;
-  if (x.dims.size() != y.dims.size()) return false;
-  for (size_t d = 0; d < x.dims.size(); ++d) {
-    if (x.dims[d] >= 0 || y.dims[d] >= 0) {
-      if (x.dims[d] != y.dims[d]) return false;
-      continue;
-    }
-    const std::string& px = d < x.dim_params.size() ? x.dim_params[d] : std::string();
-    const std::string& py = d < y.dim_params.size() ? y.dim_params[d] : std::string();
-    if (px.empty() || px != py) return false;
-  }
-  return true;
-}
-
 // A constant float32 vector of n values usable as a per-last-dimension parameter of an operand of
 // rank `rank` without changing the result's shape: shape [n] or [1, ..., 1, n] of rank <= `rank`.
 inline const Tensor* row_vector(const Graph& g, int v, int64_t n, int rank) {
