@@ -42,6 +42,18 @@ def test_pool_covers_every_index_once(threads, n, grain):
     assert _core.testing.pool_sum(threads, n, grain) == n * (n - 1) // 2
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n,grain", [(1, 1), (2, 1), (17, 1), (1000, 7), (5000, 64)])
+def test_pool_slots_are_private_to_one_running_chunk(threads, n, grain):
+    # Kernels index per-thread scratch by slot: two chunks running at once must never share one,
+    # and chunks (guided: shrinking as the job drains) stay at least `grain` long but the last.
+    once, max_slot, conflicts, short_chunks = _core.testing.pool_slots_check(threads, n, grain, repeat=20)
+    assert once
+    assert 0 <= max_slot < threads
+    assert conflicts == 0
+    assert short_chunks == 0
+
+
 def test_pool_nested_and_repeated_calls_do_not_deadlock():
     n = 200
     assert _core.testing.pool_sum(4, n, 1, nested=True, repeat=50) == n * (n - 1) // 2

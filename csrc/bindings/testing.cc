@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -46,4 +48,36 @@ void bind_testing(py::module_& m) {
     return result;
   }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("nested") = false,
      py::arg("throw_at") = -1, py::arg("repeat") = 1);
+  // Runs parallel_for_slots over [0, n) `repeat` times with a little work per index and checks
+  // what its callers rely on. Returns (every index ran exactly once in every repeat, the largest
+  // slot seen, the number of times a slot was entered while another chunk held it, the number of
+  // chunks shorter than grain other than a job's last one).
+  t.def("pool_slots_check", [](int threads, int64_t n, int64_t grain, int repeat) {
+    py::gil_scoped_release nogil;  // taken back by the tuple's conversion after return
+    fi::ThreadPool pool(threads);
+    bool once = true;
+    std::atomic<int> max_slot{0}, conflicts{0}, short_chunks{0};
+    std::vector<std::atomic<int>> busy(size_t(threads) + 1);
+    for (int r = 0; r < repeat; ++r) {
+      std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+      pool.parallel_for_slots(n, grain, [&](int slot, int64_t b, int64_t e) {
+        if (slot < 0 || slot >= threads) {
+          conflicts++;
+          return;
+        }
+        if (busy[size_t(slot)].exchange(1)) conflicts++;
+        int ms = max_slot.load();
+        while (slot > ms && !max_slot.compare_exchange_weak(ms, slot)) {}
+        if (e - b < grain && e != n) short_chunks++;
+        volatile double x = 0;
+        for (int64_t i = b; i < e; ++i) {
+          for (int k = 0; k < 200; ++k) x = x + 1.0;
+          seen[size_t(i)]++;
+        }
+        busy[size_t(slot)].store(0);
+      });
+      for (int64_t i = 0; i < n; ++i) once &= seen[size_t(i)].load() == 1;
+    }
+    return std::make_tuple(once, max_slot.load(), conflicts.load(), short_chunks.load());
+  }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("repeat") = 1);
 }

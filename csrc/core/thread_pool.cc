@@ -1,21 +1,37 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 namespace fi {
 
+namespace {
+// The longest the caller of parallel_for waits with pause instructions for chunks that workers
+// are running before it sleeps.
+constexpr int kJoinSpinUs = 50;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
 struct ThreadPool::Job {
-  FunctionRef<void(int64_t, int64_t)> fn;
-  int64_t n, chunk, num_chunks;
+  FunctionRef<void(int, int64_t, int64_t)> fn;
+  int64_t n, grain, divisor;  // a chunk takes max(grain, remaining / divisor) items
   std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  std::atomic<int> attached{0};  // workers currently inside run_chunks for this job
+  std::atomic<int64_t> done{0};     // items finished
+  std::atomic<int> attached{0};     // workers currently inside run_chunks for this job
+  std::atomic<int> next_slot{1};    // the caller is slot 0
   std::mutex mu;
   std::condition_variable cv;
   std::exception_ptr error;
-  Job(FunctionRef<void(int64_t, int64_t)> f, int64_t n_, int64_t chunk_)
-      : fn(f), n(n_), chunk(chunk_), num_chunks((n_ + chunk_ - 1) / chunk_) {}
+  Job(FunctionRef<void(int, int64_t, int64_t)> f, int64_t n_, int64_t grain_, int threads)
+      : fn(f), n(n_), grain(grain_), divisor(2 * int64_t(threads)) {}
 };
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -36,18 +52,24 @@ int ThreadPool::hardware_threads() {
   return n ? int(n) : 1;
 }
 
-void ThreadPool::run_chunks(Job& job) {
+bool ThreadPool::job_finished(const Job& job) {
+  return job.done.load(std::memory_order_acquire) == job.n && job.attached.load(std::memory_order_acquire) == 0;
+}
+
+void ThreadPool::run_chunks(Job& job, int slot) {
   for (;;) {
-    int64_t c = job.next.fetch_add(1);
-    if (c >= job.num_chunks) break;
-    int64_t b = c * job.chunk, e = std::min(job.n, b + job.chunk);
+    int64_t b = job.next.load(std::memory_order_relaxed), take;
+    do {
+      if (b >= job.n) return;
+      take = std::min(job.n - b, std::max(job.grain, (job.n - b) / job.divisor));
+    } while (!job.next.compare_exchange_weak(b, b + take, std::memory_order_relaxed));
     try {
-      job.fn(b, e);
+      job.fn(slot, b, b + take);
     } catch (...) {
       std::lock_guard<std::mutex> lk(job.mu);
       if (!job.error) job.error = std::current_exception();
     }
-    if (job.done.fetch_add(1) + 1 == job.num_chunks) {
+    if (job.done.fetch_add(take, std::memory_order_acq_rel) + take == job.n) {
       std::lock_guard<std::mutex> lk(job.mu);
       job.cv.notify_all();
     }
@@ -65,7 +87,7 @@ void ThreadPool::worker_loop() {
       queue_.pop_front();
       job->attached.fetch_add(1);
     }
-    run_chunks(*job);
+    run_chunks(*job, job->next_slot.fetch_add(1));
     {
       std::lock_guard<std::mutex> lk(job->mu);
       job->attached.fetch_sub(1);
@@ -75,33 +97,47 @@ void ThreadPool::worker_loop() {
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
+  parallel_for_slots(n, grain, [&](int, int64_t b, int64_t e) { fn(b, e); });
+}
+
+void ThreadPool::parallel_for_slots(int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  int64_t max_chunks = std::max<int64_t>(1, n / grain);
-  // A few chunks per thread balance uneven work without much queue traffic.
-  int64_t num_chunks = std::min<int64_t>(max_chunks, int64_t(num_threads_) * 4);
-  if (num_threads_ == 1 || num_chunks == 1) {
-    fn(0, n);
+  if (num_threads_ == 1 || n < 2 * grain) {
+    fn(0, 0, n);
     return;
   }
-  int64_t chunk = (n + num_chunks - 1) / num_chunks;
-  Job job(fn, n, chunk);
-  int helpers = int(std::min<int64_t>(job.num_chunks - 1, num_threads_ - 1));
+  Job job(fn, n, grain, num_threads_);
+  // At most one queue entry per other thread (so slots stay below num_threads), and none that
+  // could only find the job empty.
+  const int helpers = int(std::min<int64_t>(n / grain - 1, num_threads_ - 1));
   {
     std::lock_guard<std::mutex> lk(mu_);
     for (int i = 0; i < helpers; ++i) queue_.push_back(&job);
   }
   if (helpers == 1) cv_.notify_one();
   else cv_.notify_all();
-  run_chunks(job);
+  run_chunks(job, 0);
   {
     // Take back queue entries no worker picked up, so none touches `job` after we return.
     std::lock_guard<std::mutex> lk(mu_);
     queue_.erase(std::remove(queue_.begin(), queue_.end(), &job), queue_.end());
   }
+  // Every chunk is taken; what is left runs on workers right now. Sleeping on the condition
+  // variable would cost a wake-up of 25-40 us on a virtual machine whose idle vCPU halts, more
+  // than a last (small) chunk takes, so the caller first waits up to kJoinSpinUs with pause
+  // instructions. Only this join spins, and only while chunks of its own job run.
+  if (!job_finished(job)) {
+    const auto t0 = std::chrono::steady_clock::now();
+    do {
+      for (int i = 0; i < 32; ++i) cpu_relax();
+    } while (!job_finished(job) && std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(kJoinSpinUs));
+  }
   {
+    // Also after a successful spin: a worker leaves `job` inside job.mu (attached.fetch_sub and
+    // the notify), so taking the lock once is what makes it safe to let `job` go out of scope.
     std::unique_lock<std::mutex> lk(job.mu);
-    job.cv.wait(lk, [&] { return job.done.load() == job.num_chunks && job.attached.load() == 0; });
+    job.cv.wait(lk, [&] { return job_finished(job); });
   }
   if (job.error) std::rethrow_exception(job.error);
 }
@@ -109,6 +145,11 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t
 void parallel_for(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   if (pool && pool->num_threads() > 1) pool->parallel_for(n, grain, fn);
   else if (n > 0) fn(0, n);
+}
+
+void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn) {
+  if (pool && pool->num_threads() > 1) pool->parallel_for_slots(n, grain, fn);
+  else if (n > 0) fn(0, 0, n);
 }
 
 }  // namespace fi

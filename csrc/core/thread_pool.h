@@ -1,8 +1,14 @@
 // ThreadPool: our own pool of worker threads (no OpenMP). `num_threads` counts the calling
 // thread, so a pool of 1 starts no thread at all. Idle workers sleep on a condition variable;
-// nothing spins. One pool may serve several sessions and several concurrent callers: each
+// they never spin. One pool may serve several sessions and several concurrent callers: each
 // parallel_for is a job whose chunks the caller and any free workers take from a shared counter,
 // and the caller can always finish its own job alone, so nested or concurrent calls never deadlock.
+//
+// Chunks are guided: each takes a share of what is left (remaining / (2 * threads), at least
+// `grain`), so a worker that wakes late still finds work, and the last chunks are small, so
+// the threads finish close together. Waking a sleeping worker costs 25-40 us on a virtual
+// machine whose idle vCPU halts (the 2-core CI machines), so callers keep jobs smaller than
+// about 50 us on one thread (see kParallelMinFlops below).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -30,13 +36,19 @@ class ThreadPool {
   // An exception thrown by fn is rethrown in the caller (the first one; other chunks still run).
   void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 
+  // The same, and fn(slot, begin, end) also gets the index in [0, num_threads()) of the thread
+  // that runs the chunk within this job (the caller is 0): per-thread scratch without a fixed
+  // split of the work.
+  void parallel_for_slots(int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn);
+
   // The number of hardware threads, or 1.
   static int hardware_threads();
 
  private:
   struct Job;
   void worker_loop();
-  static void run_chunks(Job& job);
+  static void run_chunks(Job& job, int slot);
+  static bool job_finished(const Job& job);
 
   int num_threads_;
   std::vector<std::thread> workers_;
@@ -48,5 +60,10 @@ class ThreadPool {
 
 // Runs fn over [0, n): on `pool` when it is non-null and has several threads, else inline.
 void parallel_for(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
+void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn);
+
+// Work below about this many flops (some 50 us on one core) runs faster on the caller alone
+// than it would after waking a worker; kernels pass it to their split decisions.
+constexpr double kParallelMinFlops = 4e6;
 
 }  // namespace fi

@@ -88,6 +88,15 @@ struct F32PackedB {
   const float* data = nullptr;
 };
 
+// Columns [col0, col0 + cols) of a packed B as a packed B of their own (col0 a multiple of nr):
+// its panels are a contiguous run of b's. For splitting one GEMM's N over threads.
+inline F32PackedB f32_packed_b_columns(const F32PackedB& b, int64_t col0, int64_t cols) {
+  F32PackedB s = b;
+  s.n = cols;
+  s.data = b.data + col0 / b.nr * b.k * b.nr;
+  return s;
+}
+
 // Number of floats f32_pack_b writes for a K x N matrix and panel width nr.
 size_t f32_pack_b_size(int64_t k, int64_t n, int nr);
 // Packs B(k, n) = b[k*stride_k + n*stride_n] (stride_n 1 for row-major B, stride_k 1 for B^T)

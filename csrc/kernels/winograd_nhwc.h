@@ -5,8 +5,10 @@
 // for each tile's 6x6 patch of C-vectors (zero outside the image), SIMD over channels; 36 GEMMs
 // Mt[xi][tile][m] = V[xi] (tiles x C, row-major) x U[xi] (C x M, packed once) on kernels::f32_gemm;
 // the output transform (A^T Mt A per tile, SIMD over output channels) stores the 4x4 outputs,
-// clipped at the image edge, with bias, residual and clamp fused. Blocks go to the pool's threads,
-// each with its own part of the scratch. Transforms per ISA in kernels/cpu/<isa>/.
+// clipped at the image edge, with bias, residual and clamp fused. Tasks are (block, slice of the
+// output channels): few tiles (batch 1, late layers) split M too, so that every thread has work
+// while the 36 weight matrices, the bulk of the traffic there, are still read once per block.
+// Each thread has its own part of the scratch. Transforms per ISA in kernels/cpu/<isa>/.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -25,11 +27,11 @@ namespace fi::kernels {
 // false when the patch holds a value with |x| >= 2^100, NaN or Inf (see f32_winograd_values_ok).
 using f32_winograd_nhwc_input_fn = bool (*)(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,
                                             int64_t ix0, float* v, int64_t xi_stride);
-// Output transform of one tile: reads Mt_xi[m] at mt[xi * xi_stride + m]; stores
-// clamp((A^T Mt A)[u][w] + bias[m] + res) at y[(u * out_w + w) * M + m] for u < rows, w < cols;
-// residual (or null) is read at the same offsets; bias may be null.
+// Output transform of one tile: reads Mt_xi[m] at mt[xi * xi_stride + m] for m < M; stores
+// clamp((A^T Mt A)[u][w] + bias[m] + res) at y[(u * out_w + w) * ldy + m] for u < rows, w < cols;
+// residual (or null) is read at the same offsets; bias may be null. ldy > M: a slice of Y's channels.
 struct WinogradNhwcOut {
-  int64_t m = 0, out_w = 0;
+  int64_t m = 0, out_w = 0, ldy = 0;
   const float* bias = nullptr;
   float lo = 0, hi = 0;
 };

@@ -136,7 +136,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
   if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
 
   int threads = pool ? pool->num_threads() : 1;
-  if (double(m) * double(n) * double(std::max<int64_t>(k, 1)) < 32768.0) threads = 1;
+  if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
   int64_t m_split, n_split;
   split_2d(mt, nt, mc_tiles, m, n, k, threads, m_split, n_split);
 

@@ -19,31 +19,41 @@ constexpr int64_t kL2Floats = 96 * 1024;  // V and Mt of one block: ~384 KB, ins
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 struct Blocking {
-  int64_t tiles_h = 0, tiles_w = 0, tiles = 0, tb = 0, blocks = 0, workers = 1;
-  size_t worker_floats = 0;  // V [36][tb][C] and Mt [36][tb][M]
+  int64_t tiles_h = 0, tiles_w = 0, tiles = 0, tb = 0, blocks = 0;
+  int64_t slices = 1, slice_cols = 0;  // output channels per task: a multiple of the GEMM's nr
+  int64_t tasks = 0, slots = 1;
+  size_t slot_floats = 0;  // V [36][tb][C] and Mt [36][tb][slice_cols]
 };
 
 // Tiles per block: V and Mt in L2, but at least as many as balance the traffic of the 36 packed
 // weight matrices (read once per block) against that of V and Mt, within 16..32 (measured on
 // ResNet-50's 3x3 layers, Zen 4: 16-32 within noise of each other, 48-96 up to 15% slower at
-// 256-512 channels); a multiple of the GEMM's rows per microkernel tile, and small enough to
-// give every thread a block.
+// 256-512 channels); a multiple of the GEMM's rows per microkernel tile. With fewer than
+// 4 blocks per thread, the output channels are split as well (up to that many tasks): the
+// weights are then still read once per block, where smaller blocks would read them once each.
 Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   Blocking b;
   b.tiles_h = ceil_div(g.out_h, 4);
   b.tiles_w = ceil_div(g.out_w, 4);
   b.tiles = g.n * b.tiles_h * b.tiles_w;
-  const int64_t mr = p.u.empty() || !p.u[0].kernel ? 8 : p.u[0].kernel->mr;
+  const bool planned = !p.u.empty() && p.u[0].kernel;
+  const int64_t mr = planned ? p.u[0].kernel->mr : 8, nr = planned ? p.u[0].kernel->nr : 16;
   const int64_t per_tile = kA2 * (p.c + p.m);
   int64_t tb = std::max(kL2Floats / per_tile, p.c * p.m / (p.c + p.m));
   tb = std::min<int64_t>(std::max<int64_t>(tb, 16), 32);
-  threads = std::max(1, threads);
-  tb = std::min(tb, ceil_div(std::max<int64_t>(b.tiles, 1), threads));
+  tb = std::min(tb, std::max<int64_t>(b.tiles, 1));
   tb = std::max<int64_t>(1, tb >= mr ? tb / mr * mr : tb);
   b.tb = tb;
   b.blocks = ceil_div(b.tiles, tb);
-  b.workers = std::max<int64_t>(1, std::min<int64_t>(threads, b.blocks));
-  b.worker_floats = size_t(kA2 * tb * (p.c + p.m));
+  threads = std::max(1, threads);
+  const int64_t panels = ceil_div(p.m, nr);
+  const int64_t want = threads > 1 ? ceil_div(4 * int64_t(threads), std::max<int64_t>(b.blocks, 1)) : 1;
+  const int64_t slices = std::max<int64_t>(1, std::min(panels, want));
+  b.slice_cols = ceil_div(panels, slices) * nr;
+  b.slices = ceil_div(p.m, b.slice_cols);
+  b.tasks = b.blocks * b.slices;
+  b.slots = std::max<int64_t>(1, std::min<int64_t>(threads, b.tasks));
+  b.slot_floats = size_t(kA2 * tb * (p.c + std::min(p.m, b.slice_cols)));
   return b;
 }
 
@@ -77,7 +87,7 @@ F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c)
 
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   const Blocking b = make_blocking(p, g, threads);
-  return size_t(b.workers) * b.worker_floats;
+  return size_t(b.slots) * b.slot_floats;
 }
 
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
@@ -88,38 +98,39 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   if (b.tiles == 0 || p.m == 0) return true;
   const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc();
   const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
-  WinogradNhwcOut st;
-  st.m = M;
-  st.out_w = g.out_w;
-  st.bias = bias;
-  st.lo = clamp_min;
-  st.hi = clamp_max;
   const Epilogue plain;
   std::atomic<bool> bad{false};
-  parallel_for(pool, b.workers, 1, [&](int64_t w0, int64_t w1) {
-    for (int64_t wk = w0; wk < w1; ++wk) {
-      float* v = scratch + size_t(wk) * b.worker_floats;
-      float* mt = v + kA2 * tb * C;
-      for (int64_t blk = wk; blk < b.blocks && !bad.load(std::memory_order_relaxed); blk += b.workers) {
-        const int64_t t0 = blk * tb, nt = std::min(tb, b.tiles - t0);
-        bool ok = true;
-        for (int64_t i = 0; i < nt; ++i) {
-          const int64_t t = t0 + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
-          ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
-                   v + i * C, tb * C);
-        }
-        if (!ok) {
-          bad.store(true, std::memory_order_relaxed);
-          return;
-        }
-        for (int xi = 0; xi < kA2; ++xi)
-          f32_gemm(*p.u[xi].kernel, nt, M, C, v + xi * tb * C, C, p.u[xi].b, mt + xi * tb * M, M, plain, nullptr);
-        for (int64_t i = 0; i < nt; ++i) {
-          const int64_t t = t0 + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
-          const int64_t off = ((img * g.out_h + oy) * g.out_w + ox) * M;
-          tr.output(mt + i * M, tb * M, st, y + off, residual ? residual + off : nullptr,
-                    int(std::min<int64_t>(4, g.out_h - oy)), int(std::min<int64_t>(4, g.out_w - ox)));
-        }
+  parallel_for_slots(pool, b.tasks, 1, [&](int slot, int64_t t0, int64_t t1) {
+    float* v = scratch + size_t(slot) * b.slot_floats;
+    float* mt = v + kA2 * tb * C;
+    for (int64_t task = t0; task < t1 && !bad.load(std::memory_order_relaxed); ++task) {
+      const int64_t blk = task / b.slices, m0 = task % b.slices * b.slice_cols, mc = std::min(b.slice_cols, M - m0);
+      const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
+      bool ok = true;
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t t = first + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
+        ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
+                       v + i * C, tb * C);
+      }
+      if (!ok) {
+        bad.store(true, std::memory_order_relaxed);
+        return;
+      }
+      for (int xi = 0; xi < kA2; ++xi)
+        f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
+                 mt + xi * tb * mc, mc, plain, nullptr);
+      WinogradNhwcOut st;
+      st.m = mc;
+      st.out_w = g.out_w;
+      st.ldy = M;
+      st.bias = bias ? bias + m0 : nullptr;
+      st.lo = clamp_min;
+      st.hi = clamp_max;
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
+        const int64_t off = ((img * g.out_h + oy) * g.out_w + ox) * M + m0;
+        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + off : nullptr,
+                  int(std::min<int64_t>(4, g.out_h - oy)), int(std::min<int64_t>(4, g.out_w - ox)));
       }
     }
   });

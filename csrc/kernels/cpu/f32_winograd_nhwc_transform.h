@@ -74,7 +74,7 @@ void output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, co
       V o[4];
       T::output_1d(tmp[u], o);
       for (int wc = 0; wc < cols; ++wc) {
-        const int64_t off = (u * st.out_w + wc) * M + m0;
+        const int64_t off = (u * st.out_w + wc) * st.ldy + m0;
         V val = I::add(o[wc], vb);
         if (res) val = I::add(val, ld(res + off));
         val = I::clamp(val, lo, hi);

@@ -171,44 +171,73 @@ class NhwcConvKernel : public OpKernel {
       return;
     }
     // im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
-    // re-reading the packed weights for every chunk costs no more than the chunk itself.
+    // re-reading the packed weights for every chunk costs no more than the chunk itself. A task
+    // is (chunk, slice of the output channels) and writes its own chunk into its thread's part of
+    // the scratch; with fewer than 4 chunks per thread (small images, batch 1) the channels are
+    // split too, whole panels of packed W per slice, so every thread has work and each reads
+    // only its slice of the weights (the im2row copy is repeated per slice; it is cheap here).
     const int64_t chunk = std::min<int64_t>(rows, std::max<int64_t>({16, 65536 / K, M}));
-    float* a = ctx.scratch_as<float>(size_t(chunk * K));
-    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-      const int64_t nr = std::min(chunk, rows - r0);
-      parallel_for(ctx.pool(), nr, std::max<int64_t>(1, 4096 / K), [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          const int64_t r = r0 + i, n = r / (OH * OW), oy = (r / OW) % OH, ox = r % OW;
-          float* dst = a + i * K;
-          for (int64_t ky = 0; ky < kh; ++ky, dst += kw * C) {
-            const int64_t iy = oy * g.s[0] - g.pad[0] + ky * g.d[0];
-            if (iy < 0 || iy >= H) {
-              fill_zero(dst, kw * C);
-              continue;
-            }
-            const float* src = x + (n * H + iy) * W * C;
-            const int64_t ix0 = ox * g.s[1] - g.pad[1];
-            if (g.d[1] == 1) {  // the taps of a kernel row are one contiguous run of pixels
-              const int64_t lo = std::min(kw, std::max<int64_t>(0, -ix0));
-              const int64_t hi = std::max(lo, std::min(kw, W - ix0));
-              fill_zero(dst, lo * C);
-              if (hi > lo) copy(dst + lo * C, src + (ix0 + lo) * C, (hi - lo) * C);
-              fill_zero(dst + hi * C, (kw - hi) * C);
-              continue;
-            }
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const int64_t ix = ix0 + kx * g.d[1];
-              if (ix < 0 || ix >= W) fill_zero(dst + kx * C, C);
-              else copy(dst + kx * C, src + ix * C, C);
-            }
-          }
-        }
-      });
-      kernels::f32_gemm(kern, nr, M, K, a, K, packed_.b, y + r0 * M, M, epilogue(r0), ctx.pool());
-    }
+    const int64_t chunks = (rows + chunk - 1) / chunk;
+    const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+    const int64_t nr = packed_.b.nr, panels = (M + nr - 1) / nr;
+    int64_t slices = 1;
+    if (threads > 1 && chunks < 4 * threads && 2.0 * double(rows) * double(M) * double(K) >= kParallelMinFlops)
+      slices = std::min(panels, (4 * int64_t(threads) + chunks - 1) / chunks);
+    const int64_t slice_cols = (panels + slices - 1) / slices * nr;
+    slices = (M + slice_cols - 1) / slice_cols;
+    const int64_t slots = std::min<int64_t>(threads, chunks * slices);
+    float* scratch = ctx.scratch_as<float>(size_t(slots * chunk * K));
+    parallel_for_slots(ctx.pool(), chunks * slices, 1, [&](int slot, int64_t t0, int64_t t1) {
+      float* a = scratch + slot * chunk * K;
+      int64_t have = -1;  // the chunk now in `a`
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t ci = t / slices, m0 = t % slices * slice_cols, mc = std::min(slice_cols, M - m0);
+        const int64_t r0 = ci * chunk, nrows = std::min(chunk, rows - r0);
+        if (ci != have) im2row(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+        have = ci;
+        kernels::Epilogue ep = epilogue(r0);
+        if (ep.bias) ep.bias += m0;
+        if (ep.residual) ep.residual += m0;
+        kernels::f32_gemm(kern, nrows, mc, K, a, K, kernels::f32_packed_b_columns(packed_.b, m0, mc),
+                          y + r0 * M + m0, M, ep, nullptr);
+      }
+    });
   }
 
  private:
+  // Rows [r0, r0 + nrows) of the im2row matrix of NHWC X into a (row-major, K = kh*kw*C per row,
+  // tap-major: the taps of a kernel row are one contiguous run of pixels when dilation is 1).
+  static void im2row(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW,
+                     int64_t r0, int64_t nrows, int64_t K, float* a) {
+    const int64_t kh = g.k[0], kw = g.k[1];
+    for (int64_t i = 0; i < nrows; ++i) {
+      const int64_t r = r0 + i, n = r / (OH * OW), oy = (r / OW) % OH, ox = r % OW;
+      float* dst = a + i * K;
+      for (int64_t ky = 0; ky < kh; ++ky, dst += kw * C) {
+        const int64_t iy = oy * g.s[0] - g.pad[0] + ky * g.d[0];
+        if (iy < 0 || iy >= H) {
+          fill_zero(dst, kw * C);
+          continue;
+        }
+        const float* src = x + (n * H + iy) * W * C;
+        const int64_t ix0 = ox * g.s[1] - g.pad[1];
+        if (g.d[1] == 1) {
+          const int64_t lo = std::min(kw, std::max<int64_t>(0, -ix0));
+          const int64_t hi = std::max(lo, std::min(kw, W - ix0));
+          fill_zero(dst, lo * C);
+          if (hi > lo) copy(dst + lo * C, src + (ix0 + lo) * C, (hi - lo) * C);
+          fill_zero(dst + hi * C, (kw - hi) * C);
+          continue;
+        }
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ix = ix0 + kx * g.d[1];
+          if (ix < 0 || ix >= W) fill_zero(dst + kx * C, C);
+          else copy(dst + kx * C, src + ix * C, C);
+        }
+      }
+    }
+  }
+
   // Packs Wt [K, M] for the microkernel of the highest tier, unless a lower SIMD tier's narrower
   // tile wastes much less of its width on the M output channels (the rows, N*OH*OW, are many):
   // M = 16 runs 6x16 AVX2 tiles rather than half-empty 8x32 AVX-512 ones.
