@@ -78,3 +78,26 @@ def test_unary_chain_runs_in_place():
         np.testing.assert_allclose(sess.run(x), expected, rtol=1e-6, atol=1e-6)
     assert sess._sess.cached_plans() == 1
     assert sess._sess.planned_arena_bytes() == 8 * 1024 * 4
+
+
+def test_large_outputs_are_recycled_without_aliasing_live_ones():
+    # A graph output of 4 MB: freed ones go to the buffer cache and come back on the next run
+    # (no page faults on fresh memory), but never while the caller still holds them.
+    rows = 1 << 16
+    g = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.full((1, 16), 0.5, np.float32), "w")])
+    sess = fastinfer.Session(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), threads=1)
+    r = np.random.default_rng(3)
+    xs = [r.standard_normal((rows, 16)).astype(np.float32) for _ in range(3)]
+    held = [sess.run(x) for x in xs]  # all alive at once: three distinct buffers
+    for x, y in zip(xs, held):
+        np.testing.assert_array_equal(y, x + np.float32(0.5))
+    assert len({y.__array_interface__["data"][0] for y in held}) == 3
+    before = _core.testing.buffer_cache_bytes()
+    del held, y
+    assert _core.testing.buffer_cache_bytes() >= before + 3 * rows * 16 * 4
+    for x in xs:  # reuse: the results are still right
+        np.testing.assert_array_equal(sess.run(x), x + np.float32(0.5))

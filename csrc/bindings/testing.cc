@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/buffer_cache.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "graph/memory_planner.h"
@@ -17,6 +18,7 @@ void bind_testing(py::module_& m) {
   py::module_ t = m.def_submodule("testing", "core internals for unit tests");
   t.def("buffer_allocation_count", &fi::buffer_allocation_count,
         "Number of tensor buffers allocated on the heap since the module loaded.");
+  t.def("buffer_cache_bytes", &fi::buffer_cache_bytes, "Bytes of freed output buffers kept for reuse.");
   t.def("plan_memory", [](const std::vector<std::tuple<int, int, size_t>>& lts, size_t alignment) {
     std::vector<fi::Lifetime> v;
     for (const auto& l : lts) v.push_back({std::get<0>(l), std::get<1>(l), std::get<2>(l)});

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/buffer_cache.h"
 #include "core/dispatch_type.h"
 
 namespace fi {
@@ -43,11 +44,11 @@ std::atomic<uint64_t> g_buffer_allocs{0};
 
 uint64_t buffer_allocation_count() { return g_buffer_allocs.load(std::memory_order_relaxed); }
 
-std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero) {
+std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
+  void* p = recycle ? buffer_cache_take(rounded) : std::aligned_alloc(kAlignment, rounded);
   if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
   // FASTINFER_POISON_ALLOCS=1 fills new buffers with 0xA5 instead: a test mode that catches
   // kernels relying on zero-filled outputs.
@@ -57,6 +58,7 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero) {
   }();
   if (poison) std::memset(p, 0xA5, rounded);
   else if (zero) std::memset(p, 0, rounded);
+  if (recycle) return std::shared_ptr<void>(p, [rounded](void* q) { buffer_cache_give(q, rounded); });
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
@@ -66,7 +68,11 @@ std::shared_ptr<void> alloc_strings(int64_t n) {
   return std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::string*>(q); });
 }
 
-Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) {
+Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) { return make(dt, shape, zero, false); }
+
+Tensor Tensor::empty_output(DataType dt, const Shape& shape) { return make(dt, shape, false, true); }
+
+Tensor Tensor::make(DataType dt, const Shape& shape, bool zero, bool recycle) {
   for (int64_t d : shape)
     if (d < 0) throw InvalidArgument(str("negative dimension in shape ", shape.str()));
   if (dt == DataType::String) {
@@ -76,7 +82,7 @@ Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) {
   }
   size_t es = dtype_size(dt);
   if (es == 0) throw NotImplemented(str("element type code ", int(dt), " is not supported"));
-  auto owner = alloc_buffer(size_t(shape.numel()) * es, zero);
+  auto owner = alloc_buffer(size_t(shape.numel()) * es, zero, recycle);
   void* p = owner.get();
   return Tensor(dt, shape, p, std::move(owner));
 }

@@ -15,7 +15,8 @@ namespace fi {
 constexpr size_t kAlignment = 64;
 
 // Allocates `bytes` aligned to kAlignment (zero-filled unless `zero` is false) and returns the owner.
-std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero = true);
+// recycle: large buffers come from and go back to the buffer cache (core/buffer_cache.h).
+std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero = true, bool recycle = false);
 // Allocates `n` default-constructed strings.
 std::shared_ptr<void> alloc_strings(int64_t n);
 // How many buffers alloc_buffer/alloc_strings have made so far (tests check steady-state runs).
@@ -29,6 +30,9 @@ class Tensor {
 
   // A new owned tensor (zero-filled unless `zero` is false; strings empty).
   static Tensor empty(DataType dt, const Shape& shape, bool zero = true);
+  // An uninitialised tensor a run returns to its caller: its buffer, when large, is recycled
+  // (core/buffer_cache.h), so steady-state runs do not page-fault on fresh memory.
+  static Tensor empty_output(DataType dt, const Shape& shape);
 
   DataType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -56,6 +60,8 @@ class Tensor {
   void reset() { *this = Tensor(); }
 
  private:
+  static Tensor make(DataType dt, const Shape& shape, bool zero, bool recycle);
+
   DataType dtype_ = DataType::Undefined;
   Shape shape_;
   void* data_ = nullptr;

@@ -112,7 +112,7 @@ Tensor& Executor::allocate(RunState& st, int value, DataType dt, const Shape& sh
       return slot;
     }
   }
-  slot = Tensor::empty(dt, shape, /*zero=*/false);  // kernels write every output element
+  slot = Tensor::empty_output(dt, shape);  // kernels write every output element
   return slot;
 }
 

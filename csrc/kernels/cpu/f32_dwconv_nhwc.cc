@@ -31,8 +31,10 @@ void f32_dwconv_nhwc(const F32DwConvNhwcKernel& k, const DwConvGeom& g, int64_t 
                      const float* w_packed, const float* bias, float lo, float hi, float* y, ThreadPool* pool) {
   const int64_t rows = N * g.out_h;
   if (rows <= 0 || C <= 0 || g.out_w <= 0) return;
-  const int64_t work = g.out_w * C * g.kh * g.kw;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work));
+  // Depthwise runs at a quarter of the GEMM's flop rate or less (it is memory-bound), so it
+  // pays to split from a quarter of kParallelMinFlops.
+  const double row_flops = 2.0 * double(g.out_w * C * g.kh * g.kw);
+  const int64_t grain = std::max<int64_t>(1, int64_t(kParallelMinFlops / 8 / std::max(1.0, row_flops)));
   parallel_for(pool, rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t n = r / g.out_h, oy = r % g.out_h;

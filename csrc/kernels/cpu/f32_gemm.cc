@@ -29,6 +29,8 @@ constexpr int64_t kMC = 96;  // rows, rounded down to a multiple of MR
 // A task with at most this many B panels reads A unpacked: packing would cost more than it saves
 // (4096x256x64: 79 GFLOP/s packed, 91-98 direct; 1024^3 with every task direct: 90 vs 107).
 constexpr int64_t kDirectMaxPanels = 4;
+// B panels up to this size (all of a task's, for one K block) are walked tile by tile.
+constexpr int64_t kL1TileMajorBytes = 16 * 1024;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -181,8 +183,18 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
           }
           if (last && act) apply_activation(ep, ct, ldc, mr, nc);
         };
-        for (int64_t p = p_begin; p < p_end; ++p)
-          for (int64_t it = ib; it < ie; ++it) one(it, p);
+        // Panel by panel, each B panel stays in L1 over the block's tiles. When all of the
+        // task's panels fit in L1 together (small K, few columns: a 1x1 conv over few channels),
+        // tile by tile instead: each tile then writes whole rows of C, one sequential run the
+        // prefetcher follows, where panel order would leave strided holes to be filled later
+        // (measured 1.3-1.7x faster on 100352x16x96 with C in DRAM, Zen 4).
+        if ((p_end - p_begin) * kc * NR * int64_t(sizeof(float)) <= kL1TileMajorBytes) {
+          for (int64_t it = ib; it < ie; ++it)
+            for (int64_t p = p_begin; p < p_end; ++p) one(it, p);
+        } else {
+          for (int64_t p = p_begin; p < p_end; ++p)
+            for (int64_t it = ib; it < ie; ++it) one(it, p);
+        }
       }
     }
   };

@@ -16,7 +16,7 @@ constexpr int64_t kTile = 32;
 // dst[j, i] = src[i, j] for each of n matrices [rows, cols].
 void transpose_batch(const uint32_t* src, uint32_t* dst, int64_t n, int64_t rows, int64_t cols, ThreadPool* pool) {
   const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
-  parallel_for(pool, n * tr * tc, 16, [&](int64_t b, int64_t e) {
+  parallel_for(pool, n * tr * tc, 48, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t img = t / (tr * tc), i0 = (t / tc) % tr * kTile, j0 = t % tc * kTile;
       const uint32_t* s = src + img * rows * cols;
