@@ -87,7 +87,7 @@ def outputs_in_middle():
     t = g.node("Transpose", [b], perm=[0, 1, 3, 2])  # not understood: reads NCHW
     c = g.conv(b, 8, 6, k=1)
     s = g.node("Sigmoid", [c])
-    return g.model([a, s, t, c]), {"NchwToNhwc": 1, "NhwcToNchw": 4}
+    return g.model([a, s, t, c]), {"NchwToNhwc": 0, "NhwcToNchw": 4}  # the 3-channel conv reads NCHW
 
 
 def depthwise_chain():
@@ -149,7 +149,7 @@ def test_pass_matches_ort_and_plain(make, batch, monkeypatch):
     ops = _ops(sess)
     for op, count in reorders.items():
         assert ops.count(op) == count, ops
-    if reorders["NchwToNhwc"]:
+    if reorders["NchwToNhwc"] or reorders["NhwcToNchw"]:
         assert "Conv" not in ops and "NhwcConv" in ops, ops
     got = sess.run(None, {"x": x})
     plain = fastinfer.Session(model, threads=1, optimize=False).run(None, {"x": x})
@@ -184,8 +184,42 @@ def test_torch_models(name, monkeypatch, tmp_path):
     monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
     sess = fastinfer.Session(path, threads=2)
     ops = _ops(sess)
-    assert "Conv" not in ops and ops.count("NchwToNhwc") == 1 and ops.count("NhwcToNchw") == 1, ops
+    # The RGB stem reads the NCHW input itself: no reorder on the way in.
+    assert "Conv" not in ops and ops.count("NchwToNhwc") == 0 and ops.count("NhwcToNchw") == 1, ops
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     got = sess.run(None, {"input": x})[0]
     ref = run_ort(onnx.load(path), {"input": x})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c,k,s,d,pads,hw", [(3, 3, 2, 1, [1, 1, 1, 1], (17, 23)), (3, 7, 2, 1, [3, 3, 3, 3], (29, 31)),
+                                              (1, 5, 1, 1, [2, 0, 1, 2], (9, 14)), (4, 3, 1, 2, [2, 2, 2, 2], (12, 7)),
+                                              (2, 3, 3, 1, [0, 0, 0, 0], (16, 20)), (3, 2, 2, 1, [0, 1, 1, 0], (8, 9))])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_rgb_stem_reads_nchw_input_without_a_reorder(c, k, s, d, pads, hw, batch, monkeypatch):
+    # A region's first conv over <= 4 channels gathers its im2row rows straight from the NCHW
+    # input (NhwcConv fi.nchw_input): no NchwToNhwc node, same numbers as ORT.
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    g = G(c, *hw)
+    w = g.const(R.standard_normal((16, c, k, k)))
+    y = g.node("Conv", ["x", w, g.const(R.standard_normal(16))], kernel_shape=[k, k], strides=[s, s],
+               dilations=[d, d], pads=pads)
+    y = g.node("Clip", [y, g.const(0.0), g.const(6.0)])
+    out = g.conv(g.conv(y, 16, 8, k=1, act="relu"), 8, 8, k=3)
+    model = g.model([out])
+    x = R.standard_normal([batch, c, *hw]).astype(np.float32)
+    for threads in (1, 2):
+        sess = fastinfer.Session(model, threads=threads)
+        ops = _ops(sess)
+        assert "NchwToNhwc" not in ops and ops.count("NhwcConv") == 3, ops
+        assert any("from NCHW input" in n["kernel"] for n in sess._describe_nodes()), sess._describe_nodes()
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_wide_first_conv_keeps_the_reorder(monkeypatch):
+    # 8 input channels: the pixels' channel runs make NHWC im2row cheaper; the reorder stays.
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    g = G(8, 10, 10)
+    out = g.conv(g.conv("x", 8, 16, k=3, s=2), 16, 8, k=3)
+    sess = fastinfer.Session(g.model([out]))
+    assert "NchwToNhwc" in _ops(sess)

@@ -113,6 +113,23 @@ TypeInfo to_nhwc_type(const TypeInfo& t) {
   return r;
 }
 
+// A region's entry conv over at most kNchwInputMaxC channels (an RGB stem) that is not 1x1 reads
+// its NCHW input itself (NhwcConv fi.nchw_input): its im2row gathers the few channels as cheaply
+// from planes as from pixels, and the reorder pass over the whole image is saved.
+constexpr int64_t kNchwInputMaxC = 4;
+bool reads_nchw_directly(const Graph& g, const Node& n) {
+  if (n.op_type != "Conv" || n.attrs.get_int("group", 1) != 1) return false;
+  const Tensor* w = pass_util::const_f32(g, n, 1);
+  return w && w->dim(1) <= kNchwInputMaxC && w->dim(2) * w->dim(3) > 1;
+}
+
+void set_int_attr(Node& n, const char* name, int64_t v) {
+  Attribute a;
+  a.type = AttrType::Int;
+  a.i = v;
+  n.attrs.set(name, a);
+}
+
 Node reorder_node(const Graph& g, const std::string& op, int in, int out) {
   Node n;
   n.name = str(g.value(out).name, "/", op);
@@ -195,6 +212,10 @@ void assign_layout(Graph& g) {
     }
     for (size_t k : layout_in[i]) {
       const int v = n.inputs[k];
+      if (k == 0 && nhwc_id[size_t(v)] < 0 && reads_nchw_directly(g, n)) {
+        set_int_attr(n, "fi.nchw_input", 1);  // keeps its NCHW input: no reorder
+        continue;
+      }
       if (nhwc_id[size_t(v)] < 0) {  // an NCHW value entering the region
         const int t = g.add_value(g.value(v).name + "_nhwc");
         g.mutable_value(t).inferred = to_nhwc_type(g.value(v).inferred);
@@ -217,10 +238,7 @@ void assign_layout(Graph& g) {
       n.domain = kDomain;
       n.opset = 1;
     } else if (n.op_type == "Concat") {
-      Attribute a;
-      a.type = AttrType::Int;
-      a.i = 3;
-      n.attrs.set("axis", a);
+      set_int_attr(n, "axis", 3);
     }
     out.push_back(std::move(n));
     if (need_nchw[size_t(y)]) out.push_back(reorder_node(g, "NhwcToNchw", t, y));

@@ -7,7 +7,9 @@
 // epilogue; A is X itself for a 1x1 stride-1 unpadded conv, else im2row rows (tap-major, channels
 // contiguous) built in chunks; 3x3 stride-1 convs whose size pays run Winograd F(4,3) instead
 // (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
-// (group == C == M) runs the NHWC depthwise kernels.
+// (group == C == M) runs the NHWC depthwise kernels. fi.nchw_input = 1 (set by assign_layout on a
+// region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] straight into
+// its im2row rows, in place of a reorder pass over the image.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -52,7 +54,8 @@ inline void fill_zero(float* dst, int64_t n) {
 
 class NhwcConvKernel : public OpKernel {
  public:
-  explicit NhwcConvKernel(const OpInit& init) : attrs_(init), clamp_(init.attrs()), act_(init.attrs()) {
+  explicit NhwcConvKernel(const OpInit& init)
+      : attrs_(init), clamp_(init.attrs()), act_(init.attrs()), nchw_input_(init.attrs().get_int("fi.nchw_input", 0) != 0) {
     const Tensor* w = init.constant_input(1);
     FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
              "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
@@ -62,7 +65,10 @@ class NhwcConvKernel : public OpKernel {
     const int64_t M = w->dim(0), Cg = w->dim(1), kk = w->dim(2) * w->dim(3);
     const int64_t G = attrs_.group;
     FI_CHECK(G >= 1 && M % G == 0, InvalidModel, "NhwcConv: group ", G, " does not divide M ", M);
-    if (G == 1) {
+    FI_CHECK(!nchw_input_ || G == 1, InvalidModel, "NhwcConv: fi.nchw_input needs group 1");
+    if (nchw_input_) {
+      packed_ = pack_im2row_nchw(*w);
+    } else if (G == 1) {
       const std::string mode = nn::winograd_mode(init);
       if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
           kernels::f32_winograd_values_ok(w->data<float>(), w->numel())) {
@@ -85,6 +91,7 @@ class NhwcConvKernel : public OpKernel {
   std::string describe(const std::vector<StaticInput>& in) const override {
     (void)in;
     if (attrs_.group != 1) return "f32_dwconv_nhwc";
+    if (nchw_input_) return std::string(packed_.kernel->name) + " im2row GEMM from NCHW input";
     if (wino_) return "winograd F(4,3) NHWC (im2row GEMM below 4 tiles per thread)";
     const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
     return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
@@ -97,9 +104,10 @@ class NhwcConvKernel : public OpKernel {
     const Tensor& X = ctx.in(0);
     const Tensor* B = ctx.input(2);
     const Tensor* R = ctx.input(3);
-    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, "NhwcConv: X must be float32 NHWC, got ",
-             dtype_name(X.dtype()), " ", X.shape().str());
-    const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2), C = X.dim(3), M = wshape_[0];
+    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, "NhwcConv: X must be float32 ",
+             nchw_input_ ? "NCHW" : "NHWC", ", got ", dtype_name(X.dtype()), " ", X.shape().str());
+    const int64_t N = X.dim(0), M = wshape_[0];
+    const int64_t C = X.dim(nchw_input_ ? 1 : 3), H = X.dim(nchw_input_ ? 2 : 1), W = X.dim(nchw_input_ ? 3 : 2);
     nn::ConvGeom g = nn::conv_geometry(attrs_, Shape{N, C, H, W}, wshape_, "NhwcConv");
     FI_CHECK(wshape_[1] * attrs_.group == C, InvalidArgument, "NhwcConv: X has ", C, " channels, W is ",
              wshape_.str(), " with group ", attrs_.group);
@@ -173,7 +181,7 @@ class NhwcConvKernel : public OpKernel {
       }
       return ep;
     };
-    const bool direct = kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
+    const bool direct = !nchw_input_ && kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
                         OH == H && OW == W;
     if (direct) {
       kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, M, epilogue(0), ctx.pool());
@@ -202,7 +210,10 @@ class NhwcConvKernel : public OpKernel {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t ci = t / slices, m0 = t % slices * slice_cols, mc = std::min(slice_cols, M - m0);
         const int64_t r0 = ci * chunk, nrows = std::min(chunk, rows - r0);
-        if (ci != have) im2row(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+        if (ci != have) {
+          if (nchw_input_) im2row_nchw(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+          else im2row(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+        }
         have = ci;
         kernels::Epilogue ep = epilogue(r0);
         if (ep.bias) ep.bias += m0;
@@ -252,7 +263,56 @@ class NhwcConvKernel : public OpKernel {
     }
   }
 
-  // Packs Wt [K, M] for the microkernel of the highest tier, unless a lower SIMD tier's narrower
+  // The same rows read from an NCHW X (the region's input, as the first conv of a CNN reads it:
+  // no reorder pass over the image): channel-major rows, (c, ky, kx), matching W's own order.
+  // KW > 0: the kernel width as a constant (3, 5, 7), so the interior copies unroll.
+  template <int KW>
+  static void im2row_nchw_k(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH,
+                            int64_t OW, int64_t r0, int64_t nrows, int64_t K, float* a) {
+    const int64_t kh = g.k[0], kw = KW > 0 ? KW : g.k[1], sy = g.s[0], sx = g.s[1], py = g.pad[0], px = g.pad[1];
+    const int64_t dy = g.d[0], dx = g.d[1];
+    int64_t n = r0 / (OH * OW), oy = r0 / OW % OH, ox = r0 % OW;
+    for (int64_t i = 0; i < nrows; ++i) {
+      float* dst = a + i * K;
+      const int64_t ix0 = ox * sx - px;
+      const bool inside = ix0 >= 0 && ix0 + (kw - 1) * dx < W;
+      for (int64_t c = 0; c < C; ++c) {
+        const float* plane = x + (n * C + c) * H * W;
+        for (int64_t ky = 0; ky < kh; ++ky, dst += kw) {
+          const int64_t iy = oy * sy - py + ky * dy;
+          if (iy < 0 || iy >= H) {
+            for (int64_t kx = 0; kx < kw; ++kx) dst[kx] = 0.f;
+            continue;
+          }
+          const float* src = plane + iy * W + ix0;
+          if (inside) {
+            for (int64_t kx = 0; kx < kw; ++kx) dst[kx] = src[kx * dx];
+          } else {
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const int64_t ix = ix0 + kx * dx;
+              dst[kx] = ix >= 0 && ix < W ? src[kx * dx] : 0.f;
+            }
+          }
+        }
+      }
+      if (++ox == OW) {
+        ox = 0;
+        if (++oy == OH) oy = 0, ++n;
+      }
+    }
+  }
+  static void im2row_nchw(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH,
+                          int64_t OW, int64_t r0, int64_t nrows, int64_t K, float* a) {
+    switch (g.k[1]) {
+      case 3: return im2row_nchw_k<3>(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+      case 5: return im2row_nchw_k<5>(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+      case 7: return im2row_nchw_k<7>(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+      default: return im2row_nchw_k<0>(x, g, H, W, C, OH, OW, r0, nrows, K, a);
+    }
+  }
+
+  // Packs Wt [K, M], given as its transpose wt [M, K] row-major (Wt[k, m] = wt[m * K + k]), for
+  // the microkernel of the highest tier, unless a lower SIMD tier's narrower
   // tile wastes much less of its width on the M output channels (the rows, N*OH*OW, are many):
   // M = 16 runs 6x16 AVX2 tiles rather than half-empty 8x32 AVX-512 ones.
   static kernels::F32PackedWeights pack(int64_t K, int64_t M, const float* wt) {
@@ -282,6 +342,11 @@ class NhwcConvKernel : public OpKernel {
     return pack(kk * Cg, M, wt.data());
   }
 
+  // For im2row_nchw: rows (c, ky, kx) are W's own order, so W [M, C*kh*kw] packs as it is.
+  kernels::F32PackedWeights pack_im2row_nchw(const Tensor& w) const {
+    return pack(w.dim(1) * w.dim(2) * w.dim(3), w.dim(0), w.data<float>());
+  }
+
   static bool all_ones(const std::vector<int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; });
   }
@@ -299,6 +364,7 @@ class NhwcConvKernel : public OpKernel {
   nn::ConvAttrs attrs_;
   nn::FusedClamp clamp_;
   nn::FusedActivation act_;  // fi.activation carried over from the Conv
+  bool nchw_input_;          // fi.nchw_input: X is NCHW (im2row path only); Y is NHWC as always
   Shape wshape_;
   mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
