@@ -221,3 +221,26 @@ def test_through_layout_pass():
     np.testing.assert_allclose(on, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(off, ref, rtol=1e-4, atol=1e-4)
     assert not np.array_equal(on, off)
+
+
+ACTS = {"Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Tanh": np.tanh, "Silu": lambda v: v / (1 + np.exp(-v)),
+        "HardSwish": lambda v: v * np.clip(v / 6 + 0.5, 0, 1)}
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+@pytest.mark.parametrize("n,c,hw,m", [(1, 32, 7, 64), (2, 5, 9, 17), (1, 16, 16, 96)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_activation_on_the_winograd_tiles(act, n, c, hw, m, threads):
+    # fi.activation is applied to each tile's outputs as they are stored, also when the output
+    # channels are split over threads (few tiles): forced Winograd, im2row and ORT + numpy agree.
+    r = np.random.default_rng(c * m + hw)
+    x = r.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = (r.standard_normal((m, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b = r.standard_normal(m).astype(np.float32)
+    ref = ACTS[act](_ort_conv(x, w, b, (1, 1, 1, 1)))
+    model = _model((n, hw, hw, c), w, b, (1, 1, 1, 1), None, False)
+    model.graph.node[0].attribute.append(helper.make_attribute("fi.activation", act))
+    for mode in ("4", "0"):
+        s = fastinfer.Session(model, threads=threads, config={"conv.winograd": mode})
+        got = _nchw(s.run(None, {"x": _nhwc(x)})[0])
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4, err_msg=f"{act} mode {mode}")

@@ -72,12 +72,13 @@ struct WinogradNhwcGeom {
 // Floats of scratch f32_winograd_nhwc_conv needs with a pool of `threads` threads.
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads);
 
-// Y = clamp(conv3x3(X) + bias + residual), layouts as above; bias [M] or null, residual like Y or null.
+// Y = act(clamp(conv3x3(X) + bias + residual)), layouts as above; bias [M] or null, residual like Y
+// or null; act is applied to each tile's outputs right after they are stored (still in L1).
 // Returns false, with Y partly written, when X holds a value f32_winograd_values_ok rejects (the
 // transforms would spread a NaN or Inf over whole tiles): the caller then computes Y directly, so
 // Y must not alias X or the residual.
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
                             const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
-                            float* scratch, ThreadPool* pool);
+                            float* scratch, ThreadPool* pool, Activation act = Activation::None);
 
 }  // namespace fi::kernels

@@ -92,7 +92,7 @@ size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const Winogr
 
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
                             const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
-                            float* scratch, ThreadPool* pool) {
+                            float* scratch, ThreadPool* pool, Activation act) {
   const int threads = pool ? pool->num_threads() : 1;
   const Blocking b = make_blocking(p, g, threads);
   if (b.tiles == 0 || p.m == 0) return true;
@@ -129,8 +129,15 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
       for (int64_t i = 0; i < nt; ++i) {
         const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
         const int64_t off = ((img * g.out_h + oy) * g.out_w + ox) * M + m0;
-        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + off : nullptr,
-                  int(std::min<int64_t>(4, g.out_h - oy)), int(std::min<int64_t>(4, g.out_w - ox)));
+        const int rows = int(std::min<int64_t>(4, g.out_h - oy)), cols = int(std::min<int64_t>(4, g.out_w - ox));
+        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + off : nullptr, rows, cols);
+        if (act != Activation::None)
+          for (int u = 0; u < rows; ++u) {
+            float* yr = y + off + u * g.out_w * M;
+            if (mc == M) f32_activation(act, yr, yr, cols * M);  // the tile row's pixels are one run
+            else
+              for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * M, yr + w * M, mc);
+          }
       }
     }
   });

@@ -158,10 +158,8 @@ class NhwcConvKernel : public OpKernel {
         float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, floats));
         // false: X holds NaN, Inf or huge values; Y (not X or R: no in-place) is then computed below.
         if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo,
-                                            clamp_.hi, y, scratch, ctx.pool())) {
-          act_.apply(y, Y.numel(), ctx.pool());
+                                            clamp_.hi, y, scratch, ctx.pool(), act_.act))
           return;
-        }
       }
     }
     const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
