@@ -248,3 +248,18 @@ def test_light_models_run_channels_last_throughout(name):
     ops = [n["op_type"] for n in fastinfer.Session(path, threads=1)._describe_nodes()]
     assert ops.count("NchwToNhwc") == 1 and ops.count("NhwcToNchw") == 1
     assert not {"Mul", "Add", "Sum", "Conv"} & set(ops), sorted(set(ops))
+
+
+# ---- fuse_residual_add_into_conv with grouped and depthwise Convs (ShuffleNet's residual adds) ----
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("group", [2, 8])
+def test_residual_add_fuses_into_grouped_conv(monkeypatch, layout, group):
+    monkeypatch.setenv("FASTINFER_LAYOUT", layout)
+    g = G()
+    a = g.node("Relu", [g.conv("x", 3, 8)])
+    w = g.const(RNG.standard_normal((8, 8 // group, 3, 3)) / 3)
+    c = g.node("Conv", [a, w, g.const(RNG.standard_normal(8))], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=group)
+    y = g.node("Relu", [g.node("Add", [a, c])])
+    ops = check(g.model([2, 3, 9, 7], [y]), (2, 3, 9, 7))
+    assert "Add" not in ops and "Relu" not in ops, ops
