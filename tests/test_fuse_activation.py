@@ -58,10 +58,8 @@ def check(model, x, layout, monkeypatch, fused: bool, **kw):
 @pytest.mark.parametrize("group,residual", [(1, False), (8, False), (1, True), (8, True)])
 def test_activation_fuses_on_gemm_and_depthwise_paths(layout, act, group, residual, monkeypatch):
     x = R.standard_normal((2, 8, 9, 9)).astype(np.float32)
-    # fuse_residual_add_into_conv takes group-1 convs only: a depthwise conv's Add stays, and so
-    # does the activation after it.
-    fused = not (residual and group > 1)
-    check(conv_act_model(act, group=group, residual=residual), x, layout, monkeypatch, fused=fused)
+    # fuse_residual_add_into_conv takes depthwise convs too: the activation after the Add fuses as well.
+    check(conv_act_model(act, group=group, residual=residual), x, layout, monkeypatch, fused=True)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

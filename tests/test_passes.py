@@ -138,13 +138,14 @@ def test_clip_fuses_into_depthwise_and_dense_conv(group):
 
 def _residual_model(residual: str, act: bool = True):
     """x -> conv_a -> a;  y = Add(conv_b(a), <residual>) [-> Relu]. residual: 'input' (x itself),
-    'conv' (a, computed before conv_b), 'broadcast' (a [1, C, 1, 1] constant: not fusable)."""
+    'conv' (a, computed before conv_b), 'broadcast' (a [1, 1, 7, 10] constant: not fusable; a [1, C, 1, 1]
+    one would fold into conv_b's bias)."""
     r = np.random.default_rng(11)
     C = 4
     inits = {"Wa": r.standard_normal((C, C, 3, 3)).astype(np.float32),
              "Wb": r.standard_normal((C, C, 1, 1)).astype(np.float32),
              "Bb": r.standard_normal(C).astype(np.float32),
-             "k": r.standard_normal((1, C, 1, 1)).astype(np.float32)}
+             "k": r.standard_normal((1, 1, 7, 10)).astype(np.float32)}
     other = {"input": "x", "conv": "a", "broadcast": "k"}[residual]
     nodes = [helper.make_node("Conv", ["x", "Wa"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("Conv", ["a", "Wb", "Bb"], ["b"]),

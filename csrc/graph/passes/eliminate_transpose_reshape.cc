@@ -1,5 +1,5 @@
 // Data-movement clean-up, all exact:
-// - Identity, and inference Dropout (no mask output, no training_mode input), are removed.
+// - Identity, and inference Dropout (no training_mode input, a mask output nothing reads), are removed.
 // - Transpose of a Transpose reads the first one's input with the composed permutation; a
 //   Transpose whose permutation is the identity is removed.
 // - Reshape, Flatten, Squeeze or Unsqueeze of one of those reads the first one's input: a Reshape
@@ -104,6 +104,7 @@ bool merge_reshapes(Graph& g, Node& n, const Node& p) {
 
 void eliminate_transpose_reshape(Graph& g) {
   std::vector<char> captured = cleanup::captured_values(g);
+  const std::vector<int> uses = g.use_counts();
   std::vector<char> dead(g.nodes().size(), 0);
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     Node& n = g.mutable_nodes()[i];
@@ -114,7 +115,7 @@ void eliminate_transpose_reshape(Graph& g) {
     if (n.op_type == "Identity" && n.outputs.size() == 1) {
       cleanup::bypass_node(g, i, in, out, captured, dead);
     } else if (n.op_type == "Dropout") {
-      bool mask = n.outputs.size() > 1 && n.outputs[1] >= 0 && !n.output_names[1].empty();
+      bool mask = n.outputs.size() > 1 && n.outputs[1] >= 0 && uses[size_t(n.outputs[1])] > 0;
       bool training = n.inputs.size() > 2 && n.inputs[2] >= 0;
       if (!mask && !training) cleanup::bypass_node(g, i, in, out, captured, dead);
     } else if (n.op_type == "Transpose" && n.outputs.size() == 1) {

@@ -1,7 +1,7 @@
 // Conv -> Add(residual) becomes one Conv whose GEMM epilogue adds the residual while the output
 // tile is in registers (ResNet's skip connections). The residual travels as an extra input 3 of
 // the Conv. Only when shape inference proved both Add operands have the same shape (no
-// broadcasting), the Conv is float32 with constant weights and group 1 and no fused clamp yet
+// broadcasting), the Conv is float32 with constant weights (any group) and no fused clamp yet
 // (the clamp must come after the addition), and the residual is computed before the Conv runs.
 #include "graph/graph.h"
 #include "graph/passes/pass_util.h"
@@ -23,7 +23,7 @@ void fuse_residual_add_into_conv(Graph& g) {
       if (pi < 0) continue;
       Node& p = nodes[size_t(pi)];
       if (p.op_type != "Conv" || !p.domain.empty() || p.outputs.size() != 1 || p.inputs.size() > 3) continue;
-      if (p.attrs.get_int("group", 1) != 1 || p.attrs.has("fi.clamp_min") || p.attrs.has("fi.clamp_max")) continue;
+      if (p.attrs.has("fi.clamp_min") || p.attrs.has("fi.clamp_max")) continue;
       if (!pass_util::const_f32(g, p, 1)) continue;
       int rp = g.value(r).producer;
       if (rp >= pi) continue;  // the residual must exist when the Conv runs

@@ -9,6 +9,11 @@ class Graph;
 
 // Constant nodes (dense value forms) become constant values, like initializers.
 void fold_constant_nodes(Graph& g);
+// Sum becomes Add (two inputs), a chain of Adds (three or more) or nothing (one input).
+void rewrite_sum_as_add(Graph& g);
+// Chains of Mul/Add/Sub by per-channel constants on float32 NCHW values become one inference
+// BatchNormalization (or merge into the BatchNormalization before them).
+void fold_channel_affine(Graph& g);
 // Conv followed by an inference BatchNormalization with constant parameters: scale and shift
 // folded into the Conv's weights and bias; the BatchNormalization node goes away.
 void fold_batchnorm_into_conv(Graph& g);

@@ -12,6 +12,8 @@ void run_graph_passes(Graph& g) {
   eliminate_transpose_reshape(g);
   fold_constants(g);  // shapes of merged Reshapes, Transposes of constants
   remove_dead_nodes(g);
+  rewrite_sum_as_add(g);    // before the residual fusion and the layout pass, which know Add
+  fold_channel_affine(g);   // before fold_batchnorm: the BatchNormalization it writes folds into a Conv
   fold_batchnorm_into_conv(g);
   fuse_residual_add_into_conv(g);  // before the clamp: Conv -> Add -> Relu keeps its order
   fuse_clamp_activation(g);
