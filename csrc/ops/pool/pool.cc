@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/dispatch_type.h"
+#include "core/thread_pool.h"
 #include "ops/pool/pool_fast2d.h"
 #include "ops/pool/pool_geometry.h"
 #include "ops/pool/pool_ops.h"
@@ -26,8 +27,12 @@ A lowest_of() {
   else return std::numeric_limits<A>::lowest();
 }
 
-int64_t plane_grain(int64_t work_per_plane) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_plane));
+// Planes per chunk: all of them (inline) when the whole job is below kParallelMinFlops element
+// operations, else chunks of at least a quarter of that.
+int64_t plane_grain(int64_t planes, int64_t work_per_plane) {
+  const int64_t w = std::max<int64_t>(1, work_per_plane);
+  if (double(planes) * double(w) < kParallelMinFlops) return std::max<int64_t>(1, planes);
+  return std::max<int64_t>(1, int64_t(kParallelMinFlops / 4) / w);
 }
 
 // One 1-D window pass over rows: src [outer, in_len, inner] -> dst [outer, taps.size(), inner],
@@ -104,16 +109,17 @@ class MaxPoolKernel : public OpKernel {
       const A lowest = lowest_of<T, A>();
       if constexpr (std::is_same<T, float>::value) {
         if (!ind && pool2d_fast_ok(g)) {
-          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
-            std::vector<float> buf(size_t(pool2d_buffer_len(g)));
-            for (int64_t pl = b; pl < e; ++pl) maxpool2d_f32(g, t1, px + pl * isz, py + pl * osz, buf.data());
+          const Pool2dPlan plan = pool2d_plan(g, true, false);
+          parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf = pool2d_buffer(plan);
+            for (int64_t pl = b; pl < e; ++pl) pool2d_plane(plan, px + pl * isz, py + pl * osz, buf.data());
           });
           return;
         }
       }
       if (!ind) {  // separable max, NaNs skipped as onnxruntime does
         std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
-        parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+        parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
           std::vector<A> b1(size_t(g.in[0] * g.in[1] * g.out[2])), b2(size_t(g.in[0] * g.out[1] * g.out[2]));
           std::vector<A> out(static_cast<size_t>(osz));
           for (int64_t pl = b; pl < e; ++pl) {
@@ -125,7 +131,7 @@ class MaxPoolKernel : public OpKernel {
         });
         return;
       }
-      parallel_for(ctx.pool(), planes, plane_grain(osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), planes, plane_grain(planes, osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
         for (int64_t pl = b; pl < e; ++pl) {
           const T* xp = px + pl * isz;
           T* yp = py + pl * osz;
@@ -205,11 +211,10 @@ class SumPoolKernel : public OpKernel {
       T* py = y.data<T>();
       if constexpr (std::is_same<T, float>::value) {
         if (!lp_ && pool2d_fast_ok(g)) {
-          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
-            std::vector<float> buf(size_t(pool2d_buffer_len(g))), cols(size_t(g.out[2]));
-            pool2d_inv_col_counts(t2, include_pad, cols.data());
-            for (int64_t pl = b; pl < e; ++pl)
-              avgpool2d_f32(g, t1, cols.data(), include_pad, px + pl * isz, py + pl * osz, buf.data());
+          const Pool2dPlan plan = pool2d_plan(g, false, include_pad);
+          parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf = pool2d_buffer(plan);
+            for (int64_t pl = b; pl < e; ++pl) pool2d_plane(plan, px + pl * isz, py + pl * osz, buf.data());
           });
           return;
         }
@@ -217,7 +222,7 @@ class SumPoolKernel : public OpKernel {
       A p = A(p_), inv_p = A(1) / A(p_);
       std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
       auto add = [](A a, A v) { return a + v; };
-      parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
         std::vector<A> b1(size_t(g.in[0] * g.in[1] * g.out[2])), b2(size_t(g.in[0] * g.out[1] * g.out[2]));
         std::vector<A> out(static_cast<size_t>(osz));
         for (int64_t pl = b; pl < e; ++pl) {
@@ -300,7 +305,7 @@ class GlobalPoolKernel : public OpKernel {
       using A = typename AccOf<T>::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      parallel_for(ctx.pool(), planes, plane_grain(n), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), planes, plane_grain(planes, n), [&](int64_t b, int64_t e) {
         for (int64_t pl = b; pl < e; ++pl) {
           const T* xp = px + pl * n;
           A r;
