@@ -4,16 +4,22 @@
 
 namespace fi::kernels {
 
+#define FI_POOL_ENTRY(isa, tier)                                                                            \
+  {                                                                                                        \
+    "f32_pool__" #isa, int(IsaTier::tier), &f32_pool_fold__##isa, &f32_pool_fold_rows__##isa,              \
+        &f32_pool_hwin_nhwc__##isa, &f32_pool_hwin_flat__##isa, &f32_pool_hwin_plane__##isa                \
+  }
+
 const std::vector<F32PoolKernel>& f32_pool_kernels() {
   static const std::vector<F32PoolKernel> table = {
-      {"f32_pool__ref", int(IsaTier::Ref), &f32_pool_fold__ref, &f32_pool_fold_rows__ref, &f32_pool_hwin_nhwc__ref, &f32_pool_hwin_flat__ref, &f32_pool_hwin_plane__ref},
-      {"f32_pool__avx2", int(IsaTier::Avx2), &f32_pool_fold__avx2, &f32_pool_fold_rows__avx2, &f32_pool_hwin_nhwc__avx2, &f32_pool_hwin_flat__avx2,
-       &f32_pool_hwin_plane__avx2},
-      {"f32_pool__avx512", int(IsaTier::Avx512), &f32_pool_fold__avx512, &f32_pool_fold_rows__avx512, &f32_pool_hwin_nhwc__avx512, &f32_pool_hwin_flat__avx512,
-       &f32_pool_hwin_plane__avx512},
+      FI_POOL_ENTRY(ref, Ref),
+      FI_POOL_ENTRY(avx2, Avx2),
+      FI_POOL_ENTRY(avx512, Avx512),
   };
   return table;
 }
+
+#undef FI_POOL_ENTRY
 
 const F32PoolKernel& select_f32_pool() {
   const F32PoolKernel* best = &f32_pool_kernels()[0];

@@ -28,15 +28,17 @@ Pool2dPlan pool2d_plan(const PoolGeom& g, bool max, bool include_pad) {
     }
   if (!max) {
     const std::vector<PoolGeom::Taps> tw = pool_taps(g, 2);
+    std::vector<float> inv_cols(static_cast<size_t>(OW));
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const PoolGeom::Taps& b = tw[size_t(ow)];
+      inv_cols[size_t(ow)] = 1.f / float(include_pad ? b.npad : b.n);
+    }
     p.scale.resize(size_t(OH * OW));
     for (int64_t oh = 0; oh < OH; ++oh) {
       const PoolGeom::Taps& a = p.th[size_t(oh)];
+      // two reciprocals (within 2 ulp of the quotient); an empty window gives 0 * inf = NaN
       const float inv_rows = 1.f / float(include_pad ? a.npad : a.n);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const PoolGeom::Taps& b = tw[size_t(ow)];
-        // two reciprocals (within 2 ulp of the quotient); an empty window gives 0 * inf = NaN
-        p.scale[size_t(oh * OW + ow)] = inv_rows * (1.f / float(include_pad ? b.npad : b.n));
-      }
+      for (int64_t ow = 0; ow < OW; ++ow) p.scale[size_t(oh * OW + ow)] = inv_rows * inv_cols[size_t(ow)];
     }
   }
   p.buf_len = OH * p.vs + kernels::kPoolSlack;
@@ -47,10 +49,10 @@ Pool2dPlan pool2d_plan(const PoolGeom& g, bool max, bool include_pad) {
     p.buf_len = g.pad_head[2] + n * sw + g.k[2] + kernels::kPoolSlack;
     p.masks.assign(size_t(g.k[2] * n + kernels::kPoolSlack), 0u);
     for (int64_t k = 0; k < g.k[2]; ++k)
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t col = (j % OW) * sw - g.pad_head[2] + k;
-        const bool valid = col >= 0 && col < W;
-        p.masks[size_t(k * n + j)] = valid == max ? 0u : 0xFFFFFFFFu;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t col = ow * sw - g.pad_head[2] + k;
+        const uint32_t m = (col >= 0 && col < W) == max ? 0u : 0xFFFFFFFFu;  // max: invalid -> NaN; sum: valid -> kept
+        for (int64_t oh = 0; oh < OH; ++oh) p.masks[size_t(k * n + oh * OW + ow)] = m;
       }
   }
   return p;
