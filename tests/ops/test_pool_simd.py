@@ -50,6 +50,8 @@ FIXED = [
     ("AveragePool", 2, 17, 14, 14, {"kernel_shape": [2, 2], "strides": [2, 2], "count_include_pad": 1}),
     ("AveragePool", 1, 3, 28, 28, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
     ("AveragePool", 1, 33, 13, 50, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("MaxPool", 1, 3, 3, 4, {"kernel_shape": [72, 70], "pads": [70, 66, 70, 68]}),  # pads beyond the fast paths
+    ("AveragePool", 1, 3, 3, 4, {"kernel_shape": [72, 70], "pads": [70, 66, 70, 68], "count_include_pad": 1}),
     ("GlobalAveragePool", 2, 35, 7, 7, {}),
     ("GlobalAveragePool", 1, 1000, 3, 5, {}),
 ]
