@@ -1,12 +1,17 @@
 // ai.fastinfer NhwcMaxPool / NhwcAveragePool / NhwcGlobalAveragePool: float32 2-D pooling in
 // channels-last layout, X [N, H, W, C] -> Y [N, OH, OW, C] (global: [N, 1, 1, C]), attributes as
 // the ONNX ops (kernel_shape, strides, dilations, pads, auto_pad, ceil_mode, count_include_pad).
-// Each output pixel reduces its valid window pixels with loops along the contiguous channels;
-// max skips NaNs like MaxPool, average divides by the valid (or padded) tap count.
+// Each output row folds its valid input rows (whole rows of W*C contiguous floats) into a row
+// buffer that carries the column padding, then reduces the buffer's windows along the channel
+// vectors (kernels/pool.h, one implementation per ISA): kh + kw operations per output instead of
+// kh * kw, and no bounds check in either inner loop. Max skips NaNs like MaxPool, average divides
+// by the valid (or padded) tap count. Pads far beyond the input (a huge row buffer) take a direct
+// per-pixel loop instead.
 #include <algorithm>
 #include <limits>
 
 #include "core/thread_pool.h"
+#include "kernels/pool.h"
 #include "ops/nhwc/nhwc_ops.h"
 #include "ops/pool/pool_geometry.h"
 #include "ops/registry.h"
@@ -18,6 +23,14 @@ namespace {
 void check_input(const Tensor& X, const char* op) {
   FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, op,
            ": X must be float32 NHWC, got ", dtype_name(X.dtype()), " ", X.shape().str());
+}
+
+// Rows of work [0, n) each costing `work` element operations: one chunk (inline) when the whole job
+// is below kParallelMinFlops, else chunks of at least a quarter of that.
+int64_t pool_grain(int64_t n, int64_t work) {
+  work = std::max<int64_t>(1, work);
+  if (double(n) * double(work) < kParallelMinFlops) return std::max<int64_t>(1, n);
+  return std::max<int64_t>(1, int64_t(kParallelMinFlops / 4) / work);
 }
 
 class NhwcWindowPoolKernel : public OpKernel {
@@ -41,7 +54,14 @@ class NhwcWindowPoolKernel : public OpKernel {
     const std::vector<PoolGeom::Taps> th = pool_taps(g, 1), tw = pool_taps(g, 2);
     const float* x = X.data<float>();
     float* y = Y.data<float>();
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OW * C * g.k[1] * g.k[2]));
+    // row buffer: head padding, the W input pixels, then padding up to the last window's end
+    const int64_t ph = g.pad_head[2];
+    const int64_t bw = std::max((OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1, ph + W);
+    if (ph <= 64 && bw <= 2 * W + 256) {
+      separable(ctx, g, th, tw, bw, N, H, W, C, x, y);
+      return;
+    }
+    const int64_t grain = pool_grain(N * OH, OW * C * g.k[1] * g.k[2]);
     parallel_for(ctx.pool(), N * OH, grain, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const int64_t n = r / OH, oy = r % OH;
@@ -69,11 +89,42 @@ class NhwcWindowPoolKernel : public OpKernel {
   }
 
  private:
+  void separable(KernelContext& ctx, const PoolGeom& g, const std::vector<PoolGeom::Taps>& th,
+                 const std::vector<PoolGeom::Taps>& tw, int64_t bw, int64_t N, int64_t H, int64_t W, int64_t C,
+                 const float* x, float* y) const {
+    const kernels::F32PoolKernel& k = kernels::select_f32_pool();
+    const int64_t OH = g.out[1], OW = g.out[2], ph = g.pad_head[2];
+    std::vector<float> inv_cols(static_cast<size_t>(OW));
+    for (int64_t o = 0; o < OW; ++o) {
+      const PoolGeom::Taps& t = tw[size_t(o)];
+      inv_cols[size_t(o)] = 1.f / float(include_pad_ ? t.npad : t.n);  // inf for an empty window: 0 * inf = NaN
+    }
+    const int64_t work = W * C * g.k[1] + OW * C * g.k[2];
+    parallel_for(ctx.pool(), N * OH, pool_grain(N * OH, work), [&](int64_t b, int64_t e) {
+      std::vector<float> buf(size_t(bw * C), max_ ? std::numeric_limits<float>::lowest() : 0.f);
+      std::vector<float> scale(max_ ? 0 : size_t(OW));
+      std::vector<const float*> rows(static_cast<size_t>(g.k[1]));
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t n = r / OH, oy = r % OH;
+        const PoolGeom::Taps& ay = th[size_t(oy)];
+        for (int64_t i = 0; i < ay.n; ++i) rows[size_t(i)] = x + (n * H + ay.p0 + i * g.d[1]) * W * C;
+        k.fold(max_, rows.data(), ay.n, W * C, buf.data() + ph * C);
+        if (!max_) {
+          const float inv_rows = 1.f / float(include_pad_ ? ay.npad : ay.n);
+          for (int64_t o = 0; o < OW; ++o) scale[size_t(o)] = inv_rows * inv_cols[size_t(o)];
+        }
+        k.hwin_nhwc(max_, buf.data(), C, OW, g.k[2], g.s[2], g.d[2], max_ ? nullptr : scale.data(),
+                    y + (n * OH + oy) * OW * C);
+      }
+    });
+  }
+
   bool max_;
   bool include_pad_ = false;
   PoolAttrs a_;
 };
 
+// Y[n, 0, 0, c] = mean over the H*W pixels of X[n, :, :, c].
 class NhwcGlobalAveragePoolKernel : public OpKernel {
  public:
   explicit NhwcGlobalAveragePoolKernel(const OpInit&) {}
@@ -86,14 +137,13 @@ class NhwcGlobalAveragePoolKernel : public OpKernel {
     const float* x = X.data<float>();
     float* y = Y.data<float>();
     const float inv = HW > 0 ? 1.f / float(HW) : std::numeric_limits<float>::quiet_NaN();
-    parallel_for(ctx.pool(), N, 1, [&](int64_t b, int64_t e) {
+    const kernels::F32PoolKernel& k = kernels::select_f32_pool();
+    parallel_for(ctx.pool(), N, pool_grain(N, HW * C), [&](int64_t b, int64_t e) {
+      std::vector<const float*> rows(static_cast<size_t>(HW));
       for (int64_t n = b; n < e; ++n) {
         float* dst = y + n * C;
-        std::fill(dst, dst + C, 0.f);
-        for (int64_t p = 0; p < HW; ++p) {
-          const float* src = x + (n * HW + p) * C;
-          for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
-        }
+        for (int64_t p = 0; p < HW; ++p) rows[size_t(p)] = x + (n * HW + p) * C;
+        k.fold(false, rows.data(), HW, C, dst);
         for (int64_t c = 0; c < C; ++c) dst[c] = HW > 0 ? dst[c] * inv : inv;
       }
     });

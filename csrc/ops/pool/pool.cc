@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/dispatch_type.h"
+#include "core/thread_pool.h"
 #include "ops/pool/pool_fast2d.h"
 #include "ops/pool/pool_geometry.h"
 #include "ops/pool/pool_ops.h"
@@ -26,8 +27,35 @@ A lowest_of() {
   else return std::numeric_limits<A>::lowest();
 }
 
-int64_t plane_grain(int64_t work_per_plane) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work_per_plane));
+// Planes per chunk: all of them (inline) when the whole job is below kParallelMinFlops element
+// operations, else chunks of at least a quarter of that.
+int64_t plane_grain(int64_t planes, int64_t work_per_plane) {
+  const int64_t w = std::max<int64_t>(1, work_per_plane);
+  if (double(planes) * double(w) < kParallelMinFlops) return std::max<int64_t>(1, planes);
+  return std::max<int64_t>(1, int64_t(kParallelMinFlops / 4) / w);
+}
+
+// True when g's single window is the whole input (kernel == input, no head padding, no dilation):
+// the pool is a reduction of each plane.
+bool whole_plane_window(const PoolGeom& g) {
+  if (g.out_size() != 1) return false;
+  for (int j = 0; j < 3; ++j)
+    if (g.k[j] != g.in[j] || g.pad_head[j] != 0 || g.d[j] != 1) return false;
+  return true;
+}
+
+// Max (NaNs skipped, starting from init) or sum of xp[0, n), in eight independent partials (vectorisable).
+template <bool Max, class A, class T>
+A reduce_plane(const T* xp, int64_t n, A init) {
+  auto op = [](A acc, A v) { return Max ? (v > acc ? v : acc) : acc + v; };
+  A part[8];
+  for (A& v : part) v = init;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] = op(part[j], A(xp[i + j]));
+  A r = op(op(op(part[0], part[4]), op(part[1], part[5])), op(op(part[2], part[6]), op(part[3], part[7])));
+  for (; i < n; ++i) r = op(r, A(xp[i]));
+  return r;
 }
 
 // One 1-D window pass over rows: src [outer, in_len, inner] -> dst [outer, taps.size(), inner],
@@ -102,18 +130,26 @@ class MaxPoolKernel : public OpKernel {
       T* py = y.data<T>();
       // the result of a window with no input element: the lowest value of T
       const A lowest = lowest_of<T, A>();
+      if (!ind && whole_plane_window(g)) {
+        parallel_for(ctx.pool(), planes, plane_grain(planes, isz), [&](int64_t b, int64_t e) {
+          for (int64_t pl = b; pl < e; ++pl) py[pl] = T(reduce_plane<true>(px + pl * isz, isz, lowest));
+        });
+        return;
+      }
       if constexpr (std::is_same<T, float>::value) {
         if (!ind && pool2d_fast_ok(g)) {
-          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
-            std::vector<float> buf(size_t(pool2d_buffer_len(g)));
-            for (int64_t pl = b; pl < e; ++pl) maxpool2d_f32(g, t1, px + pl * isz, py + pl * osz, buf.data());
+          const Pool2dPlan plan = pool2d_plan(g, true, false);
+          parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf = pool2d_buffer(plan);
+            for (int64_t pl = b; pl < e; ++pl) pool2d_plane(plan, px + pl * isz, py + pl * osz, buf.data());
           });
           return;
         }
       }
       if (!ind) {  // separable max, NaNs skipped as onnxruntime does
         std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
-        parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+        const int64_t grain = plane_grain(planes, osz * (g.k[0] + g.k[1] + g.k[2]));
+        parallel_for(ctx.pool(), planes, grain, [&](int64_t b, int64_t e) {
           std::vector<A> b1(size_t(g.in[0] * g.in[1] * g.out[2])), b2(size_t(g.in[0] * g.out[1] * g.out[2]));
           std::vector<A> out(static_cast<size_t>(osz));
           for (int64_t pl = b; pl < e; ++pl) {
@@ -125,7 +161,7 @@ class MaxPoolKernel : public OpKernel {
         });
         return;
       }
-      parallel_for(ctx.pool(), planes, plane_grain(osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), planes, plane_grain(planes, osz * g.k[0] * g.k[1] * g.k[2]), [&](int64_t b, int64_t e) {
         for (int64_t pl = b; pl < e; ++pl) {
           const T* xp = px + pl * isz;
           T* yp = py + pl * osz;
@@ -203,13 +239,19 @@ class SumPoolKernel : public OpKernel {
       using A = typename AccOf<T>::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
+      if (!lp_ && whole_plane_window(g)) {  // every tap valid: count = the plane size
+        parallel_for(ctx.pool(), planes, plane_grain(planes, isz), [&](int64_t b, int64_t e) {
+          for (int64_t pl = b; pl < e; ++pl)
+            py[pl] = T(reduce_plane<false>(px + pl * isz, isz, A(0)) / A(isz));
+        });
+        return;
+      }
       if constexpr (std::is_same<T, float>::value) {
         if (!lp_ && pool2d_fast_ok(g)) {
-          parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
-            std::vector<float> buf(size_t(pool2d_buffer_len(g))), cols(size_t(g.out[2]));
-            pool2d_inv_col_counts(t2, include_pad, cols.data());
-            for (int64_t pl = b; pl < e; ++pl)
-              avgpool2d_f32(g, t1, cols.data(), include_pad, px + pl * isz, py + pl * osz, buf.data());
+          const Pool2dPlan plan = pool2d_plan(g, false, include_pad);
+          parallel_for(ctx.pool(), planes, plane_grain(planes, osz * (g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+            std::vector<float> buf = pool2d_buffer(plan);
+            for (int64_t pl = b; pl < e; ++pl) pool2d_plane(plan, px + pl * isz, py + pl * osz, buf.data());
           });
           return;
         }
@@ -217,7 +259,8 @@ class SumPoolKernel : public OpKernel {
       A p = A(p_), inv_p = A(1) / A(p_);
       std::vector<PoolGeom::Taps> taps[3] = {t0, t1, t2};
       auto add = [](A a, A v) { return a + v; };
-      parallel_for(ctx.pool(), planes, plane_grain(osz * (g.k[0] + g.k[1] + g.k[2])), [&](int64_t b, int64_t e) {
+      const int64_t grain = plane_grain(planes, osz * (g.k[0] + g.k[1] + g.k[2]));
+      parallel_for(ctx.pool(), planes, grain, [&](int64_t b, int64_t e) {
         std::vector<A> b1(size_t(g.in[0] * g.in[1] * g.out[2])), b2(size_t(g.in[0] * g.out[1] * g.out[2]));
         std::vector<A> out(static_cast<size_t>(osz));
         for (int64_t pl = b; pl < e; ++pl) {
@@ -300,28 +343,15 @@ class GlobalPoolKernel : public OpKernel {
       using A = typename AccOf<T>::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      parallel_for(ctx.pool(), planes, plane_grain(n), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), planes, plane_grain(planes, n), [&](int64_t b, int64_t e) {
         for (int64_t pl = b; pl < e; ++pl) {
           const T* xp = px + pl * n;
           A r;
           if (K == GlobalKind::Max) {
-            A part[8];
-            for (A& v : part) v = -std::numeric_limits<A>::infinity();
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8)
-              for (int j = 0; j < 8; ++j) part[j] = A(xp[i + j]) > part[j] ? A(xp[i + j]) : part[j];
-            r = part[0];
-            for (int j = 1; j < 8; ++j) r = part[j] > r ? part[j] : r;
-            for (; i < n; ++i) r = A(xp[i]) > r ? A(xp[i]) : r;
-            if (n == 0) r = std::numeric_limits<A>::quiet_NaN();
+            r = n > 0 ? reduce_plane<true>(xp, n, -std::numeric_limits<A>::infinity())
+                      : std::numeric_limits<A>::quiet_NaN();
           } else if (K == GlobalKind::Avg) {
-            A part[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent partial sums (vectorizable)
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8)
-              for (int j = 0; j < 8; ++j) part[j] += A(xp[i + j]);
-            A s = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
-            for (; i < n; ++i) s += A(xp[i]);
-            r = n > 0 ? s / A(n) : std::numeric_limits<A>::quiet_NaN();
+            r = n > 0 ? reduce_plane<false>(xp, n, A(0)) / A(n) : std::numeric_limits<A>::quiet_NaN();
           } else {
             A s = 0;
             for (int64_t i = 0; i < n; ++i) s += std::pow(std::abs(A(xp[i])), A(p_));
