@@ -3,6 +3,7 @@ core once, as a fastinfer._core.Graph. Nothing here runs at inference time."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from . import _core, errors
+from . import _core, _wire, errors
 from ._dtypes import numpy_dtype, to_core
 from ._functions import expand_functions
 from .errors import InvalidModel, ModelNotFound
@@ -20,13 +21,56 @@ from .errors import InvalidModel, ModelNotFound
 ModelLike = Any  # str | os.PathLike | bytes | onnx.ModelProto
 
 
-def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
-    """Returns (ModelProto without external data loaded, base directory for external data)."""
+class MappedWeights:
+    """Initializer data that _wire cut out of a memory-mapped model file: ``array(i, t)`` views
+    initializer i's bytes in the mapping, ``drop(i)`` lets its pages go once the core has copied
+    them, so the file's pages and the core's copies are never all resident at once."""
+
+    def __init__(self, mm: mmap.mmap, slices: list[_wire.RawSlice | None]):
+        self._mm = mm
+        self._slices = slices
+
+    def array(self, i: int, t: onnx.TensorProto) -> np.ndarray | None:
+        """Initializer i (``t``, its proto without the data) viewed in the mapping, or None when
+        its data stayed in the proto."""
+        s = self._slices[i] if i < len(self._slices) else None
+        if s is None:
+            return None
+        if any(d < 0 for d in t.dims):
+            raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+        count = int(np.prod(t.dims, dtype=np.int64))
+        if s.nbytes != count * s.dtype.itemsize:
+            raise InvalidModel(f"tensor '{t.name}' holds {s.nbytes} bytes, its dims {list(t.dims)} need "
+                               f"{count * s.dtype.itemsize}")
+        # May be unaligned: the core copies it with memcpy (no aligned copy here first).
+        return np.frombuffer(self._mm, dtype=s.dtype, count=count, offset=s.offset).reshape(tuple(t.dims))
+
+    def drop(self, i: int) -> None:
+        """Removes initializer i's pages from this process (they stay in the page cache)."""
+        s = self._slices[i] if i < len(self._slices) else None
+        if s is None or not hasattr(self._mm, "madvise"):
+            return
+        page = mmap.PAGESIZE
+        start = s.offset // page * page
+        self._mm.madvise(mmap.MADV_DONTNEED, start, min(len(self._mm), s.offset + s.nbytes) - start)
+
+    def close(self) -> None:
+        """Unmaps the file (views still alive keep it mapped until they go)."""
+        try:
+            self._mm.close()
+        except BufferError:
+            pass
+
+
+def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str, MappedWeights | None]:
+    """Returns (ModelProto without external data loaded, base directory for external data, the
+    main graph's initializer data cut out of a mapped file or None). For a path, large raw_data is
+    left in the file (see _wire) and the ModelProto holds the rest."""
     if isinstance(model, onnx.ModelProto):
-        return model, ""
+        return model, "", None
     if isinstance(model, (bytes, bytearray, memoryview)):
         try:
-            return onnx.load_from_string(bytes(model)), ""
+            return onnx.load_from_string(bytes(model)), "", None
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends become InvalidModel
             raise InvalidModel(f"the bytes are not a valid ONNX model: {e}") from None
     if isinstance(model, (str, os.PathLike)):
@@ -35,12 +79,33 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
             raise ModelNotFound(f"model file not found: {path}")
         if os.path.isdir(path):
             raise InvalidModel(f"{path} is a directory, not an ONNX model file")
+        base_dir = os.path.dirname(os.path.abspath(path))
+        weights = None
         try:
-            proto = onnx.load(path, load_external_data=False)
+            weights = _map_model(path)
+            if weights is not None:
+                stripped, mapped = weights
+                return onnx.load_from_string(stripped), base_dir, mapped
+            return onnx.load(path, load_external_data=False), base_dir, None
         except Exception as e:  # noqa: BLE001 - any parse failure of the file is an InvalidModel
+            if weights is not None:
+                weights[1].close()
             raise InvalidModel(f"{path} is not a valid ONNX model: {e}") from None
-        return proto, os.path.dirname(os.path.abspath(path))
     raise TypeError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+
+
+def _map_model(path: str) -> tuple[bytes, MappedWeights] | None:
+    """The model's bytes without its large initializer data and that data mapped, or None (an
+    empty or unusual file: onnx.load reads it)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return None
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    split = _wire.split_model(mm)
+    if split is None:
+        mm.close()
+        return None
+    return split[0], MappedWeights(mm, split[1])
 
 
 def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
@@ -214,17 +279,24 @@ def _check_names(g: Any) -> None:
 
 
 def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None,
-                constant_initializers: bool = False) -> Any:
+                constant_initializers: bool = False, weights: MappedWeights | None = None) -> Any:
     """The core graph of ``g``. ``constant_initializers``: inputs that name an initializer are
     constants, not overridable inputs (models of IR version < 4, where every initializer must be
-    listed as an input; ONNX Runtime treats them so too)."""
+    listed as an input; ONNX Runtime treats them so too). ``weights``: the data of ``g``'s
+    initializers that load_model left in the mapped file."""
     _check_names(g)
     cg = _core.Graph()
     cg.set_name(g.name if isinstance(g.name, str) else "")
     if opsets is not None:
         for domain, version in opsets.items():
             cg.set_opset(domain, version)
-    for init in g.initializer:
+    for i, init in enumerate(g.initializer):
+        mapped = weights.array(i, init) if weights is not None else None
+        if mapped is not None:  # one of the types whose bytes the core takes as they are
+            cg.add_initializer(init.name, init.data_type, mapped)
+            del mapped
+            weights.drop(i)
+            continue
         code, arr = to_core(tensor_to_numpy(init, base_dir), init.data_type)
         cg.add_initializer(init.name, code, arr)
     for sp in g.sparse_initializer:
@@ -264,13 +336,17 @@ def import_model(model: ModelLike, optimize: bool = True, config: dict[str, str]
     ``config`` holds session configuration entries that kernels read at creation. The ModelProto
     is let go before the kernels pack their weights (``read_proto`` takes what it needs first), so
     a model loaded from a file is not held in memory a third time."""
-    proto, base_dir = load_model(model)
-    if not proto.HasField("graph"):
-        raise InvalidModel("the model has no graph")
-    opsets = model_opsets(proto)
-    graph = expand_functions(proto, opsets)
+    proto, base_dir, weights = load_model(model)
     try:
-        cg = build_graph(graph, base_dir, opsets, constant_initializers=proto.ir_version < 4)
+        if not proto.HasField("graph"):
+            raise InvalidModel("the model has no graph")
+        opsets = model_opsets(proto)
+        graph = expand_functions(proto, opsets)
+        try:
+            cg = build_graph(graph, base_dir, opsets, constant_initializers=proto.ir_version < 4, weights=weights)
+        finally:
+            if weights is not None:
+                weights.close()
         extra = read_proto(proto) if read_proto is not None else None
         del graph, proto
         cg.set_optimize(bool(optimize))

@@ -1,0 +1,176 @@
+"""Loading a model file without holding its weights twice (fastinfer._wire, _import.MappedWeights):
+the large raw_data of the main graph's initializers is cut out of what protobuf parses and copied by
+the core straight from the memory-mapped file. Outputs must equal the in-memory path's and ORT's,
+odd files must fall back or fail cleanly, and the peak RSS of a session's creation must stay near
+one copy of the weights."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import subprocess
+import sys
+
+import fastinfer
+import numpy as np
+import onnx
+import pytest
+from fastinfer import _wire
+from onnx import TensorProto, helper, numpy_helper
+from op_helpers import run_ort
+
+R = np.random.default_rng(5)
+
+
+def weights_model(k: int = 64, n: int = 96, vocab: int = 50) -> onnx.ModelProto:
+    """MatMul by a packed weight, Add of a constant read as it is, a Gather from an embedding by
+    int64 indices stored as an initializer, a float64 constant cast in, and a tiny shape constant
+    that stays in the proto."""
+    inits = [numpy_helper.from_array(R.standard_normal((k, n)).astype(np.float32), "W"),
+             numpy_helper.from_array(R.standard_normal((n,)).astype(np.float32), "B"),
+             numpy_helper.from_array(R.standard_normal((vocab, n)).astype(np.float32), "E"),
+             numpy_helper.from_array(R.integers(0, vocab, 1500).astype(np.int64), "idx"),
+             numpy_helper.from_array(R.standard_normal((3, n)), "D"),
+             numpy_helper.from_array(np.array([-1, n], np.int64), "shape")]
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]),
+             helper.make_node("Add", ["m", "B"], ["a"]),
+             helper.make_node("Gather", ["E", "idx"], ["g"]),
+             helper.make_node("ReduceMean", ["g"], ["gm"], axes=[0], keepdims=0),
+             helper.make_node("Cast", ["D"], ["d"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["d"], ["ds"], axes=[0], keepdims=0),
+             helper.make_node("Add", ["a", "gm"], ["a2"]),
+             helper.make_node("Add", ["a2", "ds"], ["a3"]),
+             helper.make_node("Reshape", ["a3", "shape"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_split_model_cuts_large_raw_data_and_points_at_it(tmp_path):
+    model = weights_model()
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    stripped, slices = _wire.split_model(mm)
+    small = onnx.load_from_string(stripped)
+    assert len(stripped) < 4096 < os.path.getsize(path)
+    assert [t.name for t in small.graph.initializer] == [t.name for t in model.graph.initializer]
+    for t, t_small, s in zip(model.graph.initializer, small.graph.initializer, slices):
+        assert list(t_small.dims) == list(t.dims) and t_small.data_type == t.data_type
+        if len(t.raw_data) >= _wire.MIN_CUT_BYTES:
+            assert not t_small.HasField("raw_data")
+            assert mm[s.offset:s.offset + s.nbytes] == t.raw_data
+        else:
+            assert s is None and t_small.raw_data == t.raw_data
+    assert [n.op_type for n in small.graph.node] == [n.op_type for n in model.graph.node]
+    mm.close()
+
+
+def test_path_bytes_and_proto_give_identical_outputs(tmp_path):
+    model = weights_model()
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    x = R.standard_normal((3, 64)).astype(np.float32)
+    want = run_ort(model, {"x": x})[0]
+    from_path = fastinfer.Session(str(path)).run(x)
+    from_bytes = fastinfer.Session(model.SerializeToString()).run(x)
+    from_proto = fastinfer.Session(model).run(x)
+    np.testing.assert_array_equal(from_path, from_bytes)
+    np.testing.assert_array_equal(from_path, from_proto)
+    np.testing.assert_allclose(from_path, want, rtol=1e-4, atol=1e-4)
+    assert fastinfer.Session(str(path), optimize=False).run(x).shape == want.shape
+
+
+def test_unusual_structure_falls_back_to_protobuf(tmp_path):
+    model = weights_model()
+    data = model.SerializeToString()
+    # A second graph field: protobuf merges the two (here: one more output name), _wire declines.
+    extra = onnx.GraphProto()
+    extra.output.extend([helper.make_tensor_value_info("m", TensorProto.FLOAT, None)])
+    doubled = data + b"\x3a" + _wire._enc_varint(len(extra.SerializeToString())) + extra.SerializeToString()
+    path = tmp_path / "doubled.onnx"
+    path.write_bytes(doubled)
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    assert _wire.split_model(mm) is None
+    mm.close()
+    x = R.standard_normal((3, 64)).astype(np.float32)
+    outs = fastinfer.Session(str(path)).run(None, {"x": x})
+    assert len(outs) == 2
+    np.testing.assert_allclose(outs[0], fastinfer.Session(model).run(x), rtol=0, atol=0)
+
+
+def test_truncated_or_inconsistent_files_raise_invalid_model(tmp_path):
+    model = weights_model()
+    data = model.SerializeToString()
+    for cut in (len(data) // 2, len(data) - 3, 7):
+        path = tmp_path / f"cut{cut}.onnx"
+        path.write_bytes(data[:cut])
+        with pytest.raises(fastinfer.InvalidModel):
+            fastinfer.Session(str(path))
+    bad = onnx.ModelProto()
+    bad.CopyFrom(model)
+    bad.graph.initializer[0].dims[0] = 65  # raw_data holds 64 rows
+    path = tmp_path / "dims.onnx"
+    onnx.save(bad, path)
+    with pytest.raises(fastinfer.InvalidModel, match="bytes"):
+        fastinfer.Session(str(path))
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(fastinfer.InvalidModel):
+        fastinfer.Session(str(empty))
+
+
+_PEAK_CHILD = r"""
+import gc, json, sys, time
+import numpy as np
+import fastinfer
+
+def kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+fastinfer.Session(sys.argv[2])  # the library's one-time set-up is not the session's cost
+gc.collect()
+open("/proc/self/clear_refs", "w").write("5")
+before = kb("VmRSS")
+sess = fastinfer.Session(sys.argv[1], threads=1)
+peak = kb("VmHWM") - before
+y = sess.run(np.ones((2, 512), np.float32))
+print(json.dumps({"peak_kb": peak, "sum": float(y.sum())}))
+"""
+
+
+def big_model(k: int, n: int) -> onnx.ModelProto:
+    """Y = X W1 W2 + C: two packed weights and one constant read as it is (3 x k*n floats)."""
+    inits = [numpy_helper.from_array(R.standard_normal((k, n)).astype(np.float32) / 32, "W1"),
+             numpy_helper.from_array(R.standard_normal((n, k)).astype(np.float32) / 32, "W2"),
+             numpy_helper.from_array(R.standard_normal((n, k)).astype(np.float32), "C")]
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("MatMul", ["h", "W2"], ["m"]),
+             helper.make_node("ReduceMean", ["C"], ["c"], axes=[0], keepdims=0),
+             helper.make_node("Add", ["m", "c"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's VmHWM reset")
+def test_session_creation_peak_holds_the_weights_about_once(tmp_path):
+    k, n = 512, 8192  # 16 MiB per weight, 48 MiB in all
+    path, tiny = tmp_path / "big.onnx", tmp_path / "tiny.onnx"
+    onnx.save(big_model(k, n), path)
+    onnx.save(weights_model(), tiny)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastinfer.__file__)),
+                                         env.get("PYTHONPATH", "")])
+    p = subprocess.run([sys.executable, "-c", _PEAK_CHILD, str(path), str(tiny)], capture_output=True,
+                       text=True, env=env, timeout=120, check=True)
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    weights_mb = 3 * k * n * 4 / 2**20
+    # Before the mapped import the peak was the file's bytes plus the parsed proto plus the core's
+    # copies (3x); one copy, packed or not, plus a layer in flight is what is needed.
+    assert res["peak_kb"] / 1024 < 1.5 * weights_mb, res
+    assert np.isfinite(res["sum"])
