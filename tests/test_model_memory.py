@@ -215,3 +215,43 @@ def test_packed_weight_is_not_kept_twice(tmp_path, op):
     res = creation_memory(tmp_path, model, x, optimize=False)
     weights_mb = w.nbytes / 2**20
     assert res["retained_mb"] < 1.4 * weights_mb, res
+
+
+_RUN_CHILD = r"""
+import gc, json, sys
+import numpy as np
+import fastinfer
+from onnx import TensorProto, helper
+
+def kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+# A chain of elementwise ops on 8 MiB tensors: the trace run gives each its own buffer.
+n = 12
+nodes = [helper.make_node("Relu" if i % 2 else "Neg", [f"t{i}"], [f"t{i + 1}"]) for i in range(n)]
+nodes += [helper.make_node("ReduceSum", [f"t{n}"], ["y"], keepdims=0)]
+g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("t0", TensorProto.FLOAT, [1024, 2048])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+x = np.ones((1024, 2048), np.float32)
+sess = fastinfer.Session(model, threads=1, optimize=False)
+gc.collect()
+before = kb("VmRSS")
+for _ in range(3):
+    sess.run(x)
+print(json.dumps({"grown_mb": (kb("VmRSS") - before) / 1024, "arena_mb": sess._sess.planned_arena_bytes() / 2**20}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_trace_buffers_are_not_kept_beside_the_arena():
+    """After the first run (the trace) the freed per-value buffers go back to the OS, so the
+    process holds the planned arena, not the arena plus the trace's buffers."""
+    p = subprocess.run([sys.executable, "-c", _RUN_CHILD], capture_output=True, text=True, timeout=120, check=True,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                           [os.path.dirname(os.path.dirname(fastinfer.__file__)), os.environ.get("PYTHONPATH", "")])))
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["arena_mb"] > 0
+    assert res["grown_mb"] < res["arena_mb"] + 10, res
