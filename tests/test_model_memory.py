@@ -23,6 +23,13 @@ from op_helpers import run_ort
 R = np.random.default_rng(5)
 
 
+@pytest.fixture
+def map_small_files(monkeypatch):
+    """The small models here take the mapped path too (files under 1 MiB are parsed whole)."""
+    import fastinfer._import as imp
+    monkeypatch.setattr(imp, "_MAP_FROM_BYTES", 0)
+
+
 def weights_model(k: int = 64, n: int = 96, vocab: int = 50) -> onnx.ModelProto:
     """MatMul by a packed weight, Add of a constant read as it is, a Gather from an embedding by
     int64 indices stored as an initializer, a float64 constant cast in, and a tiny shape constant
@@ -68,10 +75,14 @@ def test_split_model_cuts_large_raw_data_and_points_at_it(tmp_path):
     mm.close()
 
 
-def test_path_bytes_and_proto_give_identical_outputs(tmp_path):
+def test_path_bytes_and_proto_give_identical_outputs(tmp_path, map_small_files):
     model = weights_model()
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
+    import fastinfer._import as imp
+    proto, _, mapped = imp.load_model(str(path))
+    assert mapped is not None and not proto.graph.initializer[0].HasField("raw_data")
+    mapped.close()
     x = R.standard_normal((3, 64)).astype(np.float32)
     want = run_ort(model, {"x": x})[0]
     from_path = fastinfer.Session(str(path)).run(x)
@@ -83,7 +94,7 @@ def test_path_bytes_and_proto_give_identical_outputs(tmp_path):
     assert fastinfer.Session(str(path), optimize=False).run(x).shape == want.shape
 
 
-def test_unusual_structure_falls_back_to_protobuf(tmp_path):
+def test_unusual_structure_falls_back_to_protobuf(tmp_path, map_small_files):
     model = weights_model()
     data = model.SerializeToString()
     # A second graph field: protobuf merges the two (here: one more output name), _wire declines.
@@ -102,7 +113,7 @@ def test_unusual_structure_falls_back_to_protobuf(tmp_path):
     np.testing.assert_allclose(outs[0], fastinfer.Session(model).run(x), rtol=0, atol=0)
 
 
-def test_truncated_or_inconsistent_files_raise_invalid_model(tmp_path):
+def test_truncated_or_inconsistent_files_raise_invalid_model(tmp_path, map_small_files):
     model = weights_model()
     data = model.SerializeToString()
     for cut in (len(data) // 2, len(data) - 3, 7):
@@ -255,3 +266,22 @@ def test_trace_buffers_are_not_kept_beside_the_arena():
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res["arena_mb"] > 0
     assert res["grown_mb"] < res["arena_mb"] + 10, res
+
+
+def test_typed_field_tensors_read_as_numpy_helper_reads_them():
+    """Tensors whose values are in float_data / double_data / int64_data / int32_data (not raw):
+    the importer's direct path gives numpy_helper's arrays, and a count that does not match the
+    dims is an InvalidModel."""
+    from fastinfer._import import tensor_to_numpy
+    cases = [(TensorProto.FLOAT, [2, 3], [0.5, -1, 2, 3.25, 0, 7]), (TensorProto.DOUBLE, [3], [1e300, -2, 0.1]),
+             (TensorProto.INT64, [1, 2], [2**62, -5]), (TensorProto.INT32, [], [-7]), (TensorProto.FLOAT, [0, 4], [])]
+    for dt, dims, vals in cases:
+        t = helper.make_tensor("t", dt, dims, vals)
+        assert not t.HasField("raw_data")
+        got, want = tensor_to_numpy(t, ""), numpy_helper.to_array(t)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    bad = helper.make_tensor("t", TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0])
+    del bad.float_data[-1]
+    with pytest.raises(fastinfer.InvalidModel, match="3 values"):
+        tensor_to_numpy(bad, "")

@@ -3,6 +3,7 @@ core once, as a fastinfer._core.Graph. Nothing here runs at inference time."""
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import sys
@@ -94,11 +95,17 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str, MappedWeights | 
     raise TypeError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
 
 
+# Files smaller than this are parsed by protobuf whole: holding them twice costs little, and
+# walking a small model of many nodes and no large weights (the light models) would be wasted.
+_MAP_FROM_BYTES = 1 << 20
+
+
 def _map_model(path: str) -> tuple[bytes, MappedWeights] | None:
-    """The model's bytes without its large initializer data and that data mapped, or None (an
-    empty or unusual file: onnx.load reads it)."""
+    """The model's bytes without its large initializer data and that data mapped, or None (a
+    small, empty or unusual file: onnx.load reads it)."""
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0 or size < _MAP_FROM_BYTES:
             return None
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     split = _wire.split_model(mm)
@@ -153,9 +160,15 @@ _RAW_DTYPES = {onnx.TensorProto.FLOAT: np.dtype("<f4"), onnx.TensorProto.DOUBLE:
                onnx.TensorProto.INT8: np.dtype("i1"), onnx.TensorProto.UINT8: np.dtype("u1")}
 
 
+# Element types whose values, when not in raw_data, are in a repeated field of the same type.
+_TYPED_FIELDS = {onnx.TensorProto.FLOAT: ("float_data", np.float32), onnx.TensorProto.DOUBLE: ("double_data", np.float64),
+                 onnx.TensorProto.INT64: ("int64_data", np.int64), onnx.TensorProto.INT32: ("int32_data", np.int32)}
+
+
 def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
-    if any(d < 0 for d in t.dims):
-        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+    dims = tuple(t.dims)
+    if any(d < 0 for d in dims):
+        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(dims)}")
     if t.data_location == onnx.TensorProto.EXTERNAL:
         path = _external_path(t, base_dir)  # validates the location before anything reads it
         if t.data_type in _MAPPABLE:
@@ -163,11 +176,21 @@ def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
     fast = _RAW_DTYPES.get(t.data_type)
     if fast is not None and t.HasField("raw_data") and sys.byteorder == "little":
         raw = t.raw_data
-        count = int(np.prod(t.dims, dtype=np.int64))
+        count = math.prod(dims)
         if len(raw) != count * fast.itemsize:
-            raise InvalidModel(f"tensor '{t.name}' holds {len(raw)} bytes, its dims {list(t.dims)} need "
+            raise InvalidModel(f"tensor '{t.name}' holds {len(raw)} bytes, its dims {list(dims)} need "
                                f"{count * fast.itemsize}")
-        return np.frombuffer(raw, dtype=fast).reshape(tuple(t.dims))  # a view: the core copies it once
+        return np.frombuffer(raw, dtype=fast).reshape(dims)  # a view: the core copies it once
+    typed = _TYPED_FIELDS.get(t.data_type)
+    if typed is not None and t.data_location != onnx.TensorProto.EXTERNAL and not t.HasField("raw_data"):
+        # numpy_helper.to_array's result for these types, without its per-call overhead (models
+        # such as the light ones hold hundreds of small attribute tensors).
+        field, dtype = typed
+        values = getattr(t, field)
+        count = math.prod(dims)
+        if len(values) != count:
+            raise InvalidModel(f"tensor '{t.name}' holds {len(values)} values, its dims {list(dims)} need {count}")
+        return np.array(values, dtype=dtype).reshape(dims)
     try:
         arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:  # noqa: BLE001 - onnx raises various types for malformed tensors
@@ -268,6 +291,10 @@ def _check_names(g: Any) -> None:
             for d in vi.type.tensor_type.shape.dim:
                 _text(d.dim_param, f"a dimension name of '{vi.name}'")
     for i, n in enumerate(g.node):
+        if (isinstance(n.name, str) and isinstance(n.op_type, str) and isinstance(n.domain, str)
+                and all(isinstance(x, str) for x in n.input) and all(isinstance(x, str) for x in n.output)
+                and all(isinstance(a.name, str) for a in n.attribute)):
+            continue  # the common case, without making the messages below
         name = _text(n.name, f"the name of node #{i}")
         where = f"node '{name or i}'"
         _text(n.op_type, f"the operator of {where}")
