@@ -23,11 +23,12 @@ ModelLike = Any  # str | os.PathLike | bytes | onnx.ModelProto
 
 
 class MappedWeights:
-    """Initializer data that _wire cut out of a memory-mapped model file: ``array(i, t)`` views
-    initializer i's bytes in the mapping, ``drop(i)`` lets its pages go once the core has copied
-    them, so the file's pages and the core's copies are never all resident at once."""
+    """Initializer data that _wire cut out of a memory-mapped model file (or of the model's bytes
+    given by the caller): ``array(i, t)`` views initializer i's bytes there, ``drop(i)`` lets a
+    mapping's pages go once the core has copied them, so the file's pages and the core's copies
+    are never all resident at once."""
 
-    def __init__(self, mm: mmap.mmap, slices: list[_wire.RawSlice | None]):
+    def __init__(self, mm: mmap.mmap | bytes | bytearray, slices: list[_wire.RawSlice | None]):
         self._mm = mm
         self._slices = slices
 
@@ -57,8 +58,10 @@ class MappedWeights:
 
     def close(self) -> None:
         """Unmaps the file (views still alive keep it mapped until they go)."""
+        close = getattr(self._mm, "close", None)  # bytes have nothing to close
         try:
-            self._mm.close()
+            if close is not None:
+                close()
         except BufferError:
             pass
 
@@ -70,8 +73,12 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str, MappedWeights | 
     if isinstance(model, onnx.ModelProto):
         return model, "", None
     if isinstance(model, (bytes, bytearray, memoryview)):
+        data = model if isinstance(model, (bytes, bytearray)) else bytes(model)
         try:
-            return onnx.load_from_string(bytes(model)), "", None
+            split = _wire.split_model(data) if len(data) >= _MAP_FROM_BYTES else None
+            if split is not None:  # the large weights are viewed in the caller's buffer, not parsed again
+                return onnx.load_from_string(split[0]), "", MappedWeights(data, split[1])
+            return onnx.load_from_string(bytes(data)), "", None
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends become InvalidModel
             raise InvalidModel(f"the bytes are not a valid ONNX model: {e}") from None
     if isinstance(model, (str, os.PathLike)):

@@ -8,6 +8,7 @@ protobuf wire level: the main graph's large ``raw_data`` fields are cut out of t
 protobuf parses (so the ModelProto is small) and each is later viewed straight from the mapping,
 copied by the core, and its pages dropped from this process at once. Anything unusual in the
 file (no single graph field, a repeated or odd ``raw_data``, a group) falls back to ``onnx.load``.
+Model bytes given by the caller are walked the same way; their weights are viewed in place.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ _TENSOR_RAW_DATA = 9    # TensorProto.raw_data
 _TENSOR_DATA_LOCATION = 14  # TensorProto.data_location
 
 
+Buffer = mmap.mmap | bytes | bytearray  # indexing gives ints, slicing gives bytes
+
+
 class _Unusual(Exception):
     """The file is valid protobuf (maybe) but not in the shape this reader handles."""
 
 
-def _varint(buf: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
+def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
@@ -48,7 +52,7 @@ def _varint(buf: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: mmap.mmap, pos: int, end: int):
+def _fields(buf: Buffer, pos: int, end: int):
     """(field number, wire type, start of the field's key, start of its payload, end) per field;
     for length-delimited fields the payload is [start, end) without the length prefix."""
     while pos < end:
@@ -97,7 +101,7 @@ class RawSlice:
     dtype: np.dtype
 
 
-def _strip_tensor(buf: mmap.mmap, start: int, end: int) -> tuple[bytes, RawSlice | None]:
+def _strip_tensor(buf: Buffer, start: int, end: int) -> tuple[bytes, RawSlice | None]:
     """The TensorProto at [start, end) with its raw_data cut out, and where that data is; the
     bytes unchanged and None when it is kept (small, external, another type, big-endian host)."""
     raw = None
@@ -120,7 +124,7 @@ def _strip_tensor(buf: mmap.mmap, start: int, end: int) -> tuple[bytes, RawSlice
     return buf[start:key_at] + buf[stop:end], RawSlice(pos, stop - pos, dtype)
 
 
-def split_model(buf: mmap.mmap) -> tuple[bytes, list[RawSlice | None]] | None:
+def split_model(buf: Buffer) -> tuple[bytes, list[RawSlice | None]] | None:
     """The model's bytes with the main graph's large initializer data cut out, and per initializer
     (in file order) where its data lies; None when the file has an unusual structure."""
     try:
@@ -146,6 +150,6 @@ def split_model(buf: mmap.mmap) -> tuple[bytes, list[RawSlice | None]] | None:
             return None
         pieces.append(buf[copied:g_end])
         graph = b"".join(pieces)
-        return buf[0:g_key] + _len_field(_MODEL_GRAPH, graph) + buf[g_end:end], slices
+        return bytes(buf[0:g_key] + _len_field(_MODEL_GRAPH, graph) + buf[g_end:end]), slices
     except (_Unusual, IndexError):
         return None
