@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "graph/graph.h"
 #include "graph/memory_planner.h"
@@ -283,16 +280,8 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
     outputs[i] = must_copy ? t.clone() : t;
   }
   for (auto& t : st.values) t.reset();
-  if (st.tracing) {
-    finish_trace(st);
-#if defined(__GLIBC__)
-    // The trace gave every intermediate its own buffer and kernels made their lazy forms and
-    // temporaries; freed, most of that stays in malloc's free lists, and the next run's arena
-    // would come on top (Inception v1 batch 8: +14 MB of peak RSS). Hand the free pages back to
-    // the OS once per new shape signature; steady-state runs are unaffected.
-    malloc_trim(0);
-#endif
-  }
+  st.traced = st.tracing;
+  if (st.tracing) finish_trace(st);
   st.tracing = false;
   st.plan.reset();
 }
