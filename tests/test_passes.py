@@ -78,6 +78,45 @@ def test_batchnorm_not_folded_when_conv_output_is_also_used():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("case", ["single", "shared", "output", "input"])
+def test_batchnorm_fold_scales_only_weights_nothing_else_sees(case):
+    """The fold scales W in place only when its Conv is its one reader and it is no graph input
+    or output; a W shared by two Conv+BN pairs, returned as an output or overridable as an input
+    keeps its values for the others."""
+    r = np.random.default_rng(8)
+    C, M = 3, 4
+    w = r.standard_normal((M, C, 3, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W")]
+    nodes, outputs = [], []
+    for k in range(2 if case == "shared" else 1):
+        bn = [f"scale{k}", f"shift{k}", f"mean{k}", f"var{k}"]
+        for name, v in zip(bn, (r.uniform(0.5, 2, M), r.standard_normal(M), r.standard_normal(M), r.uniform(0.1, 3, M))):
+            inits.append(numpy_helper.from_array(v.astype(np.float32), name))
+        nodes += [helper.make_node("Conv", ["x", "W"], [f"c{k}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("BatchNormalization", [f"c{k}", *bn], [f"y{k}"])]
+        outputs.append(helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT, None))
+    if case == "output":
+        nodes.append(helper.make_node("Identity", ["W"], ["w_out"]))
+        outputs.append(helper.make_tensor_value_info("w_out", TensorProto.FLOAT, None))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 6, 5])]
+    if case == "input":
+        inputs.append(helper.make_tensor_value_info("W", TensorProto.FLOAT, [M, C, 3, 3]))
+    model = helper.make_model(helper.make_graph(nodes, "g", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = r.standard_normal((1, C, 6, 5)).astype(np.float32)
+    sess = fastinfer.Session(model, threads=1)
+    feeds = [{"x": x}]
+    if case == "input":
+        feeds.append({"x": x, "W": (w * 2).astype(np.float32)})
+    for feed in feeds:
+        want = run_ort(model, feed)
+        for _ in range(2):
+            for got, ref in zip(sess.run(None, feed), want):
+                np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    if case == "output":
+        np.testing.assert_array_equal(sess.run(None, {"x": x})[-1], w)
+
+
 def test_inference_session_disable_all_skips_passes():
     model = _conv_bn_model(True, None)
     so = fastinfer.SessionOptions()

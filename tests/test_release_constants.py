@@ -42,3 +42,46 @@ def test_shared_packed_weights_stay_correct_with_and_without_other_readers():
             got = sess.run(None, {"x": x})
             for g, w in zip(got, want):
                 np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def packed_op_model(op: str):
+    """One node whose kernel packs its constant weight W and declares it never reads W again
+    (MatMul, Gemm, NCHW Conv, ConvTranspose, com.microsoft Attention); W is also an odd size.
+    Returns (model, input)."""
+    ops = [helper.make_opsetid("", 13)]
+    attrs: dict = {}
+    inputs = ["x", "W"]
+    if op == "MatMul":
+        x, w = R.standard_normal((2, 3, 17)), R.standard_normal((17, 33))
+    elif op == "Gemm":
+        x, w = R.standard_normal((7, 17)), R.standard_normal((33, 17))
+        attrs = {"transB": 1, "alpha": 0.5}
+    elif op == "Conv":
+        x, w = R.standard_normal((2, 6, 7, 9)), R.standard_normal((10, 3, 3, 2)) / 4
+        attrs = {"group": 2, "pads": [1, 0, 1, 1]}
+    elif op == "ConvTranspose":
+        x, w = R.standard_normal((1, 4, 5, 6)), R.standard_normal((4, 3, 3, 3)) / 4
+        attrs = {"strides": [2, 1]}
+    else:  # Attention: x [B, S, C], W [C, 3 * hidden], bias [3 * hidden]
+        x, w = R.standard_normal((2, 5, 8)), R.standard_normal((8, 24)) / 4
+        attrs = {"num_heads": 2, "domain": "com.microsoft"}
+        inputs = ["x", "W", "bias"]
+        ops.append(helper.make_opsetid("com.microsoft", 1))
+    x, w = x.astype(np.float32), w.astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W")]
+    if op == "Attention":
+        inits.append(numpy_helper.from_array(R.standard_normal(24).astype(np.float32), "bias"))
+    node = helper.make_node(op, inputs, ["y"], name="n", **attrs)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=ops, ir_version=8), x
+
+
+def test_kernels_that_drop_their_packed_constant_stay_correct():
+    for op in ("MatMul", "Gemm", "Conv", "ConvTranspose", "Attention"):
+        model, x = packed_op_model(op)
+        want = run_ort(model, {"x": x})[0]
+        for optimize in (True, False):
+            sess = fastinfer.Session(model, optimize=optimize)
+            for _ in range(2):  # the second run binds the (released) constant from the plan
+                np.testing.assert_allclose(sess.run(x), want, rtol=1e-4, atol=1e-4, err_msg=f"{op} {optimize}")

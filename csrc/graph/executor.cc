@@ -280,6 +280,7 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
     outputs[i] = must_copy ? t.clone() : t;
   }
   for (auto& t : st.values) t.reset();
+  st.traced = st.tracing;
   if (st.tracing) finish_trace(st);
   st.tracing = false;
   st.plan.reset();

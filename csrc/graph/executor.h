@@ -54,6 +54,7 @@ struct RunState {
   std::vector<int> remaining;          // uses left per value in this run
   std::shared_ptr<const Plan> plan;    // null while tracing
   bool tracing = false;
+  bool traced = false;                 // the last run traced (a new shape signature)
   std::vector<size_t> traced_bytes;    // per value, when tracing
   std::vector<int> alias_root;         // per value, when tracing: the value whose memory it views
   std::vector<int64_t> key;            // signature of the current run

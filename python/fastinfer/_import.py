@@ -3,6 +3,8 @@ core once, as a fastinfer._core.Graph. Nothing here runs at inference time."""
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
 import sys
 from collections.abc import Callable
@@ -12,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from . import _core, errors
+from . import _core, _wire, errors
 from ._dtypes import numpy_dtype, to_core
 from ._functions import expand_functions
 from .errors import InvalidModel, ModelNotFound
@@ -20,13 +22,63 @@ from .errors import InvalidModel, ModelNotFound
 ModelLike = Any  # str | os.PathLike | bytes | onnx.ModelProto
 
 
-def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
-    """Returns (ModelProto without external data loaded, base directory for external data)."""
-    if isinstance(model, onnx.ModelProto):
-        return model, ""
-    if isinstance(model, (bytes, bytearray, memoryview)):
+class MappedWeights:
+    """Initializer data that _wire cut out of a memory-mapped model file (or of the model's bytes
+    given by the caller): ``array(i, t)`` views initializer i's bytes there, ``drop(i)`` lets a
+    mapping's pages go once the core has copied them, so the file's pages and the core's copies
+    are never all resident at once."""
+
+    def __init__(self, mm: mmap.mmap | bytes | bytearray, slices: list[_wire.RawSlice | None]):
+        self._mm = mm
+        self._slices = slices
+
+    def array(self, i: int, t: onnx.TensorProto) -> np.ndarray | None:
+        """Initializer i (``t``, its proto without the data) viewed in the mapping, or None when
+        its data stayed in the proto."""
+        s = self._slices[i] if i < len(self._slices) else None
+        if s is None:
+            return None
+        if any(d < 0 for d in t.dims):
+            raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+        count = int(np.prod(t.dims, dtype=np.int64))
+        if s.nbytes != count * s.dtype.itemsize:
+            raise InvalidModel(f"tensor '{t.name}' holds {s.nbytes} bytes, its dims {list(t.dims)} need "
+                               f"{count * s.dtype.itemsize}")
+        # May be unaligned: the core copies it with memcpy (no aligned copy here first).
+        return np.frombuffer(self._mm, dtype=s.dtype, count=count, offset=s.offset).reshape(tuple(t.dims))
+
+    def drop(self, i: int) -> None:
+        """Removes initializer i's pages from this process (they stay in the page cache)."""
+        s = self._slices[i] if i < len(self._slices) else None
+        if s is None or not hasattr(self._mm, "madvise"):
+            return
+        page = mmap.PAGESIZE
+        start = s.offset // page * page
+        self._mm.madvise(mmap.MADV_DONTNEED, start, min(len(self._mm), s.offset + s.nbytes) - start)
+
+    def close(self) -> None:
+        """Unmaps the file (views still alive keep it mapped until they go)."""
+        close = getattr(self._mm, "close", None)  # bytes have nothing to close
         try:
-            return onnx.load_from_string(bytes(model)), ""
+            if close is not None:
+                close()
+        except BufferError:
+            pass
+
+
+def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str, MappedWeights | None]:
+    """Returns (ModelProto without external data loaded, base directory for external data, the
+    main graph's initializer data cut out of a mapped file or None). For a path, large raw_data is
+    left in the file (see _wire) and the ModelProto holds the rest."""
+    if isinstance(model, onnx.ModelProto):
+        return model, "", None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = model if isinstance(model, (bytes, bytearray)) else bytes(model)
+        try:
+            split = _wire.split_model(data) if len(data) >= _MAP_FROM_BYTES else None
+            if split is not None:  # the large weights are viewed in the caller's buffer, not parsed again
+                return onnx.load_from_string(split[0]), "", MappedWeights(data, split[1])
+            return onnx.load_from_string(bytes(data)), "", None
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends become InvalidModel
             raise InvalidModel(f"the bytes are not a valid ONNX model: {e}") from None
     if isinstance(model, (str, os.PathLike)):
@@ -35,12 +87,39 @@ def load_model(model: ModelLike) -> tuple[onnx.ModelProto, str]:
             raise ModelNotFound(f"model file not found: {path}")
         if os.path.isdir(path):
             raise InvalidModel(f"{path} is a directory, not an ONNX model file")
+        base_dir = os.path.dirname(os.path.abspath(path))
+        weights = None
         try:
-            proto = onnx.load(path, load_external_data=False)
+            weights = _map_model(path)
+            if weights is not None:
+                stripped, mapped = weights
+                return onnx.load_from_string(stripped), base_dir, mapped
+            return onnx.load(path, load_external_data=False), base_dir, None
         except Exception as e:  # noqa: BLE001 - any parse failure of the file is an InvalidModel
+            if weights is not None:
+                weights[1].close()
             raise InvalidModel(f"{path} is not a valid ONNX model: {e}") from None
-        return proto, os.path.dirname(os.path.abspath(path))
     raise TypeError(f"expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+
+
+# Files smaller than this are parsed by protobuf whole: holding them twice costs little, and
+# walking a small model of many nodes and no large weights (the light models) would be wasted.
+_MAP_FROM_BYTES = 1 << 20
+
+
+def _map_model(path: str) -> tuple[bytes, MappedWeights] | None:
+    """The model's bytes without its large initializer data and that data mapped, or None (a
+    small, empty or unusual file: onnx.load reads it)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0 or size < _MAP_FROM_BYTES:
+            return None
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    split = _wire.split_model(mm)
+    if split is None:
+        mm.close()
+        return None
+    return split[0], MappedWeights(mm, split[1])
 
 
 def _external_path(t: onnx.TensorProto, base_dir: str) -> str:
@@ -88,9 +167,15 @@ _RAW_DTYPES = {onnx.TensorProto.FLOAT: np.dtype("<f4"), onnx.TensorProto.DOUBLE:
                onnx.TensorProto.INT8: np.dtype("i1"), onnx.TensorProto.UINT8: np.dtype("u1")}
 
 
+# Element types whose values, when not in raw_data, are in a repeated field of the same type.
+_TYPED_FIELDS = {onnx.TensorProto.FLOAT: ("float_data", np.float32), onnx.TensorProto.DOUBLE: ("double_data", np.float64),
+                 onnx.TensorProto.INT64: ("int64_data", np.int64), onnx.TensorProto.INT32: ("int32_data", np.int32)}
+
+
 def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
-    if any(d < 0 for d in t.dims):
-        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(t.dims)}")
+    dims = tuple(t.dims)
+    if any(d < 0 for d in dims):
+        raise InvalidModel(f"tensor '{t.name}' has a negative dimension in {list(dims)}")
     if t.data_location == onnx.TensorProto.EXTERNAL:
         path = _external_path(t, base_dir)  # validates the location before anything reads it
         if t.data_type in _MAPPABLE:
@@ -98,11 +183,21 @@ def tensor_to_numpy(t: onnx.TensorProto, base_dir: str) -> np.ndarray:
     fast = _RAW_DTYPES.get(t.data_type)
     if fast is not None and t.HasField("raw_data") and sys.byteorder == "little":
         raw = t.raw_data
-        count = int(np.prod(t.dims, dtype=np.int64))
+        count = math.prod(dims)
         if len(raw) != count * fast.itemsize:
-            raise InvalidModel(f"tensor '{t.name}' holds {len(raw)} bytes, its dims {list(t.dims)} need "
+            raise InvalidModel(f"tensor '{t.name}' holds {len(raw)} bytes, its dims {list(dims)} need "
                                f"{count * fast.itemsize}")
-        return np.frombuffer(raw, dtype=fast).reshape(tuple(t.dims))  # a view: the core copies it once
+        return np.frombuffer(raw, dtype=fast).reshape(dims)  # a view: the core copies it once
+    typed = _TYPED_FIELDS.get(t.data_type)
+    if typed is not None and t.data_location != onnx.TensorProto.EXTERNAL and not t.HasField("raw_data"):
+        # numpy_helper.to_array's result for these types, without its per-call overhead (models
+        # such as the light ones hold hundreds of small attribute tensors).
+        field, dtype = typed
+        values = getattr(t, field)
+        count = math.prod(dims)
+        if len(values) != count:
+            raise InvalidModel(f"tensor '{t.name}' holds {len(values)} values, its dims {list(dims)} need {count}")
+        return np.array(values, dtype=dtype).reshape(dims)
     try:
         arr = numpy_helper.to_array(t, base_dir=base_dir)
     except Exception as e:  # noqa: BLE001 - onnx raises various types for malformed tensors
@@ -203,6 +298,10 @@ def _check_names(g: Any) -> None:
             for d in vi.type.tensor_type.shape.dim:
                 _text(d.dim_param, f"a dimension name of '{vi.name}'")
     for i, n in enumerate(g.node):
+        if (isinstance(n.name, str) and isinstance(n.op_type, str) and isinstance(n.domain, str)
+                and all(isinstance(x, str) for x in n.input) and all(isinstance(x, str) for x in n.output)
+                and all(isinstance(a.name, str) for a in n.attribute)):
+            continue  # the common case, without making the messages below
         name = _text(n.name, f"the name of node #{i}")
         where = f"node '{name or i}'"
         _text(n.op_type, f"the operator of {where}")
@@ -214,17 +313,24 @@ def _check_names(g: Any) -> None:
 
 
 def build_graph(g: onnx.GraphProto, base_dir: str, opsets: dict[str, int] | None,
-                constant_initializers: bool = False) -> Any:
+                constant_initializers: bool = False, weights: MappedWeights | None = None) -> Any:
     """The core graph of ``g``. ``constant_initializers``: inputs that name an initializer are
     constants, not overridable inputs (models of IR version < 4, where every initializer must be
-    listed as an input; ONNX Runtime treats them so too)."""
+    listed as an input; ONNX Runtime treats them so too). ``weights``: the data of ``g``'s
+    initializers that load_model left in the mapped file."""
     _check_names(g)
     cg = _core.Graph()
     cg.set_name(g.name if isinstance(g.name, str) else "")
     if opsets is not None:
         for domain, version in opsets.items():
             cg.set_opset(domain, version)
-    for init in g.initializer:
+    for i, init in enumerate(g.initializer):
+        mapped = weights.array(i, init) if weights is not None else None
+        if mapped is not None:  # one of the types whose bytes the core takes as they are
+            cg.add_initializer(init.name, init.data_type, mapped)
+            del mapped
+            weights.drop(i)
+            continue
         code, arr = to_core(tensor_to_numpy(init, base_dir), init.data_type)
         cg.add_initializer(init.name, code, arr)
     for sp in g.sparse_initializer:
@@ -264,13 +370,17 @@ def import_model(model: ModelLike, optimize: bool = True, config: dict[str, str]
     ``config`` holds session configuration entries that kernels read at creation. The ModelProto
     is let go before the kernels pack their weights (``read_proto`` takes what it needs first), so
     a model loaded from a file is not held in memory a third time."""
-    proto, base_dir = load_model(model)
-    if not proto.HasField("graph"):
-        raise InvalidModel("the model has no graph")
-    opsets = model_opsets(proto)
-    graph = expand_functions(proto, opsets)
+    proto, base_dir, weights = load_model(model)
     try:
-        cg = build_graph(graph, base_dir, opsets, constant_initializers=proto.ir_version < 4)
+        if not proto.HasField("graph"):
+            raise InvalidModel("the model has no graph")
+        opsets = model_opsets(proto)
+        graph = expand_functions(proto, opsets)
+        try:
+            cg = build_graph(graph, base_dir, opsets, constant_initializers=proto.ir_version < 4, weights=weights)
+        finally:
+            if weights is not None:
+                weights.close()
         extra = read_proto(proto) if read_proto is not None else None
         del graph, proto
         cg.set_optimize(bool(optimize))

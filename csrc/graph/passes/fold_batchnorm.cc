@@ -40,7 +40,14 @@ void fold_batchnorm_into_conv(Graph& g) {
     double eps = bn.attrs.get_float("epsilon", 1e-5f);
     const float *scale = p[0]->data<float>(), *shift = p[1]->data<float>(), *mean = p[2]->data<float>(),
                 *var = p[3]->data<float>();
-    Tensor W2 = W->clone();
+    // W is scaled in place when nothing else can see it: this Conv is its only reader, it is no
+    // graph input or output, and no other tensor shares its buffer. That saves a fresh copy of
+    // every folded layer's weights at creation (time in page faults, and transient memory).
+    const int old_w = conv.inputs[1];
+    const Value& wv = g.value(old_w);
+    const bool in_place = uses[size_t(old_w)] == 1 && !wv.is_input && !wv.is_output && W->owner() &&
+                          W->owner().use_count() == 1;
+    Tensor W2 = in_place ? *W : W->clone();
     Tensor B2 = Tensor::empty(DataType::Float, Shape{M});
     int64_t per = W->numel() / M;
     for (int64_t m = 0; m < M; ++m) {
@@ -52,12 +59,13 @@ void fold_batchnorm_into_conv(Graph& g) {
     }
     conv.inputs.resize(3, -1);
     conv.input_names.resize(3);
-    int old_w = conv.inputs[1], old_b = conv.inputs[2];
-    conv.inputs[1] = g.add_constant(g.value(old_w).name + "_bn", std::move(W2));
+    const int old_b = conv.inputs[2];
+    if (in_place) W2.reset();  // the constant holds the scaled data itself
+    else conv.inputs[1] = g.add_constant(g.value(old_w).name + "_bn", std::move(W2));
     conv.inputs[2] = g.add_constant(bn.name + "_bias", std::move(B2));
     conv.input_names[1] = g.value(conv.inputs[1]).name;
     conv.input_names[2] = g.value(conv.inputs[2]).name;
-    pass_util::release_if_unused(g, uses, old_w);
+    if (!in_place) pass_util::release_if_unused(g, uses, old_w);
     if (old_b >= 0) pass_util::release_if_unused(g, uses, old_b);
     conv.outputs[0] = bn.outputs[0];
     conv.output_names[0] = bn.output_names[0];

@@ -267,7 +267,9 @@ F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t 
   F32PackedWeights w;
   w.kernel = &select_f32_gemm(m_hint, n, k);
   size_t count = f32_pack_b_size(k, n, w.kernel->nr);
-  w.owner = alloc_buffer(std::max<size_t>(1, count) * sizeof(float));
+  // f32_pack_b writes every element (the last panel's columns past n as zeros): no zero-fill,
+  // which would touch all of a large model's packed weights once more at creation.
+  w.owner = alloc_buffer(std::max<size_t>(1, count) * sizeof(float), /*zero=*/false);
   w.b = f32_pack_b(k, n, b, stride_k, stride_n, w.kernel->nr, static_cast<float*>(w.owner.get()));
   return w;
 }

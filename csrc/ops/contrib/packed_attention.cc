@@ -40,6 +40,10 @@ class PackedAttention final : public OpKernel {
       packed_ = kernels::f32_pack_weights(w->dim(0), w->dim(1), w->data<float>(), w->dim(1), 1);
   }
 
+  // A packed constant W is all compute reads (W's rows are checked to equal C, its width is
+  // total): the graph may drop its copy.
+  bool reads_constant_input(int i) const override { return i != 1 || !packed_.kernel; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.in(0);
     const Tensor& w = ctx.in(1);

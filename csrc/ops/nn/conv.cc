@@ -28,6 +28,10 @@ class ConvKernel : public OpKernel {
     winograd_ = nn::ConvWinograd::make(init, attrs_);
   }
 
+  // W packed into A panels (float32, not depthwise) is all compute reads: Mg and ck come from W's
+  // own shape, so the packed path is always taken. A Winograd layer keeps W for its lazy transform.
+  bool reads_constant_input(int i) const override { return i != 1 || packed_w_.empty() || winograd_; }
+
   // The path these shapes take: a dwconv microkernel, or im2col + a GEMM microkernel (float32).
   std::string describe(const std::vector<StaticInput>& in) const override {
     if (in.size() < 2 || in[0].dtype == DataType::Undefined) return "";

@@ -76,6 +76,10 @@ class ConvTransposeKernel : public OpKernel {
     }
   }
 
+  // The float32 path reads only the transposed copy wt_ (made when W is a constant float32, and
+  // X must then be float32 too): the graph may drop its copy.
+  bool reads_constant_input(int i) const override { return i != 1 || !has_wt_; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
     const Tensor& W = ctx.in(1);

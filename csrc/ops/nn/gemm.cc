@@ -27,6 +27,9 @@ class GemmKernel : public OpKernel {
     }
   }
 
+  // A packed constant B is all compute reads (its k and n are B's own): the graph may drop its copy.
+  bool reads_constant_input(int i) const override { return i != 1 || !has_packed_; }
+
   // The GEMM microkernel for these shapes (float32), "ref_gemm" for other types.
   std::string describe(const std::vector<StaticInput>& in) const override {
     if (in.size() < 2 || in[0].dtype != DataType::Float) return in.empty() || in[0].dtype == DataType::Undefined ? "" : "ref_gemm";
