@@ -112,7 +112,9 @@ Tensor& Executor::allocate(RunState& st, int value, DataType dt, const Shape& sh
       return slot;
     }
   }
-  slot = Tensor::empty_output(dt, shape);  // kernels write every output element
+  // Kernels write every output element. Graph outputs outlive the run: theirs are recycled
+  // (core/buffer_cache.h); the trace's per-value buffers are not kept.
+  slot = g_.value(value).is_output ? Tensor::empty_output(dt, shape) : Tensor::empty(dt, shape, /*zero=*/false);
   return slot;
 }
 
