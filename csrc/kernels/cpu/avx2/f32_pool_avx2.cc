@@ -2,21 +2,13 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/f32_pool.h"
+#include "kernels/cpu/avx2/lanes.h"
 
 namespace fi::kernels {
 
 namespace {
-struct Avx2 {
-  using V = __m256;
+struct Avx2 : simd::Avx2Lanes {
   static constexpr int64_t L = 8;
-  static __m256i lanes(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static V set1(float v) { return _mm256_set1_ps(v); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static V loadn(const float* p, int64_t n) { return _mm256_maskload_ps(p, lanes(n)); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static void storen(float* p, V v, int64_t n) { _mm256_maskstore_ps(p, lanes(n), v); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V bor(V a, V b) { return _mm256_or_ps(a, b); }

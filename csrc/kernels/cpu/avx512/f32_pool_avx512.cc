@@ -6,19 +6,13 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "kernels/cpu/f32_pool.h"
+#include "kernels/cpu/avx512/lanes.h"
 
 namespace fi::kernels {
 
 namespace {
-struct Avx512 {
-  using V = __m512;
+struct Avx512 : simd::Avx512Lanes {
   static constexpr int64_t L = 16;
-  static __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
-  static V set1(float v) { return _mm512_set1_ps(v); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V loadn(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static void storen(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V bor(V a, V b) {

@@ -2,18 +2,13 @@
 #include <algorithm>
 
 #include "kernels/cpu/f32_dwconv_nhwc.h"
+#include "kernels/cpu/ref/lanes.h"
 
 namespace fi::kernels {
 
 namespace {
-struct Scalar {
-  using V = float;
+struct Scalar : simd::ScalarLanes {
   static constexpr int L = 1;
-  static V set1(float v) { return v; }
-  static V load(const float* p) { return *p; }
-  static V loadn(const float* p, int64_t) { return *p; }
-  static void store(float* p, V v) { *p = v; }
-  static void storen(float* p, V v, int64_t) { *p = v; }
   static V fmadd(V a, V b, V c) { return a * b + c; }
   static V min(V a, V b) { return std::min(a, b); }
   static V max(V a, V b) { return std::max(a, b); }

@@ -1,17 +1,12 @@
 // Portable fp32 pooling primitives (one float per "vector"), the reference for the SIMD ones.
 #include "kernels/cpu/f32_pool.h"
+#include "kernels/cpu/ref/lanes.h"
 
 namespace fi::kernels {
 
 namespace {
-struct Scalar {
-  using V = float;
+struct Scalar : simd::ScalarLanes {
   static constexpr int64_t L = 1;
-  static V set1(float v) { return v; }
-  static V load(const float* p) { return *p; }
-  static V loadn(const float* p, int64_t) { return *p; }
-  static void store(float* p, V v) { *p = v; }
-  static void storen(float* p, V v, int64_t) { *p = v; }
   static V add(V a, V b) { return a + b; }
   static V mul(V a, V b) { return a * b; }
   static V bor(V a, V b) { return bits(ubits(a) | ubits(b)); }
