@@ -37,6 +37,11 @@ CONV_CASES = [
     (2, 24, 11, 9, 24, 5, 2, (2, 1, 2, 2), 1, 24, False, None, True),
     (1, 1, 5, 33, 1, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
     (1, 19, 3, 4, 19, 3, 1, (2, 1, 2, 2), 2, 19, True, None, False),
+    # wide rows: the depthwise kernel's 8-pixel register-reuse form for 3x3 / 5x5, strides 1 and 2
+    (2, 35, 4, 30, 35, 3, 1, (1, 1, 1, 1), 1, 35, False, None, True),
+    (1, 20, 6, 40, 20, 3, 2, (1, 1, 1, 1), 1, 20, True, (0.0, 6.0), False),
+    (1, 9, 4, 26, 9, 5, 1, (2, 2, 2, 2), 1, 9, True, None, False),
+    (1, 21, 5, 45, 21, 5, 2, (2, 2, 2, 2), 1, 21, True, None, False),
     (0, 3, 4, 4, 5, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
 ]
 

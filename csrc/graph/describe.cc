@@ -61,6 +61,17 @@ double estimate_flops(const Graph& g, const Node& n) {
     if (!a || a->empty() || out < 0) return -1;
     return op == "NhwcConv" ? 2 * out * product(*a, 1) : 2 * out * double(a->back());
   }
+  if (n.domain == "ai.fastinfer" && op == "NhwcDwBlock") {  // expansion + depthwise + projection
+    const auto* wd = dims_of(g, n, 3);
+    const auto* we = dims_of(g, n, 1);
+    const auto* wp = dims_of(g, n, 5);
+    const double in = n.inputs.empty() ? -1 : numel_of(g, n.inputs[0]);
+    if (!wd || wd->size() != 4 || out < 0 || in < 0 || (we && we->size() != 4) || (wp && wp->size() != 4)) return -1;
+    const double ce = double((*wd)[0]), cin = we ? double((*we)[1]) : ce, m = wp ? double((*wp)[0]) : ce;
+    const double in_px = in / cin, out_px = out / m;
+    return (we ? 2 * in_px * ce * cin : 0) + 2 * out_px * ce * double((*wd)[2] * (*wd)[3]) +
+           (wp ? 2 * out_px * m * ce : 0);
+  }
   if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw")) return 0;
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;

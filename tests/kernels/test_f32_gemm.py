@@ -95,6 +95,28 @@ def test_packed_a_and_few_rows(name):
 
 
 @pytest.mark.parametrize("name", kernel_ids())
+def test_short_last_tile_shared(name):
+    """M = j*MR + r with a short remainder r < MR/2: the driver splits the last MR + r rows over two
+    tiles (7x7 = 49 rows on 12-row tiles: ..., 7, 6). A read in place (few columns) and packed per
+    block (many), bias per row and a residual, 1 and 2 threads."""
+    k_ = need(name)
+    mr = k_["mr"]
+    rng = np.random.default_rng(5)
+    for j in (1, 2, 4):
+        for r in range(1, max(2, (mr + 1) // 2)):
+            m = j * mr + r
+            for n in (k_["nr"] + 3, 9 * k_["nr"] + 1):
+                k = int(rng.choice([5, 64, 300]))
+                a = rng.standard_normal((m, k), dtype=np.float32)
+                b = rng.standard_normal((k, n), dtype=np.float32)
+                bias = rng.standard_normal(m, dtype=np.float32)
+                res = rng.standard_normal((m, n), dtype=np.float32)
+                got = _core.kernels.f32_gemm(name, a, b, bias=bias, bias_per_row=True, residual=res,
+                                             packed=bool(n % 2), threads=1 + (m + n) % 2)
+                check(got, reference(a, b, bias, True, res), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
 @pytest.mark.parametrize("act", sorted(ACTS))
 def test_activations(name, act):
     """act(alpha * A @ B + bias + residual), then the clamp, on tiles with tails."""

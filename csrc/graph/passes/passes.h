@@ -61,6 +61,9 @@ void fuse_skip_layernorm(Graph& g);
 // Regions of float32 2-D Conv and the pooling/elementwise ops after them run channels-last
 // (ai.fastinfer Nhwc* ops) with reorders only at the region's edges; FASTINFER_LAYOUT=nchw: off.
 void assign_layout(Graph& g);
+// Channels-last [pointwise ->] depthwise -> [pointwise] conv chains (MobileNet blocks) become one
+// ai.fastinfer NhwcDwBlock that streams rows through L2. After assign_layout.
+void fuse_dw_block(Graph& g);
 
 void run_graph_passes(Graph& g);
 

@@ -25,7 +25,8 @@ void run_graph_passes(Graph& g) {
   fuse_bias_gelu(g);
   fuse_skip_layernorm(g);
   remove_dead_nodes(g);
-  assign_layout(g);  // last: converts the fused Convs
+  assign_layout(g);  // converts the fused Convs
+  fuse_dw_block(g);  // last: fuses the NhwcConvs it made
 }
 
 }  // namespace fi

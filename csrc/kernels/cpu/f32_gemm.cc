@@ -49,15 +49,34 @@ float* a_block_buffer(size_t floats) {
   return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
 }
 
-// Packs rows [row0, row0 + tiles*MR) below m and k in [k0, k0 + kc) of a row-major A into tiles
-// consecutive panels of kc x rows floats at a stride of kc x MR floats (rows = MR but in the last
-// panel). Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
-void pack_a_block(const float* a, int64_t lda, int64_t m, int64_t row0, int64_t tiles, int64_t k0, int64_t kc,
-                  int MR, float* dst) {
+// The rows of each M tile: MR each, except that a short remainder (under MR/2 rows, which
+// leaves a tile too few accumulators to hide the FMA latency) shares the last two tiles evenly
+// with the full tile before it: 49 rows as 12, 12, 12, 7, 6 rather than 12, 12, 12, 12, 1. Only
+// for A packed per block or read in place (A packed once has fixed MR-row panels).
+struct MTiles {
+  int64_t m = 0, mt = 0, split = 0;  // split: rows of tile mt-2 when the last two share, else 0
+  int MR = 1;
+  MTiles(int64_t m_, int MR_, bool may_split) : m(m_), mt((m_ + MR_ - 1) / MR_), MR(MR_) {
+    const int64_t rem = m % MR;
+    if (may_split && mt >= 2 && rem != 0 && 2 * rem < MR) split = (MR + rem + 1) / 2;
+  }
+  int64_t row(int64_t it) const { return split && it == mt - 1 ? (mt - 2) * MR + split : it * MR; }
+  int64_t rows(int64_t it) const {
+    if (split && it >= mt - 2) return it == mt - 2 ? split : MR + m % MR - split;
+    return std::min<int64_t>(MR, m - it * MR);
+  }
+};
+
+// Packs tiles [t0, t0 + tiles) of a row-major A, k in [k0, k0 + kc), into consecutive panels of
+// kc x rows floats at a stride of kc x MR floats. Groups of 4 rows go through 4x4 SSE transposes
+// (baseline x86-64).
+void pack_a_block(const float* a, int64_t lda, const MTiles& mtiles, int64_t t0, int64_t tiles, int64_t k0,
+                  int64_t kc, float* dst) {
+  const int MR = mtiles.MR;
   for (int64_t t = 0; t < tiles; ++t) {
     float* d = dst + t * kc * MR;
-    const int64_t r0 = row0 + t * MR;
-    const int rows = int(std::min<int64_t>(MR, m - r0));
+    const int64_t r0 = mtiles.row(t0 + t);
+    const int rows = int(mtiles.rows(t0 + t));
     const int64_t st = rows;
     int i = 0;
     for (; i + 4 <= rows; i += 4) {
@@ -134,6 +153,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
   const int64_t kcb = std::max<int64_t>(1, ceil_div(k, nkb));
   const int64_t mc_tiles = std::max<int64_t>(1, kMC / MR);
   const bool act = ep.act != Activation::None;
+  const MTiles mtiles(m, MR, !src.packed);
   Epilogue base_ep = ep;
   if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
 
@@ -158,14 +178,14 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
       const int64_t blk = ceil_div(i_end - i_begin, nblk);
       for (int64_t ib = i_begin; ib < i_end; ib += blk) {
         int64_t ie = std::min(i_end, ib + blk);
-        if (abuf) pack_a_block(src.a, src.lda, m, ib * MR, ie - ib, k0, kc, MR, abuf);
+        if (abuf) pack_a_block(src.a, src.lda, mtiles, ib, ie - ib, k0, kc, abuf);
         auto a_panel = [&](int64_t it) {
           const int64_t rows = std::min<int64_t>(MR, m - it * MR);
           return src.packed ? src.packed->data + it * k * MR + k0 * rows : abuf + (it - ib) * kc * MR;
         };
         auto one = [&](int64_t it, int64_t p) {
           int64_t col = p * NR, nc = std::min<int64_t>(NR, n - col);
-          int64_t row = it * MR, mr = std::min<int64_t>(MR, m - row);
+          int64_t row = mtiles.row(it), mr = mtiles.rows(it);
           Epilogue tile_ep;
           const Epilogue* tep = nullptr;
           if (last) {

@@ -25,6 +25,7 @@
 #include "ops/nn/conv_winograd.h"
 #include "ops/nn/gemm_util.h"
 #include "ops/nhwc/nhwc_ops.h"
+#include "ops/nhwc/nhwc_weights.h"
 #include "ops/registry.h"
 
 namespace fi {
@@ -309,26 +310,6 @@ class NhwcConvKernel : public OpKernel {
     }
   }
 
-  // Packs Wt [K, M], given as its transpose wt [M, K] row-major (Wt[k, m] = wt[m * K + k]), for
-  // the microkernel of the highest tier, unless a lower SIMD tier's narrower
-  // tile wastes much less of its width on the M output channels (the rows, N*OH*OW, are many):
-  // M = 16 runs 6x16 AVX2 tiles rather than half-empty 8x32 AVX-512 ones.
-  static kernels::F32PackedWeights pack(int64_t K, int64_t M, const float* wt) {
-    auto use = [M](const kernels::F32GemmKernel& k) { return double(M) / double((M + k.nr - 1) / k.nr * k.nr); };
-    const kernels::F32GemmKernel* best = nullptr;
-    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
-      if (kernels::f32_gemm_supported(k) && (!best || k.tier > best->tier || (k.tier == best->tier && use(k) > use(*best))))
-        best = &k;
-    const kernels::F32GemmKernel* top = best;
-    for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
-      if (kernels::f32_gemm_supported(k) && k.tier > 0 && use(k) >= use(*top) + 0.25 && use(k) > use(*best)) best = &k;
-    kernels::F32PackedWeights w;
-    w.kernel = best;
-    w.owner = alloc_buffer(std::max<size_t>(1, kernels::f32_pack_b_size(K, M, best->nr)) * sizeof(float), false);
-    w.b = kernels::f32_pack_b(K, M, wt, 1, K, best->nr, static_cast<float*>(w.owner.get()));
-    return w;
-  }
-
   // Wt[(t*C + c), m] = W[m, c, t]: tap-major rows matching the im2row layout, packed for the GEMM.
   kernels::F32PackedWeights pack_im2row(const Tensor& w) const {
     const int64_t M = w.dim(0), Cg = w.dim(1), kk = w.dim(2) * w.dim(3);
@@ -337,12 +318,12 @@ class NhwcConvKernel : public OpKernel {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
-    return pack(kk * Cg, M, wt.data());
+    return nhwc_pack_gemm_weights(kk * Cg, M, wt.data());
   }
 
   // For im2row_nchw: rows (c, ky, kx) are W's own order, so W [M, C*kh*kw] packs as it is.
   kernels::F32PackedWeights pack_im2row_nchw(const Tensor& w) const {
-    return pack(w.dim(1) * w.dim(2) * w.dim(3), w.dim(0), w.data<float>());
+    return nhwc_pack_gemm_weights(w.dim(1) * w.dim(2) * w.dim(3), w.dim(0), w.data<float>());
   }
 
   static bool all_ones(const std::vector<int64_t>& v) {

@@ -9,6 +9,7 @@ class OpRegistry;
 constexpr const char* kNhwcDomain = "ai.fastinfer";
 
 void register_nhwc_conv(OpRegistry& r);     // NhwcConv
+void register_nhwc_dw_block(OpRegistry& r);  // NhwcDwBlock
 void register_nhwc_pool(OpRegistry& r);     // NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool
 void register_nhwc_reorder(OpRegistry& r);  // NchwToNhwc, NhwcToNchw
 void register_nhwc_batchnorm(OpRegistry& r);  // NhwcBatchNormalization

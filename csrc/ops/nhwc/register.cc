@@ -6,6 +6,7 @@ namespace fi {
 
 void register_nhwc_ops(OpRegistry& r) {
   register_nhwc_conv(r);
+  register_nhwc_dw_block(r);
   register_nhwc_pool(r);
   register_nhwc_reorder(r);
   register_nhwc_batchnorm(r);

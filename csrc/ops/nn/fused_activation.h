@@ -15,8 +15,8 @@ namespace fi::nn {
 struct FusedActivation {
   kernels::Activation act = kernels::Activation::None;
 
-  explicit FusedActivation(const Attributes& at) {
-    const std::string name = at.get_string("fi.activation", "");
+  explicit FusedActivation(const Attributes& at, const std::string& prefix = "fi.") {
+    const std::string name = at.get_string(prefix + "activation", "");
     if (name.empty()) return;
     if (name == "Sigmoid") act = kernels::Activation::Sigmoid;
     else if (name == "Tanh") act = kernels::Activation::Tanh;

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "core/dtype.h"
@@ -17,8 +18,9 @@ namespace fi::nn {
 struct FusedClamp {
   float lo = -INFINITY, hi = INFINITY;
   bool active() const { return lo != -INFINITY || hi != INFINITY; }
-  explicit FusedClamp(const Attributes& at)
-      : lo(at.get_float("fi.clamp_min", -INFINITY)), hi(at.get_float("fi.clamp_max", INFINITY)) {}
+  // prefix: "fi." for a single op; a fused chain names each stage's (NhwcDwBlock: "fi.dw." ...).
+  explicit FusedClamp(const Attributes& at, const std::string& prefix = "fi.")
+      : lo(at.get_float(prefix + "clamp_min", -INFINITY)), hi(at.get_float(prefix + "clamp_max", INFINITY)) {}
   template <class T>
   void apply(T* y, int64_t n) const {
     if (!active()) return;

@@ -1,0 +1,295 @@
+// ai.fastinfer NhwcDwBlock: a MobileNet-style inverted residual block in channels-last layout,
+// made by the graph pass fuse_dw_block from a chain of NhwcConvs:
+//   E = act_e(clamp_e(X x We + Be))            pointwise expansion  (optional: E = X)
+//   D = act_d(clamp_d(depthwise(E; Wd) + Bd))  depthwise kh x kw, any stride, pads, dilation
+//   Y = act_p(clamp_p(D x Wp + Bp + R))        pointwise projection (optional: Y = D)
+// Inputs X [N, H, W, C], We [Ce, C, 1, 1], Be [Ce], Wd [Ce, 1, kh, kw], Bd [Ce], Wp [M, Ce, 1, 1],
+// Bp [M], R [N, OH, OW, M]; absent ones are "". Weights and biases are constants, packed at
+// creation. Attributes: the depthwise conv's, and per stage fi.expand.* / fi.dw.* / fi.project.*
+// clamp_min, clamp_max, activation.
+//
+// Streamed (the point of the op): a task is a run of output rows of one image. A few output rows
+// at a time, it expands the input rows they read into a window of rows (rows the step before
+// already expanded stay; only new ones are computed), runs the depthwise rows from the window
+// into a small buffer and projects that buffer into Y. E and D stay in L2 and never go to DRAM:
+// in the early MobileNetV2 blocks each is 6x the size of the block's input. Rows read by two
+// tasks (the halo) are expanded by both, so where splitting images into tasks would recompute
+// many rows (small images on several threads) the op runs staged: the three stages over whole
+// tensors, each split over the pool its own way. conv.dw_block / FASTINFER_DW_BLOCK = stream or
+// staged forces one; auto (default) picks.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/dwconv_nhwc.h"
+#include "kernels/gemm.h"
+#include "ops/nhwc/nhwc_ops.h"
+#include "ops/nhwc/nhwc_weights.h"
+#include "ops/nn/conv_util.h"
+#include "ops/nn/fused_activation.h"
+#include "ops/nn/gemm_util.h"
+#include "ops/registry.h"
+
+namespace fi {
+
+namespace {
+
+enum In { kX = 0, kWe, kBe, kWd, kBd, kWp, kBp, kR, kInputs };
+
+// The window of expanded rows plus the depthwise rows of one step stay under this many bytes
+// (half of Zen 4's 1 MiB L2: X's and Y's rows stream through the rest).
+constexpr int64_t kStepBytes = 384 * 1024;
+// Auto mode streams unless the halo rows the task split adds exceed this share of the rows.
+constexpr double kMaxHaloShare = 0.2;
+
+// One pointwise stage: packed W [K -> M], its bias, clamp and activation.
+struct Pointwise {
+  bool present = false;
+  int64_t k = 0, m = 0;
+  kernels::F32PackedWeights w;
+  std::vector<float> bias;  // empty: none
+  nn::FusedClamp clamp;
+  nn::FusedActivation act;
+
+  Pointwise(const OpInit& init, int wi, int bi, const char* prefix)
+      : clamp(init.attrs(), prefix), act(init.attrs(), prefix) {
+    if (!init.has_input(wi)) return;
+    const Tensor* w = init.constant_input(wi);
+    FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4 && w->dim(2) == 1 && w->dim(3) == 1, InvalidModel,
+             "NhwcDwBlock: input ", wi, " must be a constant float32 [M, K, 1, 1] pointwise weight");
+    present = true;
+    m = w->dim(0);
+    k = w->dim(1);
+    this->w = nhwc_pack_gemm_weights(k, m, w->data<float>());
+    bias = constant_bias(init, bi, m);
+  }
+
+  kernels::Epilogue epilogue(const float* residual, int64_t res_stride) const {
+    kernels::Epilogue ep;
+    ep.bias = bias.empty() ? nullptr : bias.data();
+    ep.clamp_min = clamp.lo;
+    ep.clamp_max = clamp.hi;
+    ep.act = act.act;
+    ep.residual = residual;
+    ep.res_row_stride = res_stride;
+    return ep;
+  }
+
+  // Y[rows, m] = epilogue(A[rows, k] x W) with A at stride k.
+  void run(int64_t rows, const float* a, float* y, const float* residual, ThreadPool* pool) const {
+    kernels::f32_gemm(*w.kernel, rows, m, k, a, k, w.b, y, m, epilogue(residual, m), pool);
+  }
+
+  static std::vector<float> constant_bias(const OpInit& init, int bi, int64_t n) {
+    if (!init.has_input(bi)) return {};
+    const Tensor* b = init.constant_input(bi);
+    FI_CHECK(b && b->dtype() == DataType::Float && b->rank() == 1 && b->dim(0) == n, InvalidModel,
+             "NhwcDwBlock: input ", bi, " must be a constant float32 [", n, "] bias");
+    return std::vector<float>(b->data<float>(), b->data<float>() + n);
+  }
+};
+
+std::string dw_block_mode(const OpInit& init) {
+  const char* env = std::getenv("FASTINFER_DW_BLOCK");
+  std::string mode = init.config("conv.dw_block", env && *env ? env : "auto");
+  FI_CHECK(mode == "auto" || mode == "stream" || mode == "staged", InvalidArgument,
+           "conv.dw_block / FASTINFER_DW_BLOCK must be auto, stream or staged, got '", mode, "'");
+  return mode;
+}
+
+class NhwcDwBlockKernel : public OpKernel {
+ public:
+  explicit NhwcDwBlockKernel(const OpInit& init)
+      : attrs_(init),
+        mode_(dw_block_mode(init)),
+        expand_(init, kWe, kBe, "fi.expand."),
+        project_(init, kWp, kBp, "fi.project."),
+        dw_clamp_(init.attrs(), "fi.dw."),
+        dw_act_(init.attrs(), "fi.dw.") {
+    FI_CHECK(init.num_inputs() <= kInputs, InvalidModel, "NhwcDwBlock: at most ", int(kInputs), " inputs");
+    const Tensor* wd = init.constant_input(kWd);
+    FI_CHECK(wd && wd->dtype() == DataType::Float && wd->rank() == 4 && wd->dim(1) == 1, InvalidModel,
+             "NhwcDwBlock: Wd must be a constant float32 [C, 1, kh, kw] depthwise weight");
+    wd_shape_ = wd->shape();
+    ce_ = wd->dim(0);
+    FI_CHECK(attrs_.group == ce_, InvalidModel, "NhwcDwBlock: group ", attrs_.group, " is not the depthwise ",
+             ce_, " channels");
+    FI_CHECK(!expand_.present || expand_.m == ce_, InvalidModel, "NhwcDwBlock: the expansion makes ", expand_.m,
+             " channels, the depthwise conv takes ", ce_);
+    FI_CHECK(!project_.present || project_.k == ce_, InvalidModel, "NhwcDwBlock: the projection reads ",
+             project_.k, " channels, the depthwise conv makes ", ce_);
+    FI_CHECK(project_.present || !init.has_input(kR), InvalidModel, "NhwcDwBlock: a residual needs the projection");
+    dw_w_.resize(size_t(ce_ * wd->dim(2) * wd->dim(3)));
+    kernels::f32_dwconv_nhwc_pack_weights(ce_, wd->dim(2), wd->dim(3), wd->data<float>(), dw_w_.data());
+    dw_bias_ = Pointwise::constant_bias(init, kBd, ce_);
+  }
+
+  std::string describe(const std::vector<StaticInput>& in) const override {
+    (void)in;
+    std::string s = mode_ == "staged" ? "staged " : "rows streamed through L2: ";
+    if (expand_.present) s += std::string(expand_.w.kernel->name) + " expansion, ";
+    s += kernels::select_f32_dwconv_nhwc().name;
+    if (project_.present) s += std::string(", ") + project_.w.kernel->name + " projection";
+    return s;
+  }
+
+  // Only the activations (X, R) are read at run time; the weights were packed.
+  bool reads_constant_input(int i) const override { return i == kX || i == kR; }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& X = ctx.in(kX);
+    const Tensor* R = ctx.input(kR);
+    const int64_t cin = expand_.present ? expand_.k : ce_;
+    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4 && X.dim(3) == cin, InvalidArgument,
+             "NhwcDwBlock: X must be float32 NHWC with ", cin, " channels, got ", dtype_name(X.dtype()), " ",
+             X.shape().str());
+    const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2);
+    const nn::ConvGeom cg = nn::conv_geometry(attrs_, Shape{N, ce_, H, W}, wd_shape_, "NhwcDwBlock");
+    const int64_t OH = cg.out[0], OW = cg.out[1], M = project_.present ? project_.m : ce_;
+    const Shape ys{N, OH, OW, M};
+    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == ys), InvalidArgument,
+             "NhwcDwBlock: residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
+    Tensor& Y = ctx.output(0, DataType::Float, ys);
+    if (Y.numel() == 0) return;
+
+    Run r;
+    r.dg = nn::dw_conv_geometry(cg);
+    r.n = N;
+    r.x = X.data<float>();
+    r.res = R ? R->data<float>() : nullptr;
+    r.y = Y.data<float>();
+    r.pool = ctx.pool();
+    const int threads = r.pool ? r.pool->num_threads() : 1;
+    // Tasks per image: one when the images alone keep the threads busy, else a few per thread.
+    r.splits = N >= threads ? 1 : std::min<int64_t>(OH, (2 * threads + N - 1) / N);
+    const int64_t halo = (r.dg.kh - 1) * r.dg.dil_h + 1 - r.dg.stride_h;
+    const bool stream = mode_ == "stream" ||
+                        (mode_ == "auto" && double((r.splits - 1) * std::max<int64_t>(0, halo)) <= kMaxHaloShare * H);
+    if (stream) run_streamed(ctx, r);
+    else run_staged(ctx, r);
+  }
+
+ private:
+  struct Run {
+    kernels::DwConvGeom dg;
+    int64_t n = 0, splits = 1;
+    const float *x = nullptr, *res = nullptr;
+    float* y = nullptr;
+    ThreadPool* pool = nullptr;
+  };
+
+  void depthwise_rows(const kernels::DwConvGeom& g, int64_t oy0, int64_t oy1, const float* x, float* y) const {
+    const kernels::F32DwConvNhwcKernel& k = kernels::select_f32_dwconv_nhwc();
+    const float* bias = dw_bias_.empty() ? nullptr : dw_bias_.data();
+    for (int64_t oy = oy0; oy < oy1; ++oy) k.fn(g, ce_, oy, x, dw_w_.data(), bias, dw_clamp_.lo, dw_clamp_.hi, y);
+  }
+
+  void run_staged(KernelContext& ctx, const Run& r) const {
+    const kernels::DwConvGeom& g = r.dg;
+    const int64_t in_px = r.n * g.in_h * g.in_w, out_px = r.n * g.out_h * g.out_w;
+    float* e = expand_.present ? ctx.scratch_as<float>(size_t(in_px * ce_ + (project_.present ? out_px * ce_ : 0)))
+                               : ctx.scratch_as<float>(size_t(project_.present ? out_px * ce_ : 1));
+    float* d = project_.present ? (expand_.present ? e + in_px * ce_ : e) : r.y;
+    const float* ein = r.x;
+    if (expand_.present) {
+      expand_.run(in_px, r.x, e, nullptr, r.pool);
+      ein = e;
+    }
+    const float* bias = dw_bias_.empty() ? nullptr : dw_bias_.data();
+    kernels::f32_dwconv_nhwc(kernels::select_f32_dwconv_nhwc(), g, r.n, ce_, ein, dw_w_.data(), bias, dw_clamp_.lo,
+                             dw_clamp_.hi, d, r.pool);
+    dw_act_.apply(d, out_px * ce_, r.pool);
+    if (project_.present) project_.run(out_px, d, r.y, r.res, r.pool);
+  }
+
+  void run_streamed(KernelContext& ctx, const Run& r) const {
+    const kernels::DwConvGeom& g = r.dg;
+    const int64_t kspan = (g.kh - 1) * g.dil_h + 1;  // input rows one output row reads
+    const int64_t in_row = g.in_w * ce_, out_row = g.out_w * ce_;
+    // Output rows per step: the window (the input rows they read) and their depthwise rows fit
+    // kStepBytes.
+    const int64_t row_bytes = int64_t(sizeof(float)) * ((expand_.present ? g.stride_h * in_row : 0) +
+                                                         (project_.present ? out_row : 0));
+    const int64_t fixed = expand_.present ? int64_t(sizeof(float)) * (kspan - g.stride_h) * in_row : 0;
+    const int64_t step = std::max<int64_t>(1, std::min(g.out_h, (kStepBytes - fixed) / std::max<int64_t>(1, row_bytes)));
+    const int64_t win_rows = expand_.present ? std::min(g.in_h, (step - 1) * g.stride_h + kspan) : 0;
+    const int64_t slot_floats = win_rows * in_row + (project_.present ? step * out_row : 0);
+    const int64_t tasks = r.n * r.splits;
+    const int threads = r.pool ? r.pool->num_threads() : 1;
+    const int64_t slots = std::min<int64_t>(threads, tasks);
+    float* scratch = ctx.scratch_as<float>(size_t(std::max<int64_t>(1, slots * slot_floats)));
+    const int64_t rows_per_task = (g.out_h + r.splits - 1) / r.splits;
+    parallel_for_slots(r.pool, tasks, 1, [&](int slot, int64_t t0, int64_t t1) {
+      float* win = scratch + slot * slot_floats;
+      float* dbuf = win + win_rows * in_row;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / r.splits, oy0 = t % r.splits * rows_per_task;
+        const int64_t oy1 = std::min(g.out_h, oy0 + rows_per_task);
+        if (oy0 < oy1) stream_rows(r, n, oy0, oy1, step, win, dbuf);
+      }
+    });
+  }
+
+  // Output rows [oy0, oy1) of image n, `step` at a time, through the window `win` (expanded rows)
+  // and `dbuf` (depthwise rows).
+  void stream_rows(const Run& r, int64_t n, int64_t oy0, int64_t oy1, int64_t step, float* win, float* dbuf) const {
+    const kernels::DwConvGeom& g = r.dg;
+    const int64_t kspan = (g.kh - 1) * g.dil_h + 1, in_row = g.in_w * ce_, out_row = g.out_w * ce_;
+    const int64_t M = project_.present ? project_.m : ce_;
+    const float* x = r.x + n * g.in_h * g.in_w * (expand_.present ? expand_.k : ce_);
+    float* y = r.y + n * g.out_h * g.out_w * M;
+    int64_t e0 = 0, e1 = 0;  // the window holds expanded rows [e0, e1)
+    for (int64_t oy = oy0; oy < oy1; oy += step) {
+      const int64_t oe = std::min(oy1, oy + step);
+      // The input rows [lo, hi) that output rows [oy, oe) read, inside the image.
+      const int64_t lo = std::max<int64_t>(0, oy * g.stride_h - g.pad_top);
+      const int64_t hi = std::max(lo, std::min(g.in_h, (oe - 1) * g.stride_h - g.pad_top + kspan));
+      const float* rows = x;  // the depthwise input: X itself, or the window
+      int64_t first = 0;      // its first row
+      if (expand_.present) {
+        if (lo < e0 || lo >= e1) {
+          e0 = e1 = lo;
+        } else if (lo > e0) {  // keep the rows this step shares with the last
+          std::memmove(win, win + (lo - e0) * in_row, size_t((e1 - lo) * in_row) * sizeof(float));
+          e0 = lo;
+        }
+        if (hi > e1) {
+          expand_.run((hi - e1) * g.in_w, x + e1 * g.in_w * expand_.k, win + (e1 - e0) * in_row, nullptr, nullptr);
+          e1 = hi;
+        }
+        rows = win;
+        first = e0;
+      }
+      // The depthwise geometry seen from the window: row oy - oy0 of dbuf reads window rows
+      // shifted by `first`; rows outside the window are outside the image (padding).
+      kernels::DwConvGeom wg = g;
+      wg.in_h = expand_.present ? e1 - e0 : g.in_h;
+      wg.pad_top = g.pad_top + first - oy * g.stride_h;
+      float* d = project_.present ? dbuf : y + oy * out_row;
+      depthwise_rows(wg, 0, oe - oy, rows, d);
+      dw_act_.apply(d, (oe - oy) * out_row, nullptr);
+      if (project_.present)
+        project_.run((oe - oy) * g.out_w, dbuf, y + oy * g.out_w * M, r.res ? r.res + (n * g.out_h + oy) * g.out_w * M : nullptr,
+                     nullptr);
+    }
+  }
+
+  nn::ConvAttrs attrs_;
+  std::string mode_;
+  Pointwise expand_, project_;
+  nn::FusedClamp dw_clamp_;
+  nn::FusedActivation dw_act_;
+  Shape wd_shape_;
+  int64_t ce_ = 0;               // the expanded (depthwise) channels
+  std::vector<float> dw_w_;      // [kh*kw, ce_]
+  std::vector<float> dw_bias_;   // [ce_] or empty
+};
+
+}  // namespace
+
+void register_nhwc_dw_block(OpRegistry& r) { r.add(kNhwcDomain, "NhwcDwBlock", 1, make_kernel<NhwcDwBlockKernel>); }
+
+}  // namespace fi
