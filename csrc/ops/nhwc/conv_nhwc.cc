@@ -8,14 +8,16 @@
 // contiguous) built in chunks; 3x3 stride-1 convs whose size pays run Winograd F(4,3) instead
 // (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
 // (group == C == M) runs the NHWC depthwise kernels. fi.nchw_input = 1 (set by assign_layout on a
-// region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] straight into
-// its im2row rows, in place of a reorder pass over the image.
+// region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] in place of a
+// reorder pass over the image: the direct stem kernel (kernels/conv_stem.h), or with a fused
+// residual im2row rows gathered from the planes.
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
 
 #include "core/thread_pool.h"
+#include "kernels/conv_stem.h"
 #include "kernels/dwconv_nhwc.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
@@ -68,7 +70,9 @@ class NhwcConvKernel : public OpKernel {
     FI_CHECK(G >= 1 && M % G == 0, InvalidModel, "NhwcConv: group ", G, " does not divide M ", M);
     FI_CHECK(!nchw_input_ || G == 1, InvalidModel, "NhwcConv: fi.nchw_input needs group 1");
     if (nchw_input_) {
-      packed_ = pack_im2row_nchw(*w);
+      packed_ = pack_im2row_nchw(*w);  // for a fused residual, which the stem kernel does not add
+      stem_w_.resize(size_t(Cg * kk * kernels::f32_conv_stem_padded_m(M)));
+      kernels::f32_conv_stem_pack_weights(M, Cg, w->dim(2), w->dim(3), w->data<float>(), stem_w_.data());
     } else if (G == 1) {
       const std::string mode = nn::winograd_mode(init);
       if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
@@ -92,7 +96,7 @@ class NhwcConvKernel : public OpKernel {
   std::string describe(const std::vector<StaticInput>& in) const override {
     (void)in;
     if (attrs_.group != 1) return "f32_dwconv_nhwc";
-    if (nchw_input_) return std::string(packed_.kernel->name) + " im2row GEMM from NCHW input";
+    if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
     if (wino_) return "winograd F(4,3) NHWC (im2row GEMM below 4 tiles per thread)";
     const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
     return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
@@ -138,6 +142,16 @@ class NhwcConvKernel : public OpKernel {
       return;
     }
 
+    if (nchw_input_ && !R) {  // an RGB stem: direct, no im2row copy
+      kernels::ConvStemGeom sg;
+      sg.C = C, sg.H = H, sg.W = W, sg.M = M, sg.OH = OH, sg.OW = OW;
+      sg.kh = g.k[0], sg.kw = g.k[1], sg.sh = g.s[0], sg.sw = g.s[1], sg.dh = g.d[0], sg.dw = g.d[1];
+      sg.pt = g.pad[0], sg.pl = g.pad[1];
+      kernels::f32_conv_stem(kernels::select_f32_conv_stem(), sg, N, x, stem_w_.data(), bias, clamp_.lo, clamp_.hi, y,
+                             ctx.pool());
+      act_.apply(y, Y.numel(), ctx.pool());
+      return;
+    }
     if (wino_ && g.k[0] == 3 && g.k[1] == 3 && g.s[0] == 1 && g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1) {
       const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
       // Channels-last Winograd pays from 4 tiles per thread (measured against im2row on the 2-core
@@ -347,6 +361,7 @@ class NhwcConvKernel : public OpKernel {
   Shape wshape_;
   mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
+  std::vector<float> stem_w_;         // fi.nchw_input: [C*kh*kw, M rounded up to 16] for the stem kernel
   std::unique_ptr<Wino> wino_;        // null: no Winograd
 };
 

@@ -20,4 +20,14 @@ struct Avx2Lanes {
   static void storen(float* p, V v, int64_t n) { _mm256_maskstore_ps(p, lanes(n), v); }
 };
 
+// With the arithmetic of the conv kernels (NHWC depthwise, the channels-last stem).
+struct Avx2Fma : Avx2Lanes {
+  static constexpr int L = 8;
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  // min/max(acc, bound) with acc as the instruction's second operand, which it returns when either
+  // is NaN: a NaN stays NaN, as with the reference's std::min/std::max(acc, bound).
+  static V min(V a, V b) { return _mm256_min_ps(b, a); }
+  static V max(V a, V b) { return _mm256_max_ps(b, a); }
+};
+
 }  // namespace fi::kernels::simd

@@ -1,6 +1,4 @@
 // AVX-512 NHWC depthwise row kernel: 16 channels per vector, tails through masked loads/stores.
-#include <immintrin.h>
-
 // GCC 12 warns about the deliberately undefined pass-through operand inside its AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -10,18 +8,9 @@
 
 namespace fi::kernels {
 
-namespace {
-struct Avx512 : simd::Avx512Lanes {
-  static constexpr int L = 16;
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V min(V a, V b) { return _mm512_min_ps(b, a); }
-  static V max(V a, V b) { return _mm512_max_ps(b, a); }
-};
-}  // namespace
-
 void f32_dwconv_nhwc__avx512(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float* w,
                              const float* bias, float lo, float hi, float* y) {
-  dwnhwc::row<Avx512>(g, C, oy, x, w, bias, lo, hi, y);
+  dwnhwc::row<simd::Avx512Fma>(g, C, oy, x, w, bias, lo, hi, y);
 }
 
 }  // namespace fi::kernels

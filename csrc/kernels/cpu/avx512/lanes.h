@@ -18,4 +18,12 @@ struct Avx512Lanes {
   static void storen(float* p, V v, int64_t n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
 };
 
+// With the arithmetic of the conv kernels (NHWC depthwise, the channels-last stem).
+struct Avx512Fma : Avx512Lanes {
+  static constexpr int L = 16;
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V min(V a, V b) { return _mm512_min_ps(b, a); }  // NaN acc stays NaN (see Avx2Fma)
+  static V max(V a, V b) { return _mm512_max_ps(b, a); }
+};
+
 }  // namespace fi::kernels::simd
