@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dwconv_nhwc.h"
 
@@ -98,30 +99,35 @@ struct Prefetch {
   int64_t p0 = 0, p1 = 0;
 };
 
-template <class T, bool Interior>
-inline void pixel_group(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox, int np,
-                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow,
-                        const Prefetch& pf) {
+// Runs f(full, c, n) over the channel vectors [c, c + n) of a pixel group (full: std::true_type
+// for whole vectors, std::false_type for the tail), prefetching pf's pixels a vector at a time.
+template <class T, class F>
+inline void over_channels(int64_t C, const Prefetch& pf, F&& f) {
   int64_t c = 0;
   for (; c + T::L <= C; c += T::L) {
     for (int r = 0; r < pf.nrows; ++r)
       for (int64_t p = pf.p0; p < pf.p1; ++p) __builtin_prefetch(pf.rows[r] + p * C + c);
-    pixels<T, true, Interior>(g, C, ky0, ky1, iy0, ox, np, c, T::L, x, w, bias, lo, hi, yrow);
+    f(std::true_type{}, c, int64_t(T::L));
   }
-  if (c < C) pixels<T, false, Interior>(g, C, ky0, ky1, iy0, ox, np, c, C - c, x, w, bias, lo, hi, yrow);
+  if (c < C) f(std::false_type{}, c, C - c);
+}
+
+template <class T, bool Interior>
+inline void pixel_group(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox, int np,
+                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow,
+                        const Prefetch& pf) {
+  over_channels<T>(C, pf, [&](auto full, int64_t c, int64_t n) {
+    pixels<T, decltype(full)::value, Interior>(g, C, ky0, ky1, iy0, ox, np, c, n, x, w, bias, lo, hi, yrow);
+  });
 }
 
 template <class T, int KW, int SW>
 inline void wide_group(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1, int64_t iy0, int64_t ox,
                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow,
                        const Prefetch& pf) {
-  int64_t c = 0;
-  for (; c + T::L <= C; c += T::L) {
-    for (int r = 0; r < pf.nrows; ++r)
-      for (int64_t p = pf.p0; p < pf.p1; ++p) __builtin_prefetch(pf.rows[r] + p * C + c);
-    pixels_wide<T, KW, SW, true>(g, C, ky0, ky1, iy0, ox, c, T::L, x, w, bias, lo, hi, yrow);
-  }
-  if (c < C) pixels_wide<T, KW, SW, false>(g, C, ky0, ky1, iy0, ox, c, C - c, x, w, bias, lo, hi, yrow);
+  over_channels<T>(C, pf, [&](auto full, int64_t c, int64_t n) {
+    pixels_wide<T, KW, SW, decltype(full)::value>(g, C, ky0, ky1, iy0, ox, c, n, x, w, bias, lo, hi, yrow);
+  });
 }
 
 using wide_group_fn = void (*)(const DwConvGeom&, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
