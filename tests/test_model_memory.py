@@ -233,6 +233,35 @@ def test_packed_weight_is_not_kept_twice(tmp_path, op):
     assert res["retained_mb"] < 1.4 * weights_mb, res
 
 
+def generated_weight_model(k: int, n: int) -> onnx.ModelProto:
+    """Y = X Reshape(ConstantOfShape([k*n]))^T (Gemm, transB): a weight the model computes, as the
+    light models the onnx package ships make theirs."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["flat"],
+                              value=numpy_helper.from_array(np.array([0.0078125], np.float32))),
+             helper.make_node("Reshape", ["flat", "wshape"], ["W"]),
+             helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(np.array([k * n], np.int64), "shape"),
+             numpy_helper.from_array(np.array([n, k], np.int64), "wshape")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+@needs_clear_refs
+def test_folded_weight_is_packed_and_freed(tmp_path):
+    """A ConstantOfShape weight reshaped for a Gemm is folded at creation (through the Reshape) and
+    packed; the folded tensor is then freed, not kept in the output buffer cache: one copy stays."""
+    k, n = 1024, 4096  # 16 MiB
+    model = generated_weight_model(k, n)
+    sess = fastinfer.Session(model)
+    assert [d["op_type"] for d in sess._describe_nodes()] == ["Gemm"]
+    np.testing.assert_allclose(sess.run(None, {"x": np.ones((2, k), np.float32)})[0], np.full((2, n), 0.0078125 * k, np.float32),
+                               rtol=1e-5)
+    res = creation_memory(tmp_path, model, [2, k])
+    weights_mb = k * n * 4 / 2**20
+    assert res["retained_mb"] < 1.3 * weights_mb, res
+
+
 _RUN_CHILD = r"""
 import gc, json, sys
 import numpy as np

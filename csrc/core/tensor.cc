@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#endif
+
 #include "core/buffer_cache.h"
 #include "core/dispatch_type.h"
 
@@ -40,6 +44,16 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 
 namespace {
 std::atomic<uint64_t> g_buffer_allocs{0};
+
+// FASTINFER_POISON_ALLOCS=1 fills new buffers with 0xA5 in place of zeros or whatever memory
+// held: a test mode that catches kernels relying on zero-filled outputs.
+bool poison_allocs() {
+  static const bool poison = [] {
+    const char* e = std::getenv("FASTINFER_POISON_ALLOCS");
+    return e && *e && *e != '0';
+  }();
+  return poison;
+}
 }
 
 uint64_t buffer_allocation_count() { return g_buffer_allocs.load(std::memory_order_relaxed); }
@@ -50,16 +64,24 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   if (rounded == 0) rounded = kAlignment;
   void* p = recycle ? buffer_cache_take(rounded) : std::aligned_alloc(kAlignment, rounded);
   if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
-  // FASTINFER_POISON_ALLOCS=1 fills new buffers with 0xA5 instead: a test mode that catches
-  // kernels relying on zero-filled outputs.
-  static const bool poison = [] {
-    const char* e = std::getenv("FASTINFER_POISON_ALLOCS");
-    return e && *e && *e != '0';
-  }();
-  if (poison) std::memset(p, 0xA5, rounded);
+  if (poison_allocs()) std::memset(p, 0xA5, rounded);
   else if (zero) std::memset(p, 0, rounded);
   if (recycle) return std::shared_ptr<void>(p, [rounded](void* q) { buffer_cache_give(q, rounded); });
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+std::shared_ptr<void> alloc_mapped_buffer(size_t bytes) {
+#if defined(__unix__) || defined(__APPLE__)
+  constexpr size_t kMinMapped = size_t(256) << 10;  // smaller ones come from malloc's free lists
+  if (bytes >= kMinMapped) {
+    g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
+    if (poison_allocs()) std::memset(p, 0xA5, bytes);
+    return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+  }
+#endif
+  return alloc_buffer(bytes, /*zero=*/false);
 }
 
 std::shared_ptr<void> alloc_strings(int64_t n) {
@@ -68,11 +90,13 @@ std::shared_ptr<void> alloc_strings(int64_t n) {
   return std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::string*>(q); });
 }
 
-Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) { return make(dt, shape, zero, false); }
+Tensor Tensor::empty(DataType dt, const Shape& shape, bool zero) { return make(dt, shape, zero, Source::Heap); }
 
-Tensor Tensor::empty_output(DataType dt, const Shape& shape) { return make(dt, shape, false, true); }
+Tensor Tensor::empty_output(DataType dt, const Shape& shape) { return make(dt, shape, false, Source::Recycled); }
 
-Tensor Tensor::make(DataType dt, const Shape& shape, bool zero, bool recycle) {
+Tensor Tensor::empty_mapped(DataType dt, const Shape& shape) { return make(dt, shape, false, Source::Mapped); }
+
+Tensor Tensor::make(DataType dt, const Shape& shape, bool zero, Source src) {
   for (int64_t d : shape)
     if (d < 0) throw InvalidArgument(str("negative dimension in shape ", shape.str()));
   if (dt == DataType::String) {
@@ -82,7 +106,8 @@ Tensor Tensor::make(DataType dt, const Shape& shape, bool zero, bool recycle) {
   }
   size_t es = dtype_size(dt);
   if (es == 0) throw NotImplemented(str("element type code ", int(dt), " is not supported"));
-  auto owner = alloc_buffer(size_t(shape.numel()) * es, zero, recycle);
+  const size_t bytes = size_t(shape.numel()) * es;
+  auto owner = src == Source::Mapped ? alloc_mapped_buffer(bytes) : alloc_buffer(bytes, zero, src == Source::Recycled);
   void* p = owner.get();
   return Tensor(dt, shape, p, std::move(owner));
 }

@@ -17,6 +17,9 @@ constexpr size_t kAlignment = 64;
 // Allocates `bytes` aligned to kAlignment (zero-filled unless `zero` is false) and returns the owner.
 // recycle: large buffers come from and go back to the buffer cache (core/buffer_cache.h).
 std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero = true, bool recycle = false);
+// Allocates `bytes` (not zeroed) straight from the OS when large (mmap; freed with munmap), else
+// like alloc_buffer: for one-off buffers that must not leave a fragmented heap behind.
+std::shared_ptr<void> alloc_mapped_buffer(size_t bytes);
 // Allocates `n` default-constructed strings.
 std::shared_ptr<void> alloc_strings(int64_t n);
 // How many buffers alloc_buffer/alloc_strings have made so far (tests check steady-state runs).
@@ -33,6 +36,11 @@ class Tensor {
   // An uninitialised tensor a run returns to its caller: its buffer, when large, is recycled
   // (core/buffer_cache.h), so steady-state runs do not page-fault on fresh memory.
   static Tensor empty_output(DataType dt, const Shape& shape);
+  // An uninitialised tensor for a run that traces a new shape (graph/executor.cc): its memory,
+  // when large, goes back to the OS when freed (alloc_mapped_buffer). The trace's values, freed
+  // in a different order than made, would otherwise leave the heap fragmented and the process's
+  // peak memory above the planned arena the next runs use.
+  static Tensor empty_mapped(DataType dt, const Shape& shape);
 
   DataType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -60,7 +68,8 @@ class Tensor {
   void reset() { *this = Tensor(); }
 
  private:
-  static Tensor make(DataType dt, const Shape& shape, bool zero, bool recycle);
+  enum class Source { Heap, Recycled, Mapped };
+  static Tensor make(DataType dt, const Shape& shape, bool zero, Source src);
 
   DataType dtype_ = DataType::Undefined;
   Shape shape_;

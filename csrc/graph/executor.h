@@ -54,6 +54,9 @@ struct RunState {
   std::vector<int> remaining;          // uses left per value in this run
   std::shared_ptr<const Plan> plan;    // null while tracing
   bool tracing = false;
+  // Graph outputs come from the buffer cache (core/buffer_cache.h): false where they are kept
+  // for good (constant folding), so a buffer released later is freed, not cached.
+  bool recycle_outputs = true;
   bool traced = false;                 // the last run traced (a new shape signature)
   std::vector<size_t> traced_bytes;    // per value, when tracing
   std::vector<int> alias_root;         // per value, when tracing: the value whose memory it views

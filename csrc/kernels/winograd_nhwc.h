@@ -64,6 +64,10 @@ struct F32WinogradNhwcPlan {
 };
 // Transforms W [M, C, 3, 3] (row-major) and packs U_xi for kernels::f32_gemm.
 F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c);
+// W [M, C, 3, 3] back from a plan, so a layer need not keep W beside its transformed weights:
+// W = L U L^T with L = [[4,0,0,0,0,0], [0,-3,3,0,0,0], [0,0,0,0,0,1]] (L G = I for F(4,3)'s G).
+// Corner taps come back exactly, the others within a few ulp of the row's largest tap.
+void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w);
 
 struct WinogradNhwcGeom {
   int64_t n = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;

@@ -93,6 +93,7 @@ bool run_alone(const Graph& g, const Node& n, std::vector<Tensor>& outs) {
   try {
     mini.prepare();
     RunState st(mini, nullptr);
+    st.recycle_outputs = false;  // constants: a weight released once packed is freed, not cached
     mini.executor().run(st, {}, {}, outs);
   } catch (...) {
     return false;
@@ -102,24 +103,39 @@ bool run_alone(const Graph& g, const Node& n, std::vector<Tensor>& outs) {
   return true;
 }
 
-// True when every output of n is read, and only as input 1 or 2 of a weight-packing op.
-bool feeds_only_weights(const Graph& g, const Node& n) {
-  for (int o : n.outputs) {
-    if (o < 0) continue;
-    int readers = 0;
-    for (const Node& m : g.nodes()) {
-      for (size_t k = 0; k < m.inputs.size(); ++k) {
-        if (m.inputs[k] != o) continue;
-        const bool weight_op = m.domain.empty() && (m.op_type == "Conv" || m.op_type == "ConvTranspose" ||
-                                                    m.op_type == "Gemm" || m.op_type == "MatMul");
-        if (!weight_op || k == 0) return false;
+// True when value v is read, and only as input 1 or 2 of a weight-packing op, directly or through
+// ops that only reshape it (the light Inception's fully connected weight is a ConstantOfShape
+// reshaped for its Gemm). `depth` bounds the chain.
+bool read_only_as_weight(const Graph& g, int v, int depth = 0) {
+  int readers = 0;
+  for (const Node& m : g.nodes()) {
+    for (size_t k = 0; k < m.inputs.size(); ++k) {
+      if (m.inputs[k] != v) continue;
+      const bool std_op = m.domain.empty();
+      const bool weight_op = std_op && (m.op_type == "Conv" || m.op_type == "ConvTranspose" || m.op_type == "Gemm" ||
+                                        m.op_type == "MatMul");
+      const bool reshape_op = std_op && k == 0 && m.outputs.size() == 1 && m.outputs[0] >= 0 &&
+                              (m.op_type == "Reshape" || m.op_type == "Flatten" || m.op_type == "Squeeze" ||
+                               m.op_type == "Unsqueeze");
+      if (weight_op && k != 0) {
         ++readers;
+      } else if (reshape_op && depth < 4 && !g.value(m.outputs[0]).is_output &&
+                 read_only_as_weight(g, m.outputs[0], depth + 1)) {
+        ++readers;
+      } else {
+        return false;
       }
-      for (int v : m.implicit_inputs)
-        if (v == o) return false;
     }
-    if (readers == 0) return false;
+    for (int x : m.implicit_inputs)
+      if (x == v) return false;
   }
+  return readers > 0;
+}
+
+// True when every output of n is read only as a weight (read_only_as_weight).
+bool feeds_only_weights(const Graph& g, const Node& n) {
+  for (int o : n.outputs)
+    if (o >= 0 && !read_only_as_weight(g, o)) return false;
   return true;
 }
 

@@ -85,6 +85,29 @@ F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c)
   return p;
 }
 
+void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
+  // Each L row's nonzero taps (index into 0..5, coefficient).
+  static const int kTaps[3][2] = {{0, -1}, {1, 2}, {5, -1}};
+  static const double kCoef[3][2] = {{4, 0}, {-3, 3}, {1, 0}};
+  for (int64_t m = 0; m < p.m; ++m)
+    for (int64_t c = 0; c < p.c; ++c) {
+      double u[6][6];  // U[a][b] for this (m, c), read from the packed B of each xi = a * 6 + b
+      for (int xi = 0; xi < kA2; ++xi) {
+        const F32PackedB& b = p.u[size_t(xi)].b;
+        u[xi / 6][xi % 6] = b.data[(m / b.nr) * b.k * b.nr + c * b.nr + m % b.nr];
+      }
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) {
+          double s = 0;
+          for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j)
+              if (kTaps[ky][i] >= 0 && kTaps[kx][j] >= 0)
+                s += kCoef[ky][i] * kCoef[kx][j] * u[kTaps[ky][i]][kTaps[kx][j]];
+          w[((m * p.c + c) * 3 + ky) * 3 + kx] = float(s);
+        }
+    }
+}
+
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   const Blocking b = make_blocking(p, g, threads);
   return size_t(b.slots) * b.slot_floats;

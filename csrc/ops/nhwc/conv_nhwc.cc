@@ -75,10 +75,14 @@ class NhwcConvKernel : public OpKernel {
       kernels::f32_conv_stem_pack_weights(M, Cg, w->dim(2), w->dim(3), w->data<float>(), stem_w_.data());
     } else if (G == 1) {
       const std::string mode = nn::winograd_mode(init);
-      if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
+      // fi.winograd = 0: the memory budget (graph pass plan_winograd) left this layer out.
+      const bool admitted = mode != "1" || init.attrs().get_int("fi.winograd", 1) != 0;
+      over_budget_ = !admitted;
+      if (mode != "0" && admitted && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
           kernels::f32_winograd_values_ok(w->data<float>(), w->numel())) {
-        // Winograd layers keep W and make each form (transformed, im2row-packed) on first use:
-        // most never need the im2row form, and the transformed one is 4x W.
+        // Winograd layers keep W until its first use transforms it (4x W), then let it go; the
+        // im2row form, which most never need, is packed on its own first use (from W rebuilt
+        // out of the transformed weights when W has gone).
         wino_ = std::make_unique<Wino>();
         wino_->forced = mode != "1";
         wino_->w = *w;
@@ -99,7 +103,8 @@ class NhwcConvKernel : public OpKernel {
     if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
     if (wino_) return "winograd F(4,3) NHWC (im2row GEMM below 4 tiles per thread)";
     const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
-    return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
+    return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM") +
+           (over_budget_ ? " (Winograd over conv.winograd_budget)" : "");
   }
 
   // W was packed (or kept as depthwise taps) at creation; its data is never read again.
@@ -159,8 +164,11 @@ class NhwcConvKernel : public OpKernel {
       // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
       // channels 1.3x, with 4 each 0.8x).
       if (wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, 4)) {
-        std::call_once(wino_->once,
-                       [&] { wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C); });
+        std::call_once(wino_->once, [&] {
+          wino_->plan = kernels::f32_winograd_nhwc_plan(wino_->w.data<float>(), M, C);
+          std::lock_guard<std::mutex> lk(wino_->w_mu);
+          wino_->w = Tensor();
+        });
         kernels::WinogradNhwcGeom wg;
         wg.n = N;
         wg.in_h = H;
@@ -178,7 +186,7 @@ class NhwcConvKernel : public OpKernel {
       }
     }
     const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
-    if (wino_) std::call_once(wino_->pack_once, [&] { packed_ = pack_im2row(wino_->w); });
+    if (wino_) std::call_once(wino_->pack_once, [&] { packed_ = pack_im2row(wino_->weights()); });
     const kernels::F32GemmKernel& kern = *packed_.kernel;
     auto epilogue = [&](int64_t r0) {
       kernels::Epilogue ep;
@@ -348,10 +356,19 @@ class NhwcConvKernel : public OpKernel {
   // call that takes the path (layers whose shapes never pay cost no memory).
   struct Wino {
     bool forced = false;  // "4" / "6": every qualifying call, whatever its size (F(4,3) here)
-    Tensor w;             // the constant W [M, C, 3, 3]
+    Tensor w;             // the constant W [M, C, 3, 3] until `plan` is made (guarded by w_mu)
+    std::mutex w_mu;
     std::once_flag once;
     std::once_flag pack_once;  // the im2row form, for calls Winograd does not pay for
     kernels::F32WinogradNhwcPlan plan;
+    // W, or W rebuilt from the plan once W has gone.
+    Tensor weights() {
+      std::lock_guard<std::mutex> lk(w_mu);
+      if (w.defined()) return w;
+      Tensor r = Tensor::empty(DataType::Float, Shape{plan.m, plan.c, 3, 3});
+      kernels::f32_winograd_nhwc_weights(plan, r.data<float>());
+      return r;
+    }
   };
 
   nn::ConvAttrs attrs_;
@@ -363,6 +380,7 @@ class NhwcConvKernel : public OpKernel {
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
   std::vector<float> stem_w_;         // fi.nchw_input: [C*kh*kw, M rounded up to 16] for the stem kernel
   std::unique_ptr<Wino> wino_;        // null: no Winograd
+  bool over_budget_ = false;          // fi.winograd = 0: the memory budget left this layer out
 };
 
 }  // namespace

@@ -36,6 +36,8 @@ std::unique_ptr<ConvWinograd> ConvWinograd::make(const OpInit& init, const ConvA
   if (!all_ones(attrs.strides) || !all_ones(attrs.dilations)) return nullptr;
   const int64_t G = attrs.group, M = W->dim(0), Cg = W->dim(1);
   if (G < 1 || M < 1 || Cg < 2 || M % G != 0) return nullptr;  // depthwise convs have their own kernels
+  // fi.winograd = 0: the memory budget (graph pass plan_winograd) left this layer out.
+  if (mode == "1" && init.attrs().get_int("fi.winograd", 1) == 0) return nullptr;
   if (mode == "0" || !kernels::f32_winograd_values_ok(W->data<float>(), W->numel())) return nullptr;
   auto w = std::unique_ptr<ConvWinograd>(new ConvWinograd());
   w->forced_ = mode != "1";

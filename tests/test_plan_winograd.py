@@ -1,0 +1,87 @@
+"""The Winograd memory budget (graph pass plan_winograd): which 3x3 stride-1 convs run Winograd
+F(4,3), most output tiles first, while the transformed weights' extra bytes stay within
+conv.winograd_budget x the model's constant bytes; forced modes ignore it; results stay ORT's."""
+
+from __future__ import annotations
+
+import fastinfer
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from op_helpers import run_ort
+
+R = np.random.default_rng(23)
+
+
+def three_layer_model(batch: int | str = 1):
+    """conv1 16->16 at 56x56 (196 tiles, 9 KB of weights), then a 4x4 max pool to 14x14, conv2
+    16->192 (16 tiles, 108 KB) and conv3 192->256 (16 tiles, 1.7 MB), all 3x3 pad 1, with ReLUs."""
+    shapes = {"w1": (16, 16, 3, 3), "w2": (192, 16, 3, 3), "w3": (256, 192, 3, 3)}
+    inits = [numpy_helper.from_array((R.standard_normal(s) / np.sqrt(s[1] * 9)).astype(np.float32), k)
+             for k, s in shapes.items()]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4, name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[4, 4], strides=[4, 4]),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], pads=[1] * 4, name="conv2"),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w3"], ["y"], pads=[1] * 4, name="conv3")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16, 56, 56])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def winograd_layers(model, **config) -> list[str]:
+    sess = fastinfer.Session(model, threads=1, config={k.replace("_", ".", 1): v for k, v in config.items()})
+    return [n["name"] for n in sess._describe_nodes() if n["kernel"].startswith("winograd")]
+
+
+# Weights: 9,216 + 110,592 + 1,769,472 bytes (1.89 MB). Extra bytes (3x W): 27.6 KB, 332 KB, 5.3 MB.
+@pytest.mark.parametrize(("budget", "expect"), [
+    ("0", []),                                   # no budget: no Winograd
+    ("0.5", ["conv1", "conv2"]),                 # 1 MiB floor: conv1 (most tiles), then conv2; not conv3
+    ("2.5", ["conv1", "conv2"]),                 # 4.7 MB: conv3's 5.3 MB does not fit
+    ("3.1", ["conv1", "conv2", "conv3"]),        # 5.9 MB: all three
+    ("inf", ["conv1", "conv2", "conv3"]),
+])
+def test_budget_picks_layers_by_tiles(budget, expect):
+    assert winograd_layers(three_layer_model(), conv_winograd_budget=budget) == expect
+
+
+def test_default_budget_and_symbolic_batch():
+    """The default (0.5) takes what fits; a symbolic batch counts as 1 (same choice as batch 1)."""
+    assert winograd_layers(three_layer_model()) == ["conv1", "conv2"]
+    assert winograd_layers(three_layer_model("N")) == ["conv1", "conv2"]
+    # At batch 8 conv2 and conv3 have 128 tiles each: conv1 (1568) first, then the smaller conv2.
+    assert winograd_layers(three_layer_model(8), conv_winograd_budget="2.5") == ["conv1", "conv2"]
+
+
+def test_forced_modes_ignore_the_budget_and_off_wins():
+    model = three_layer_model()
+    assert winograd_layers(model, conv_winograd="4", conv_winograd_budget="0") == ["conv1", "conv2", "conv3"]
+    assert winograd_layers(model, conv_winograd="0", conv_winograd_budget="inf") == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_outputs_match_ort_whatever_the_budget(threads):
+    model = three_layer_model(2)
+    x = R.standard_normal((2, 16, 56, 56)).astype(np.float32)
+    want = run_ort(model, {"x": x})[0]
+    for budget in ("0", "0.5", "inf"):
+        sess = fastinfer.Session(model, threads=threads, config={"conv.winograd_budget": budget})
+        for _ in range(2):  # the first call traces, the second runs on the plan
+            got = sess.run(None, {"x": x})[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", ["-1", "lots", "", "nan"])
+def test_bad_budget_raises(bad, monkeypatch):
+    monkeypatch.delenv("FASTINFER_WINOGRAD_BUDGET", raising=False)
+    with pytest.raises(fastinfer.InvalidArgument, match="winograd_budget"):
+        fastinfer.Session(three_layer_model(), config={"conv.winograd_budget": bad})
+
+
+def test_environment_variable_sets_the_budget(monkeypatch):
+    monkeypatch.setenv("FASTINFER_WINOGRAD_BUDGET", "inf")
+    assert winograd_layers(three_layer_model()) == ["conv1", "conv2", "conv3"]
+    monkeypatch.setenv("FASTINFER_WINOGRAD_BUDGET", "0")
+    assert winograd_layers(three_layer_model()) == []
