@@ -1,6 +1,7 @@
-"""The Winograd memory budget (graph pass plan_winograd): which 3x3 stride-1 convs run Winograd
-F(4,3), most output tiles first, while the transformed weights' extra bytes stay within
-conv.winograd_budget x the model's constant bytes; forced modes ignore it; results stay ORT's."""
+"""The Winograd memory budget (graph pass plan_winograd): which 3x3 stride-1 convs store their
+Winograd F(4,3) transformed weights, most output tiles first, while the extra bytes stay within
+conv.winograd_budget x the model's constant bytes; the others run the compact form (W's taps);
+results stay ORT's whatever the budget."""
 
 from __future__ import annotations
 
@@ -30,14 +31,22 @@ def three_layer_model(batch: int | str = 1):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def winograd_layers(model, **config) -> list[str]:
+def kernels(model, **config) -> dict[str, str]:
     sess = fastinfer.Session(model, threads=1, config={k.replace("_", ".", 1): v for k, v in config.items()})
-    return [n["name"] for n in sess._describe_nodes() if n["kernel"].startswith("winograd")]
+    return {n["name"]: n["kernel"] for n in sess._describe_nodes() if n["name"].startswith("conv")}
+
+
+def winograd_layers(model, **config) -> list[str]:
+    """The layers whose transformed weights are stored (the others run the compact form)."""
+    ks = kernels(model, **config)
+    for name, k in ks.items():
+        assert k.startswith("winograd") or config.get("conv_winograd") == "0", (name, k)
+    return [name for name, k in ks.items() if k.startswith("winograd") and "compact" not in k]
 
 
 # Weights: 9,216 + 110,592 + 1,769,472 bytes (1.89 MB). Extra bytes (3x W): 27.6 KB, 332 KB, 5.3 MB.
 @pytest.mark.parametrize(("budget", "expect"), [
-    ("0", []),                                   # no budget: no Winograd
+    ("0", []),                                   # no budget: the compact form everywhere
     ("0.5", ["conv1", "conv2"]),                 # 1 MiB floor: conv1 (most tiles), then conv2; not conv3
     ("2.5", ["conv1", "conv2"]),                 # 4.7 MB: conv3's 5.3 MB does not fit
     ("3.1", ["conv1", "conv2", "conv3"]),        # 5.9 MB: all three
@@ -55,10 +64,12 @@ def test_default_budget_and_symbolic_batch():
     assert winograd_layers(three_layer_model(8), conv_winograd_budget="2.5") == ["conv1", "conv2"]
 
 
-def test_forced_modes_ignore_the_budget_and_off_wins():
+def test_forced_modes_and_off():
+    """Forced Winograd keeps the budget's choice of form; off runs im2row whatever the budget."""
     model = three_layer_model()
-    assert winograd_layers(model, conv_winograd="4", conv_winograd_budget="0") == ["conv1", "conv2", "conv3"]
-    assert winograd_layers(model, conv_winograd="0", conv_winograd_budget="inf") == []
+    assert winograd_layers(model, conv_winograd="4", conv_winograd_budget="0.5") == ["conv1", "conv2"]
+    assert all("im2row GEMM" in k and not k.startswith("winograd")
+               for k in kernels(model, conv_winograd="0", conv_winograd_budget="inf").values())
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -42,8 +42,9 @@ def _nchw(x):
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _model(x_shape, w, b, pads, clamp, res):
-    """A one-node NhwcConv model (X NHWC) with constant W (and B)."""
+def _model(x_shape, w, b, pads, clamp, res, compact=False):
+    """A one-node NhwcConv model (X NHWC) with constant W (and B); compact: marked as the memory
+    budget marks the layers it leaves out (fi.winograd = 0), which then run the compact form."""
     inits = [numpy_helper.from_array(w, "w")]
     ins = ["x", "w", ""]
     if b is not None:
@@ -54,6 +55,8 @@ def _model(x_shape, w, b, pads, clamp, res):
         ins.append("r")
         inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
     attrs = {"kernel_shape": [3, 3], "pads": list(pads)}
+    if compact:
+        attrs["fi.winograd"] = 0
     if clamp is not None:
         attrs["fi.clamp_min"], attrs["fi.clamp_max"] = float(clamp[0]), float(clamp[1])
     g = helper.make_graph([helper.make_node("NhwcConv", ins, ["y"], domain=DOM, **attrs)], "c", inputs,
@@ -87,15 +90,17 @@ def case_check(case, threads):
         feeds["r"] = _nhwc(rr)
     if clamp is not None:
         ref = np.clip(ref, clamp[0], clamp[1])
-    model = _model(feeds["x"].shape, w, b, pads, clamp, res)
     outs = {}
-    for mode in ("4", "0"):
-        s = fastinfer.Session(model, threads=threads, config={"conv.winograd": mode})
+    for mode in ("4", "4c", "0"):  # stored transformed weights, compact (taps), im2row
+        model = _model(feeds["x"].shape, w, b, pads, clamp, res, compact=mode == "4c")
+        # optimize=False: the graph pass plan_winograd would set fi.winograd itself.
+        s = fastinfer.Session(model, threads=threads, config={"conv.winograd": mode[0]}, optimize=False)
         outs[mode] = _nchw(s.run(None, feeds)[0])
         np.testing.assert_allclose(outs[mode], ref, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c), err_msg=f"{case} {mode}")
-    np.testing.assert_allclose(outs["4"], outs["0"], rtol=1e-4, atol=1e-4 * np.sqrt(9 * c), err_msg=str(case))
-    if c >= 16:  # the two paths round differently: both really ran
-        assert not np.array_equal(outs["4"], outs["0"]), case
+    for mode in ("4", "4c"):
+        np.testing.assert_allclose(outs[mode], outs["0"], rtol=1e-4, atol=1e-4 * np.sqrt(9 * c), err_msg=str(case))
+        if c >= 16:  # the paths round differently: each really ran
+            assert not np.array_equal(outs[mode], outs["0"]), (case, mode)
 
 
 def _direct64(x, w, pads):
@@ -110,14 +115,14 @@ def _direct64(x, w, pads):
     return y
 
 
-def accuracy(c, m, hw, threads=1):
+def accuracy(c, m, hw, threads=1, compact=False):
     """Relative L2 error of the Winograd path against float64 on a realistic layer."""
     r = np.random.default_rng(c + m + hw)
     x = np.maximum(r.standard_normal((1, c, hw, hw)), 0).astype(np.float32)
     w = (r.standard_normal((m, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
     ref = _direct64(x, w, (1, 1, 1, 1))
-    s = fastinfer.Session(_model((1, hw, hw, c), w, None, (1, 1, 1, 1), None, False), threads=threads,
-                          config={"conv.winograd": "4"})
+    s = fastinfer.Session(_model((1, hw, hw, c), w, None, (1, 1, 1, 1), None, False, compact), threads=threads,
+                          config={"conv.winograd": "4"}, optimize=False)
     got = _nchw(s.run(None, {"x": _nhwc(x)})[0]).astype(np.float64)
     return float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
 
@@ -129,8 +134,9 @@ def run_all(threads: int) -> None:
     """Every case once (used in the child processes)."""
     for case in CASES:
         case_check(case, threads)
-    err = accuracy(64, 64, 28, threads)
-    assert err < 1e-5, err
+    for compact in (False, True):
+        err = accuracy(64, 64, 28, threads, compact)
+        assert err < 1e-5, (err, compact)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -139,9 +145,10 @@ def test_winograd_nhwc(case, threads):
     case_check(case, threads)
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("cm", ACCURACY, ids=str)
-def test_accuracy(cm):
-    err = accuracy(*cm)
+def test_accuracy(cm, compact):
+    err = accuracy(*cm, compact=compact)
     assert err < 1e-5, err
 
 
@@ -169,19 +176,26 @@ def test_non_finite_input_and_bad_switch():
         fastinfer.Session(model, config={"conv.winograd": "5"})
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3e30])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_bad_value_falls_back(bad, threads):
+def test_bad_value_falls_back(bad, threads, compact):
     """Inf, NaN or huge values anywhere in X (here in the last tile block): the result is im2row's,
-    residual and clamp included (its W rebuilt from the transformed weights, within a few ulp)."""
+    residual and clamp included: its W rebuilt from the stored transformed weights (within a few
+    ulp) or unpacked from the compact plan's taps (bit for bit)."""
     r = np.random.default_rng(5)
     x = r.standard_normal((2, 30, 29, 17)).astype(np.float32)
     x[1, 29, 28, 16] = bad
     rr = r.standard_normal((2, 30, 29, 16)).astype(np.float32)
-    model = _model(x.shape, r.standard_normal((16, 17, 3, 3)).astype(np.float32), None, (1, 1, 1, 1), (-1.0, 5.0), True)
-    on, off = (fastinfer.Session(model, threads=threads, config={"conv.winograd": m}).run(None, {"x": x, "r": rr})[0]
+    w = r.standard_normal((16, 17, 3, 3)).astype(np.float32)
+    on, off = (fastinfer.Session(_model(x.shape, w, None, (1, 1, 1, 1), (-1.0, 5.0), True, compact and m == "4"),
+                                 threads=threads, config={"conv.winograd": m}, optimize=False).run(
+                                     None, {"x": x, "r": rr})[0]
                for m in "40")
-    np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-5)  # NaN and Inf where off has them
+    if compact:
+        np.testing.assert_array_equal(on, off)
+    else:
+        np.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-5)  # NaN and Inf where off has them
 
 
 @pytest.mark.parametrize(("hw", "threads", "wino"), [(8, 1, True), (4, 1, False), (8, 2, False), (16, 2, True)])
@@ -244,3 +258,30 @@ def test_fused_activation_on_the_winograd_tiles(act, n, c, hw, m, threads):
         s = fastinfer.Session(model, threads=threads, config={"conv.winograd": mode})
         got = _nchw(s.run(None, {"x": _nhwc(x)})[0])
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4, err_msg=f"{act} mode {mode}")
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("small_first", [False, True])
+def test_second_form_from_the_first(compact, small_first):
+    """A layer keeps W only until its first call makes a form (the Winograd plan or the im2row
+    packing); a call that needs the other form makes it from W rebuilt out of the first. Small
+    calls (below the size rule: 1 image) run im2row, large ones (8 images) Winograd, in either
+    order; the im2row results equal those of a session with Winograd off, bit for bit, except
+    when rebuilt from a stored plan (a few ulp)."""
+    r = np.random.default_rng(31)
+    hw = 8 if compact else 4  # 4 or 1 tiles per image: under the rule (32 or 4) at 1, over at 8
+    w = r.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    model = _model(("N", hw, hw, 16), w, None, (1, 1, 1, 1), None, False, compact)
+    small = r.standard_normal((1, hw, hw, 16)).astype(np.float32)
+    large = r.standard_normal((8, hw, hw, 16)).astype(np.float32)
+    on = fastinfer.Session(model, threads=1, config={"conv.winograd": "1"}, optimize=False)
+    off = fastinfer.Session(model, threads=1, config={"conv.winograd": "0"}, optimize=False)
+    for x in ([small, large, small] if small_first else [large, small, large]):
+        got, want = (s.run(None, {"x": x})[0] for s in (on, off))
+        if x is large:
+            assert not np.array_equal(got, want)  # Winograd ran
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(9 * 16))
+        elif compact or small_first:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -38,11 +38,16 @@ struct WinogradNhwcOut {
 using f32_winograd_nhwc_output_fn = void (*)(const float* mt, int64_t xi_stride, const WinogradNhwcOut& o, float* y,
                                              const float* residual, int rows, int cols);
 
+// U_xi of a compact plan (see F32WinogradNhwcPlan): out[k] = sum_t coef[t] * src[t][k], k < n.
+using f32_winograd_nhwc_weights_fn = void (*)(const float* const* src, const float* coef, int taps, int64_t n,
+                                              float* out);
+
 #define FI_WINOGRAD_NHWC_KERNEL(isa)                                                                   \
   bool f32_winograd_nhwc_4x3__##isa##_input(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, float*, \
                                             int64_t);                                                  \
   void f32_winograd_nhwc_4x3__##isa##_output(const float*, int64_t, const WinogradNhwcOut&, float*, const float*, \
-                                             int, int);
+                                             int, int);                                                        \
+  void f32_winograd_nhwc_4x3__##isa##_weights(const float* const*, const float*, int, int64_t, float*);
 FI_WINOGRAD_NHWC_KERNEL(ref)
 FI_WINOGRAD_NHWC_KERNEL(avx2)
 FI_WINOGRAD_NHWC_KERNEL(avx512)
@@ -53,18 +58,32 @@ struct F32WinogradNhwcKernel {
   int tier;  // fi::IsaTier as int
   f32_winograd_nhwc_input_fn input;
   f32_winograd_nhwc_output_fn output;
+  f32_winograd_nhwc_weights_fn weights;
 };
 // The best transforms the CPU (and FASTINFER_ISA) allow.
 const F32WinogradNhwcKernel& select_f32_winograd_nhwc();
 
-// A layer's transformed weights: 36 packed GEMM B operands U_xi [C, M].
+// A layer's weights for Winograd, in one of two forms:
+// - stored: the 36 transformed GEMM B operands U_xi [C, M], packed once (4x W's bytes; fastest
+//   where many output tiles share each weight);
+// - compact: W's 9 taps W_t [C, M], packed the same way (W's bytes); each task rebuilds the
+//   U_xi columns it needs, one xi at a time into an L1-sized buffer, as a sum of at most 9 taps
+//   (U_xi = sum_t coef[xi][t] W_t, coef = G (x) G). That costs about 5.4 / tiles-per-block of the
+//   GEMMs' FMAs and reads 4x fewer weight bytes: with few tiles (late layers at batch 1) the
+//   stored U_xi stream from DRAM on every call and the compact form is as fast or faster.
 struct F32WinogradNhwcPlan {
   int64_t c = 0, m = 0;
-  std::vector<F32PackedWeights> u;  // 36
+  std::vector<F32PackedWeights> u;     // stored: 36
+  std::vector<F32PackedWeights> taps;  // compact: 9 (t = ky * 3 + kx)
+  bool compact() const { return u.empty(); }
+  const F32PackedWeights& first() const { return compact() ? taps[0] : u[0]; }
 };
 // Transforms W [M, C, 3, 3] (row-major) and packs U_xi for kernels::f32_gemm.
 F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c);
-// W [M, C, 3, 3] back from a plan, so a layer need not keep W beside its transformed weights:
+// The compact form: W [M, C, 3, 3]'s taps packed for kernels::f32_gemm.
+F32WinogradNhwcPlan f32_winograd_nhwc_compact_plan(const float* w, int64_t m, int64_t c);
+// W [M, C, 3, 3] back from a plan, so a layer need not keep W beside its transformed weights
+// (a compact plan gives it back exactly; a stored one as follows):
 // W = L U L^T with L = [[4,0,0,0,0,0], [0,-3,3,0,0,0], [0,0,0,0,0,1]] (L G = I for F(4,3)'s G).
 // Corner taps come back exactly, the others within a few ulp of the row's largest tap.
 void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w);

@@ -64,8 +64,8 @@ void assign_layout(Graph& g);
 // Channels-last [pointwise ->] depthwise -> [pointwise] conv chains (MobileNet blocks) become one
 // ai.fastinfer NhwcDwBlock that streams rows through L2. After assign_layout.
 void fuse_dw_block(Graph& g);
-// 3x3 stride-1 convs that may run Winograd F(4,3) (fi.winograd = 1) under a memory budget for the
-// transformed weights (conv.winograd_budget x the model's constant bytes), most output tiles first.
+// 3x3 stride-1 convs that store Winograd F(4,3) transformed weights (fi.winograd = 1; the others
+// 0) under a memory budget (conv.winograd_budget x the model's constant bytes), most tiles first.
 void plan_winograd(Graph& g);
 
 void run_graph_passes(Graph& g);

@@ -1,17 +1,18 @@
-// Which 3x3 stride-1 convs may run Winograd F(4,3), under a memory budget.
+// Which 3x3 stride-1 convs store their Winograd F(4,3) transformed weights, under a memory budget.
 //
 // Winograd trades memory for time: a layer's transformed weights hold 36 taps per (input, output)
-// channel pair where the direct form holds 9, so running it on every eligible layer makes the
+// channel pair where the direct form holds 9, so storing them for every eligible layer makes the
 // weights of a model like Inception v1 2.6x their size and its peak memory 1.4x ONNX Runtime's.
-// The time it saves per extra byte grows with the layer's output tiles (the work that reuses each
-// transformed weight): a 56x56 layer gains 2.9x, a 14x14 one 1.8x, a 7x7 one nothing at batch 1.
-// So the layers are taken in order of tiles per call (batch 1 where the batch is symbolic; layers
-// of unknown size first, as the kernels' own size rule then decides), each while the extra bytes
-// so far stay within conv.winograd_budget (FASTINFER_WINOGRAD_BUDGET) times the bytes of all the
-// model's constants (0.5 by default, 0 for none, "inf" for every layer; with a nonzero fraction at
-// least 1 MiB, so small models keep it). A layer left out gets fi.winograd = 0
-// and runs its im2row GEMM; forced modes (conv.winograd 4 or 6) ignore the mark. The kernels still
-// apply their run-time size rule (nn::winograd_tiles_pay) to the layers the budget admits.
+// The time they save per extra byte grows with the layer's output tiles (the work that reuses each
+// transformed weight): a 56x56 layer gains 2.9x over im2row, a 14x14 one 1.8x, a 7x7 one nothing
+// at batch 1. So the layers are taken in order of tiles per call (batch 1 where the batch is
+// symbolic; layers of unknown size first), each while the extra bytes so far stay within
+// conv.winograd_budget (FASTINFER_WINOGRAD_BUDGET) times the bytes of all the model's constants
+// (0.5 by default, 0 for none, "inf" for every layer; with a nonzero fraction at least 1 MiB, so
+// small models keep it). A layer left out gets fi.winograd = 0: a channels-last conv then runs
+// Winograd on its compact form (W's taps, no extra bytes; kernels/winograd_nhwc.h) where a call
+// has enough tiles for that to pay, else im2row; an NCHW Conv runs im2col. The kernels still apply
+// their run-time size rules (nn::winograd_tiles_pay) to every layer.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>

@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kA2 = 36;                   // alpha^2 transform points
 constexpr int64_t kL2Floats = 96 * 1024;  // V and Mt of one block: ~384 KB, inside a 1 MB L2
+constexpr int64_t kTapsL2Floats = 64 * 1024;  // a compact plan's 9 tap slices of one task: 256 KB
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -36,8 +37,8 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
   b.tiles_h = ceil_div(g.out_h, 4);
   b.tiles_w = ceil_div(g.out_w, 4);
   b.tiles = g.n * b.tiles_h * b.tiles_w;
-  const bool planned = !p.u.empty() && p.u[0].kernel;
-  const int64_t mr = planned ? p.u[0].kernel->mr : 8, nr = planned ? p.u[0].kernel->nr : 16;
+  const bool planned = !(p.compact() ? p.taps : p.u).empty() && p.first().kernel;
+  const int64_t mr = planned ? p.first().kernel->mr : 8, nr = planned ? p.first().kernel->nr : 16;
   const int64_t per_tile = kA2 * (p.c + p.m);
   int64_t tb = std::max(kL2Floats / per_tile, p.c * p.m / (p.c + p.m));
   tb = std::min<int64_t>(std::max<int64_t>(tb, 16), 32);
@@ -47,14 +48,46 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
   b.blocks = ceil_div(b.tiles, tb);
   threads = std::max(1, threads);
   const int64_t panels = ceil_div(p.m, nr);
-  const int64_t want = threads > 1 ? ceil_div(4 * int64_t(threads), std::max<int64_t>(b.blocks, 1)) : 1;
+  int64_t want = threads > 1 ? ceil_div(4 * int64_t(threads), std::max<int64_t>(b.blocks, 1)) : 1;
+  // A compact plan rebuilds each U_xi from the taps' columns of the task: those 9 slices must stay
+  // in L2 across the 36 xi, so a slice holds at most kTapsL2Floats / (9 C) columns.
+  if (p.compact()) want = std::max(want, ceil_div(panels, std::max<int64_t>(1, kTapsL2Floats / (9 * p.c * nr))));
   const int64_t slices = std::max<int64_t>(1, std::min(panels, want));
   b.slice_cols = ceil_div(panels, slices) * nr;
   b.slices = ceil_div(p.m, b.slice_cols);
   b.tasks = b.blocks * b.slices;
   b.slots = std::max<int64_t>(1, std::min<int64_t>(threads, b.tasks));
   b.slot_floats = size_t(kA2 * tb * (p.c + std::min(p.m, b.slice_cols)));
+  if (p.compact()) b.slot_floats += size_t(p.c * b.slice_cols);  // one U_xi's columns
   return b;
+}
+
+// A compact plan's U_xi as a sum of taps: for each xi the taps with a nonzero coefficient and
+// their coefficients (G (x) G), read off the stored transform of each one-hot 3x3 kernel.
+struct TapSums {
+  int n[kA2];
+  int tap[kA2][9];
+  float coef[kA2][9];
+  TapSums() {
+    for (int t = 0; t < 9; ++t) {
+      float unit[9] = {};
+      unit[t] = 1.f;
+      const F32WinogradPlan one = f32_winograd_plan(4, unit, 1, 1, 1);
+      for (int xi = 0; xi < kA2; ++xi) {
+        if (t == 0) n[xi] = 0;
+        const float c = one.u.get()[xi];
+        if (c != 0.f) {
+          tap[xi][n[xi]] = t;
+          coef[xi][n[xi]++] = c;
+        }
+      }
+    }
+  }
+};
+
+const TapSums& tap_sums() {
+  static const TapSums s;
+  return s;
 }
 
 }  // namespace
@@ -62,11 +95,11 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
 const F32WinogradNhwcKernel& select_f32_winograd_nhwc() {
   static const F32WinogradNhwcKernel table[] = {
       {"f32_winograd_nhwc_4x3__avx512", int(IsaTier::Avx512), f32_winograd_nhwc_4x3__avx512_input,
-       f32_winograd_nhwc_4x3__avx512_output},
+       f32_winograd_nhwc_4x3__avx512_output, f32_winograd_nhwc_4x3__avx512_weights},
       {"f32_winograd_nhwc_4x3__avx2", int(IsaTier::Avx2), f32_winograd_nhwc_4x3__avx2_input,
-       f32_winograd_nhwc_4x3__avx2_output},
+       f32_winograd_nhwc_4x3__avx2_output, f32_winograd_nhwc_4x3__avx2_weights},
       {"f32_winograd_nhwc_4x3__ref", int(IsaTier::Ref), f32_winograd_nhwc_4x3__ref_input,
-       f32_winograd_nhwc_4x3__ref_output},
+       f32_winograd_nhwc_4x3__ref_output, f32_winograd_nhwc_4x3__ref_weights},
   };
   for (const F32WinogradNhwcKernel& k : table)
     if (k.tier <= int(isa_tier())) return k;
@@ -85,7 +118,25 @@ F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c)
   return p;
 }
 
+F32WinogradNhwcPlan f32_winograd_nhwc_compact_plan(const float* w, int64_t m, int64_t c) {
+  FI_CHECK(m >= 1 && c >= 1, InvalidArgument, "Winograd: empty weights");
+  F32WinogradNhwcPlan p;
+  p.c = c;
+  p.m = m;
+  p.taps.reserve(9);
+  for (int t = 0; t < 9; ++t) p.taps.push_back(f32_pack_weights(c, m, w + t, 9, c * 9, 64));
+  return p;
+}
+
 void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
+  if (p.compact()) {
+    for (int t = 0; t < 9; ++t) {
+      const F32PackedB& b = p.taps[size_t(t)].b;
+      for (int64_t m = 0; m < p.m; ++m)
+        for (int64_t c = 0; c < p.c; ++c) w[(m * p.c + c) * 9 + t] = b.data[(m / b.nr) * b.k * b.nr + c * b.nr + m % b.nr];
+    }
+    return;
+  }
   // Each L row's nonzero taps (index into 0..5, coefficient).
   static const int kTaps[3][2] = {{0, -1}, {1, 2}, {5, -1}};
   static const double kCoef[3][2] = {{4, 0}, {-3, 3}, {1, 0}};
@@ -123,9 +174,11 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
   const Epilogue plain;
   std::atomic<bool> bad{false};
+  const TapSums& sums = tap_sums();
   parallel_for_slots(pool, b.tasks, 1, [&](int slot, int64_t t0, int64_t t1) {
     float* v = scratch + size_t(slot) * b.slot_floats;
     float* mt = v + kA2 * tb * C;
+    float* uxi = mt + kA2 * tb * std::min(M, b.slice_cols);  // compact plans: one U_xi's columns
     for (int64_t task = t0; task < t1 && !bad.load(std::memory_order_relaxed); ++task) {
       const int64_t blk = task / b.slices, m0 = task % b.slices * b.slice_cols, mc = std::min(b.slice_cols, M - m0);
       const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
@@ -139,9 +192,22 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
         bad.store(true, std::memory_order_relaxed);
         return;
       }
-      for (int xi = 0; xi < kA2; ++xi)
-        f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
-                 mt + xi * tb * mc, mc, plain, nullptr);
+      for (int xi = 0; xi < kA2; ++xi) {
+        if (!p.compact()) {
+          f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
+                   mt + xi * tb * mc, mc, plain, nullptr);
+          continue;
+        }
+        const float* src[9];
+        F32PackedB u;
+        for (int k = 0; k < sums.n[xi]; ++k) {
+          u = f32_packed_b_columns(p.taps[size_t(sums.tap[xi][k])].b, m0, mc);
+          src[k] = u.data;
+        }
+        tr.weights(src, sums.coef[xi], sums.n[xi], ceil_div(mc, u.nr) * u.nr * C, uxi);
+        u.data = uxi;
+        f32_gemm(*p.taps[0].kernel, nt, mc, C, v + xi * tb * C, C, u, mt + xi * tb * mc, mc, plain, nullptr);
+      }
       WinogradNhwcOut st;
       st.m = mc;
       st.out_w = g.out_w;

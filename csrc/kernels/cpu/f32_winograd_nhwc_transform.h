@@ -85,9 +85,34 @@ void output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, co
   }
 }
 
+// A compact plan's U_xi, rebuilt per task: out[k] = sum_t coef[t] * src[t][k] for k < n (n a
+// multiple of the GEMM's nr, so of I::L but for a masked tail).
+template <class I>
+void weights(const float* const* src, const float* coef, int taps, int64_t n, float* out) {
+  using V = typename I::V;
+  int64_t k = 0;
+  for (; k + 2 * I::L <= n; k += 2 * I::L) {  // two vectors per step: two FMA chains
+    V a = I::mul(I::set1(coef[0]), I::load(src[0] + k));
+    V b = I::mul(I::set1(coef[0]), I::load(src[0] + k + I::L));
+    for (int t = 1; t < taps; ++t) {
+      const V c = I::set1(coef[t]);
+      a = I::fmadd(c, I::load(src[t] + k), a);
+      b = I::fmadd(c, I::load(src[t] + k + I::L), b);
+    }
+    I::store(out + k, a);
+    I::store(out + k + I::L, b);
+  }
+  for (; k < n; k += I::L) {
+    const int m = int(std::min<int64_t>(I::L, n - k));
+    V a = I::mul(I::set1(coef[0]), I::load_n(src[0] + k, m));
+    for (int t = 1; t < taps; ++t) a = I::fmadd(I::set1(coef[t]), I::load_n(src[t] + k, m), a);
+    I::store_n(out + k, a, m);
+  }
+}
+
 }  // namespace fi::kernels::wino_nhwc
 
-// Defines f32_winograd_nhwc_4x3__<isa>_input / _output over traits I (in namespace fi::kernels).
+// Defines f32_winograd_nhwc_4x3__<isa>_input / _output / _weights over traits I (in namespace fi::kernels).
 #define FI_WINOGRAD_NHWC_DEFINE(I, isa)                                                                          \
   bool f32_winograd_nhwc_4x3__##isa##_input(const float* x, int64_t h, int64_t w, int64_t c, int64_t iy0,       \
                                             int64_t ix0, float* v, int64_t xs) {                                \
@@ -96,4 +121,8 @@ void output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, co
   void f32_winograd_nhwc_4x3__##isa##_output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, \
                                              const float* res, int rows, int cols) {                            \
     wino_nhwc::output<I>(mt, xs, st, y, res, rows, cols);                                                       \
+  }                                                                                                              \
+  void f32_winograd_nhwc_4x3__##isa##_weights(const float* const* src, const float* coef, int taps, int64_t n,  \
+                                              float* out) {                                                     \
+    wino_nhwc::weights<I>(src, coef, taps, n, out);                                                              \
   }
