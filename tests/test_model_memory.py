@@ -262,6 +262,76 @@ def test_folded_weight_is_packed_and_freed(tmp_path):
     assert res["retained_mb"] < 1.3 * weights_mb, res
 
 
+@needs_clear_refs
+def test_folded_gemm_weight_is_not_held_twice_at_creation(tmp_path):
+    """A ConstantOfShape weight [n, k] of a transposed Gemm (n a multiple of the GEMM's nr) is
+    packed in its own memory: session creation never holds it twice."""
+    k, n = 1024, 4096  # 16 MiB
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["W"],
+                              value=numpy_helper.from_array(np.array([0.0078125], np.float32))),
+             helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.array([n, k], np.int64), "shape")])
+    res = creation_memory(tmp_path, helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+                          [2, k])
+    weights_mb = k * n * 4 / 2**20
+    assert res["peak_mb"] < 1.3 * weights_mb, res
+    assert res["retained_mb"] < 1.3 * weights_mb, res
+
+
+def folded_fc_model(k: int, n: int, w: np.ndarray) -> onnx.ModelProto:
+    """Y = Relu(X Wf^T) with Wf = W + W folded at creation (a heap constant only the Gemm reads)."""
+    nodes = [helper.make_node("Add", ["W", "W"], ["Wf"]),
+             helper.make_node("Gemm", ["x", "Wf"], ["g"], transB=1),
+             helper.make_node("Relu", ["g"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "W")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+@pytest.mark.parametrize("n", [64, 96, 1000])  # 1000: not a multiple of the GEMM's nr, packed as usual
+def test_folded_gemm_weight_packed_in_place_is_right(n):
+    """A folded transposed Gemm weight only the Gemm reads is packed in its own memory; the result
+    is ORT's, on every run, and sessions on the same model (the initializer itself) stay right."""
+    k = 77
+    w = R.standard_normal((n, k)).astype(np.float32)
+    model = folded_fc_model(k, n, w)
+    x = R.standard_normal((3, k)).astype(np.float32)
+    want = run_ort(model, {"x": x})[0]
+    for _ in range(2):
+        sess = fastinfer.Session(model)
+        for _ in range(2):
+            np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_weight_read_twice_is_not_packed_in_place(tmp_path, map_small_files):
+    """A weight two Gemms read is never overwritten by the first one's packing (a mutated in-place
+    packing leaves this right). The model comes from a file whose bytes are mapped: initializers
+    are copied into the core's own buffers, so even a direct one read once may be packed in place."""
+    k, n = 64, 96
+    w = R.standard_normal((n, k)).astype(np.float32)
+    x = R.standard_normal((3, k)).astype(np.float32)
+    for two_readers in (True, False):
+        nodes = [helper.make_node("Gemm", ["x", "W"], ["g1"], transB=1)]
+        if two_readers:
+            nodes += [helper.make_node("Gemm", ["x", "W"], ["g2"], transB=1, alpha=0.5),
+                      helper.make_node("Add", ["g1", "g2"], ["y"])]
+        else:
+            nodes += [helper.make_node("Relu", ["g1"], ["y"])]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "W")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+        path = tmp_path / f"m{int(two_readers)}.onnx"
+        onnx.save(model, path)
+        want = run_ort(model, {"x": x})[0]
+        for _ in range(2):
+            np.testing.assert_allclose(fastinfer.Session(str(path)).run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(numpy_helper.to_array(onnx.load(path).graph.initializer[0]), w)
+
+
 _RUN_CHILD = r"""
 import gc, json, sys
 import numpy as np

@@ -45,6 +45,11 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 namespace {
 std::atomic<uint64_t> g_buffer_allocs{0};
 
+// The deleter of alloc_buffer's plain heap buffers (a named type: Tensor::exclusive_heap asks for it).
+struct HeapFree {
+  void operator()(void* q) const { std::free(q); }
+};
+
 // FASTINFER_POISON_ALLOCS=1 fills new buffers with 0xA5 in place of zeros or whatever memory
 // held: a test mode that catches kernels relying on zero-filled outputs.
 bool poison_allocs() {
@@ -67,7 +72,7 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   if (poison_allocs()) std::memset(p, 0xA5, rounded);
   else if (zero) std::memset(p, 0, rounded);
   if (recycle) return std::shared_ptr<void>(p, [rounded](void* q) { buffer_cache_give(q, rounded); });
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return std::shared_ptr<void>(p, HeapFree());
 }
 
 std::shared_ptr<void> alloc_mapped_buffer(size_t bytes) {
@@ -110,6 +115,10 @@ Tensor Tensor::make(DataType dt, const Shape& shape, bool zero, Source src) {
   auto owner = src == Source::Mapped ? alloc_mapped_buffer(bytes) : alloc_buffer(bytes, zero, src == Source::Recycled);
   void* p = owner.get();
   return Tensor(dt, shape, p, std::move(owner));
+}
+
+bool Tensor::exclusive_heap() const {
+  return owner_ && owner_.use_count() == 1 && data_ == owner_.get() && std::get_deleter<HeapFree>(owner_) != nullptr;
 }
 
 Tensor Tensor::clone() const {

@@ -56,6 +56,10 @@ class Tensor {
   template <class T> const T* data() const { return static_cast<const T*>(data_); }
 
   const std::shared_ptr<void>& owner() const { return owner_; }
+  // True when the data is the whole of a heap buffer alloc_buffer made (not recycled, mapped, a
+  // model file's bytes or a caller's array) and no other tensor shares it: its holder may
+  // overwrite it (a kernel packing a folded weight in place).
+  bool exclusive_heap() const;
   // Same data, another shape of the same number of elements.
   Tensor reshaped(const Shape& s) const { return Tensor(dtype_, s, data_, owner_); }
   // A deep copy that owns its data.

@@ -114,9 +114,12 @@ Tensor& Executor::allocate(RunState& st, int value, DataType dt, const Shape& sh
   }
   // Kernels write every output element. Graph outputs outlive the run: theirs are recycled
   // (core/buffer_cache.h); the trace's per-value buffers are not kept, and go back to the OS.
-  if (g_.value(value).is_output && st.recycle_outputs) slot = Tensor::empty_output(dt, shape);
-  else if (st.tracing) slot = Tensor::empty_mapped(dt, shape);
-  else slot = Tensor::empty(dt, shape, /*zero=*/false);
+  if (g_.value(value).is_output)
+    slot = st.recycle_outputs ? Tensor::empty_output(dt, shape) : Tensor::empty(dt, shape, /*zero=*/false);
+  else if (st.tracing)
+    slot = Tensor::empty_mapped(dt, shape);
+  else
+    slot = Tensor::empty(dt, shape, /*zero=*/false);
   return slot;
 }
 

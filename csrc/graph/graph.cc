@@ -361,6 +361,18 @@ const Tensor* OpInit::constant_input(int i) const {
   const Value& v = graph_.value(node_.inputs[size_t(i)]);
   return v.is_const && !v.is_input ? &v.const_value : nullptr;
 }
+Tensor OpInit::consumable_constant_input(int i) const {
+  if (!constant_input(i)) return Tensor();
+  const int id = node_.inputs[size_t(i)];
+  const Value& v = graph_.value(id);
+  if (v.is_output || v.is_captured || !v.const_value.exclusive_heap()) return Tensor();
+  int reads = 0;
+  for (const Node& n : graph_.nodes()) {
+    for (int x : n.inputs) reads += x == id;
+    for (int x : n.implicit_inputs) reads += x == id;
+  }
+  return reads == 1 ? v.const_value : Tensor();
+}
 std::string OpInit::config(const std::string& key, const std::string& fallback) const {
   return graph_.config(key, fallback);
 }

@@ -113,6 +113,12 @@ struct F32PackedWeights {
 F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t stride_k, int64_t stride_n,
                                   int64_t m_hint = 64);
 
+// Packs B^T in place: bt [n][k] (row-major, a transposed Gemm's B) becomes the packed B of
+// f32_pack_weights(k, n, bt, 1, k) in the same memory, one nr-row slab (panel) at a time through
+// a slab-sized copy; `out` then views bt (its owner left empty for the caller to set). False,
+// with bt untouched, when n is not a multiple of the chosen kernel's nr.
+bool f32_pack_weights_t_in_place(int64_t k, int64_t n, float* bt, F32PackedWeights& out, int64_t m_hint = 64);
+
 // A packed A: MR-row panels as described at the top.
 struct F32PackedA {
   int mr = 0;

@@ -294,6 +294,27 @@ F32PackedWeights f32_pack_weights(int64_t k, int64_t n, const float* b, int64_t 
   return w;
 }
 
+bool f32_pack_weights_t_in_place(int64_t k, int64_t n, float* bt, F32PackedWeights& out, int64_t m_hint) {
+  const F32GemmKernel& kernel = select_f32_gemm(m_hint, n, k);
+  const int64_t nr = kernel.nr;
+  if (n <= 0 || k <= 0 || n % nr != 0) return false;
+  // Panel p holds [k][nr] = rows p*nr .. p*nr+nr-1 of bt transposed: the same nr*k floats.
+  std::vector<float> slab(size_t(nr * k));
+  for (int64_t p = 0; p < n / nr; ++p) {
+    float* dst = bt + p * nr * k;
+    std::memcpy(slab.data(), dst, slab.size() * sizeof(float));
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t j = 0; j < nr; ++j) dst[kk * nr + j] = slab[size_t(j * k + kk)];
+  }
+  out.kernel = &kernel;
+  out.owner.reset();
+  out.b.nr = int(nr);
+  out.b.k = k;
+  out.b.n = n;
+  out.b.data = bt;
+  return true;
+}
+
 F32PackedWeightsA f32_pack_weights_a(int64_t m, int64_t k, const float* a, int64_t lda, int64_t n_hint) {
   F32PackedWeightsA w;
   w.kernel = &select_f32_gemm(m, n_hint, k);
