@@ -1,5 +1,6 @@
 // The fp32 GEMM microkernel, written once over an ISA traits struct and instantiated per ISA and
-// tile in kernels/cpu/<isa>/f32_gemm_<isa>.cc from the family list. No intrinsics here. The traits
+// tile in kernels/cpu/<isa>/f32_gemm_<isa>.cc from the family list. No intrinsics here (but the
+// compiler's __builtin_prefetch). The traits
 // supply: V (vector), L (lanes), Mask, mask(n) (first n lanes, 0 <= n <= L), zero, set1,
 // bcast(p) (*p in every lane), load(p), loadm(p, m), store(p, v), storem(p, v, m), add, mul, fmadd,
 // min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*mr + i]), B packed k-major
@@ -32,6 +33,23 @@ void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, f
   for (int i = 0; i < M; ++i)
     FI_UNROLL
     for (int v = 0; v < NU; ++v) acc[i][v] = Isa::zero();
+  // The rows of C (and of the residual) the tile stores at the end are fetched now, so the K loop
+  // hides their misses: out of order execution cannot see past it, and without this every tile
+  // stalled on them (ResNet-50's 1x1 convs with a residual 0.88x the time, the whole model 0.97x,
+  // Zen 4, batch 1). Short K loops (< 64) leave too little to hide behind.
+  if ((ep || accumulate) && kc >= 64) {
+    const bool res = ep && ep->residual && ep->res_col_stride == 1;
+    FI_UNROLL
+    for (int i = 0; i < M; ++i) {
+      if (res) {
+        const float* rp = ep->residual + i * ep->res_row_stride;
+        FI_UNROLL
+        for (int v = 0; v < NU; ++v) __builtin_prefetch(rp + v * L, 0, 3);
+      }
+      FI_UNROLL
+      for (int v = 0; v < NU; ++v) __builtin_prefetch(c + i * ldc + v * L, 1, 3);
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * NR;
     const float* ak = PA ? a + k * M : a + k;
