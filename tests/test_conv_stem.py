@@ -107,8 +107,12 @@ def test_stem_matches_ort(case, threads):
     check(case, threads)
 
 
-def test_residual_takes_im2row_path():
-    check((1, 3, 16, 18, 20, (3, 3), (2, 2), (1, 1, 1, 1), 1, True, (0.0, 6.0), None), 1, residual=True)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_residual_takes_im2row_path(threads):
+    check((1, 3, 16, 18, 20, (3, 3), (2, 2), (1, 1, 1, 1), 1, True, (0.0, 6.0), None), threads, residual=True)
+    # 400 rows, one im2row chunk: with 2+ threads the rows are gathered in parallel into one buffer
+    # and a single GEMM splits over the threads.
+    check((1, 3, 40, 40, 64, (7, 7), (2, 2), (3, 3, 3, 3), 1, True, None, None), threads, residual=True)
 
 
 def test_inspect_names_the_kernel():
