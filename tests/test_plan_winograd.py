@@ -47,7 +47,8 @@ def winograd_layers(model, **config) -> list[str]:
 # Weights: 9,216 + 110,592 + 1,769,472 bytes (1.89 MB). Extra bytes (3x W): 27.6 KB, 332 KB, 5.3 MB.
 @pytest.mark.parametrize(("budget", "expect"), [
     ("0", []),                                   # no budget: the compact form everywhere
-    ("0.5", ["conv1", "conv2"]),                 # 1 MiB floor: conv1 (most tiles), then conv2; not conv3
+    ("0.1", ["conv1", "conv2"]),                 # 0.19 MB, but the 4 MiB floor: conv1 (most tiles), conv2
+    ("0.5", ["conv1", "conv2"]),                 # 4 MiB floor: conv3's 5.3 MB does not fit
     ("2.5", ["conv1", "conv2"]),                 # 4.7 MB: conv3's 5.3 MB does not fit
     ("3.1", ["conv1", "conv2", "conv3"]),        # 5.9 MB: all three
     ("inf", ["conv1", "conv2", "conv3"]),

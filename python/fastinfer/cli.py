@@ -202,11 +202,11 @@ def _flops_text(f: float) -> str:
 def _print_nodes(nodes: list[dict], optimize: bool) -> None:
     """One line per node after the passes, then the totals."""
     print(f"graph {'after passes' if optimize else 'without passes'}: {len(nodes)} nodes")
-    print(f"  {'#':>4}  {'node':<28} {'op':<22} {'kernel':<34} {'layout':<7} {'FLOPs':>9}  outputs")
+    print(f"  {'#':>4}  {'node':<28} {'op':<22} {'kernel':<40} {'layout':<7} {'FLOPs':>9}  outputs")
     for k, n in enumerate(nodes):
         op = (n["domain"] + "." if n["domain"] else "") + n["op_type"]
         outs = ", ".join(_shape_text(o) for o in n["outputs"])
-        print(f"  {k:>4}  {n['name'][:28]:<28} {op[:22]:<22} {n['kernel'][:34]:<34} "
+        print(f"  {k:>4}  {n['name'][:28]:<28} {op[:22]:<22} {n['kernel'][:40]:<40} "
               f"{(n['layout'] or 'NCHW'):<7} {_flops_text(n['flops']):>9}  {outs}")
     tot = _total_flops(nodes)
     unknown = f" ({tot['nodes_unknown']} nodes with unknown shapes not counted)" if tot["nodes_unknown"] else ""

@@ -8,7 +8,7 @@
 // at batch 1. So the layers are taken in order of tiles per call (batch 1 where the batch is
 // symbolic; layers of unknown size first), each while the extra bytes so far stay within
 // conv.winograd_budget (FASTINFER_WINOGRAD_BUDGET) times the bytes of all the model's constants
-// (0.5 by default, 0 for none, "inf" for every layer; with a nonzero fraction at least 1 MiB, so
+// (0.5 by default, 0 for none, "inf" for every layer; with a nonzero fraction at least 4 MiB, so
 // small models keep it). A layer left out gets fi.winograd = 0: a channels-last conv then runs
 // Winograd on its compact form (W's taps, no extra bytes; kernels/winograd_nhwc.h) where a call
 // has enough tiles for that to pay, else im2row; an NCHW Conv runs im2col. The kernels still apply
@@ -29,7 +29,9 @@ namespace fi {
 
 namespace {
 
-constexpr double kMinBudgetBytes = double(1 << 20);
+// A few MB is small next to any runtime's own footprint: small models keep stored Winograd weights
+// for their layers with the most tiles (SqueezeNet 1.1: four of its eight 3x3 layers).
+constexpr double kMinBudgetBytes = double(4 << 20);
 
 struct Candidate {
   size_t node;

@@ -102,9 +102,8 @@ class NhwcConvKernel : public OpKernel {
     (void)in;
     if (attrs_.group != 1) return "f32_dwconv_nhwc";
     if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
-    if (wino_)
-      return wino_->compact ? "winograd F(4,3) NHWC compact (taps; im2row GEMM below 32 tiles per thread)"
-                            : "winograd F(4,3) NHWC (im2row GEMM below 4 tiles per thread)";
+    // Calls below the size rule (4 output tiles per thread stored, 32 compact) run the im2row GEMM.
+    if (wino_) return wino_->compact ? "winograd F(4,3) NHWC compact" : "winograd F(4,3) NHWC";
     const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
     return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
   }
