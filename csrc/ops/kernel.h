@@ -40,8 +40,8 @@ class OpInit {
   const Tensor* constant_input(int i) const;
   // The constant input i for the kernel to overwrite (to pack it in place), or an undefined
   // Tensor: only when this node reads it once and nothing else does (no other node, no graph
-  // output) and its buffer is a heap buffer no one else shares (a folded constant; never a model
-  // file's mapped bytes or a caller's array). A kernel that takes it must report
+  // output) and its buffer is a heap buffer no one else shares (an initializer the import copied,
+  // a folded constant; never a model file's mapped bytes or a caller's array). A kernel that takes it must report
   // reads_constant_input(i) false, so the graph lets go of it.
   Tensor consumable_constant_input(int i) const;
   // The declared element type of input i when known (Undefined otherwise).

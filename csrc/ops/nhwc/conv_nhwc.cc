@@ -231,11 +231,13 @@ class NhwcConvKernel : public OpKernel {
     const int64_t chunk = std::min<int64_t>(rows, std::max<int64_t>({16, 65536 / K, M}));
     const int64_t chunks = (rows + chunk - 1) / chunk;
     const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
-    if (chunks < threads && 2.0 * double(rows) * double(M) * double(K) >= kParallelMinFlops) {
+    if (chunks < threads && rows * K <= (int64_t(2) << 20) &&
+        2.0 * double(rows) * double(M) * double(K) >= kParallelMinFlops) {
       // Fewer chunks than threads (a strided layer at batch 1: ResNet-50's 3x3 stride 2 at 14x14 is
-      // one chunk of 196 rows x 2304): the rows are gathered once, split over the threads, and one
-      // GEMM splits its tiles over them; per-slice tasks would each gather them (1.8 MB, past L2)
-      // and read them unpacked once per slice (1.3x the time of this on 2 threads, Zen 4).
+      // one chunk of 196 rows x 2304): the rows (up to 8 MB) are gathered once, split over the
+      // threads, and one GEMM splits its tiles over them; per-slice tasks would each gather them
+      // (1.8 MB, past L2) and read them unpacked once per slice (1.3x the time of this on 2
+      // threads, Zen 4).
       float* a = ctx.scratch_as<float>(size_t(rows * K));
       const int64_t grain = std::max<int64_t>(1, (rows + 4 * threads - 1) / (4 * threads));
       parallel_for(ctx.pool(), rows, grain, [&](int64_t r0, int64_t r1) {

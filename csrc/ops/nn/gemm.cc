@@ -22,9 +22,9 @@ class GemmKernel : public OpKernel {
     const Tensor* b = init.constant_input(1);
     if (b && b->dtype() == DataType::Float && b->rank() == 2 && b->numel() > 0) {
       int64_t k = trans_b_ ? b->dim(1) : b->dim(0), n = trans_b_ ? b->dim(0) : b->dim(1);
-      // A transposed B that only this node reads and the graph made (folded from ConstantOfShape,
-      // say: the fully connected weights of the light VGG-19, 411 MB) is packed in its own memory,
-      // so session creation does not hold it twice.
+      // A transposed B that only this node reads, in a buffer the core owns (an initializer the
+      // import copied, or a folded constant such as the light VGG-19's 411 MB fully connected
+      // weight), is packed in its own memory, so session creation does not hold it twice.
       Tensor own = trans_b_ ? init.consumable_constant_input(1) : Tensor();
       if (own.defined() && kernels::f32_pack_weights_t_in_place(k, n, own.data<float>(), packed_))
         packed_.owner = own.owner();
