@@ -96,3 +96,15 @@ ODD_SIZES = [1, 3, 7, 17, 33, 65, 127]
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def pool_out_dim(n: int, k: int, s: int, ph: int, pt: int, ceil: bool, d: int = 1) -> int:
+    """Output size of a pooling window k (dilation d, stride s, pads ph/pt) over n inputs, as ONNX
+    defines it (ceil_mode drops a last window that would start in the tail padding); 0 when none fits."""
+    span = n + ph + pt - ((k - 1) * d + 1)
+    if span < 0:
+        return 0
+    out = -(-span // s) + 1 if ceil else span // s + 1
+    if ceil and (out - 1) * s >= n + ph:
+        out -= 1
+    return out

@@ -7,7 +7,6 @@ taller than one step); every FASTINFER_ISA tier; the chains the pass must leave 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import fastinfer
@@ -16,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from child_env import child_env
+from child_env import assert_runs_at_isa
 from op_helpers import run_ort
 
 MODES = ["stream", "staged", "auto"]
@@ -140,11 +139,8 @@ def run_all() -> None:
 
 @pytest.mark.parametrize("isa", ["ref", "avx2"])
 def test_every_isa_tier(isa):
-    env = child_env(os.path.dirname(os.path.abspath(__file__)))
-    env["FASTINFER_ISA"] = isa
-    code = "import test_dw_block as t; t.run_all(); print('ok')"
-    p = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-3000:]
+    assert_runs_at_isa(isa, "import test_dw_block as t; t.run_all(); print('ok')",
+                       os.path.dirname(os.path.abspath(__file__)), timeout=300)
 
 
 def _ops(model) -> list[str]:

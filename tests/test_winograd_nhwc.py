@@ -6,7 +6,6 @@ relative L2 error against a float64 direct conv on realistic layers (He weights,
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import fastinfer
@@ -15,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from child_env import child_env
+from child_env import assert_runs_at_isa
 from op_helpers import run_ort
 
 DOM = "ai.fastinfer"
@@ -155,11 +154,8 @@ def test_accuracy(cm, compact):
 @pytest.mark.parametrize("isa", ["ref", "avx2"])
 def test_every_isa_tier(isa):
     """All cases in a child process whose kernels are capped at the tier (the default tier runs above)."""
-    env = child_env(os.path.dirname(os.path.abspath(__file__)))
-    env["FASTINFER_ISA"] = isa
-    code = "import test_winograd_nhwc as t; t.run_all(1); t.run_all(2); print('ok')"
-    p = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-3000:]
+    assert_runs_at_isa(isa, "import test_winograd_nhwc as t; t.run_all(1); t.run_all(2); print('ok')",
+                       os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_non_finite_input_and_bad_switch():

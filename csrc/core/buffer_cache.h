@@ -11,7 +11,8 @@
 
 namespace fi {
 
-// A kAlignment-aligned buffer of at least `bytes` (a cached one when a fitting one is free), or null.
+// A cached kAlignment-aligned buffer of at least `bytes`, or null when none fits (the caller
+// allocates a fresh one).
 void* buffer_cache_take(size_t bytes);
 // Gives back a buffer that came from buffer_cache_take (or std::aligned_alloc) of size `bytes`:
 // it is cached, or freed when the cache is full or it is small.

@@ -84,9 +84,12 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   g_buffer_allocs.fetch_add(1, std::memory_order_relaxed);
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
-  void* p = recycle ? buffer_cache_take(rounded) : std::aligned_alloc(kAlignment, rounded);
-  if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
-  advise_huge_pages(p, rounded);
+  void* p = recycle ? buffer_cache_take(rounded) : nullptr;
+  if (!p) {  // fresh memory (a cached buffer was advised when it was made)
+    p = std::aligned_alloc(kAlignment, rounded);
+    if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
+    advise_huge_pages(p, rounded);
+  }
   if (poison_allocs()) std::memset(p, 0xA5, rounded);
   else if (zero) std::memset(p, 0, rounded);
   if (recycle) return std::shared_ptr<void>(p, [rounded](void* q) { buffer_cache_give(q, rounded); });

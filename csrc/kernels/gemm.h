@@ -97,6 +97,11 @@ inline F32PackedB f32_packed_b_columns(const F32PackedB& b, int64_t col0, int64_
   return s;
 }
 
+// Element (k, n) of a packed B (panel n / nr, row k, lane n % nr): for reading weights back.
+inline float f32_packed_b_at(const F32PackedB& b, int64_t k, int64_t n) {
+  return b.data[(n / b.nr) * b.k * b.nr + k * b.nr + n % b.nr];
+}
+
 // Number of floats f32_pack_b writes for a K x N matrix and panel width nr.
 size_t f32_pack_b_size(int64_t k, int64_t n, int nr);
 // Packs B(k, n) = b[k*stride_k + n*stride_n] (stride_n 1 for row-major B, stride_k 1 for B^T)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_helpers import check_against_ort, make_model, rng, run_fastinfer
+from op_helpers import check_against_ort, make_model, pool_out_dim, rng, run_fastinfer
 
 SIZES = [(1, 1), (1, 7), (2, 3), (3, 17), (7, 7), (17, 33), (33, 2), (7, 1)]
 
@@ -27,20 +27,10 @@ WINDOWS = [
 ]
 
 
-def _out_dim(n, k, s, ph, pt, ceil):
-    span = n + ph + pt - k
-    if span < 0:
-        return 0
-    out = -(-span // s) + 1 if ceil else span // s + 1
-    if ceil and (out - 1) * s >= n + ph:
-        out -= 1
-    return out
-
-
 def _cases():
     for h, w in SIZES:
         for k, s, p, ceil in WINDOWS:
-            if all(_out_dim(n, k[i], s[i], p[i], p[i + 2], ceil) >= 1 for i, n in enumerate((h, w))):
+            if all(pool_out_dim(n, k[i], s[i], p[i], p[i + 2], ceil) >= 1 for i, n in enumerate((h, w))):
                 yield (h, w), k, s, p, ceil
 
 

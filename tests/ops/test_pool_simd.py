@@ -7,7 +7,6 @@ processes with FASTINFER_ISA set."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import zlib
 
@@ -17,21 +16,11 @@ import pytest
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from child_env import child_env
-from op_helpers import run_ort
+from child_env import assert_runs_at_isa
+from op_helpers import pool_out_dim, run_ort
 
 DOM = "ai.fastinfer"
 OPSETS = [helper.make_opsetid("", 19), helper.make_opsetid(DOM, 1)]
-
-
-def _out_dim(n, k, s, d, ph, pt, ceil):
-    span = n + ph + pt - ((k - 1) * d + 1)
-    if span < 0:
-        return 0
-    out = -(-span // s) + 1 if ceil else span // s + 1
-    if ceil and (out - 1) * s >= n + ph:
-        out -= 1
-    return out
 
 
 # (op, N, C, H, W, attrs): the shapes of the benchmark CNNs' pools, scaled down, and the flat / row paths
@@ -70,7 +59,7 @@ def random_cases(seed: int, count: int) -> list:
         ceil = int(r.random() < 0.4)
         h, w = int(r.integers(1, 30)), int(r.integers(1, 45))
         c = int(r.choice([1, 3, 7, 16, 17, 33, 67]))
-        if min(_out_dim(n, k[i], s[i], d[i], p[i], p[i + 2], ceil) for i, n in enumerate((h, w))) < 1:
+        if min(pool_out_dim(n, k[i], s[i], p[i], p[i + 2], ceil, d[i]) for i, n in enumerate((h, w))) < 1:
             continue
         attrs = {"kernel_shape": k, "strides": s, "pads": p, "ceil_mode": ceil}
         if d != [1, 1]:
@@ -169,8 +158,5 @@ def test_maxpool_nan_inf(case):
 @pytest.mark.parametrize("isa", ["ref", "avx2", "avx512"])
 def test_every_isa_tier(isa):
     """All cases in a child process whose kernels are capped at the tier."""
-    env = child_env(os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["FASTINFER_ISA"] = isa
-    code = "import test_pool_simd as t; t.run_all(); print('ok')"
-    p = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-3000:]
+    here = os.path.dirname(os.path.abspath(__file__))
+    assert_runs_at_isa(isa, "import test_pool_simd as t; t.run_all(); print('ok')", here, os.path.dirname(here))

@@ -133,7 +133,7 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
     for (int t = 0; t < 9; ++t) {
       const F32PackedB& b = p.taps[size_t(t)].b;
       for (int64_t m = 0; m < p.m; ++m)
-        for (int64_t c = 0; c < p.c; ++c) w[(m * p.c + c) * 9 + t] = b.data[(m / b.nr) * b.k * b.nr + c * b.nr + m % b.nr];
+        for (int64_t c = 0; c < p.c; ++c) w[(m * p.c + c) * 9 + t] = f32_packed_b_at(b, c, m);
     }
     return;
   }
@@ -143,10 +143,7 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
   for (int64_t m = 0; m < p.m; ++m)
     for (int64_t c = 0; c < p.c; ++c) {
       double u[6][6];  // U[a][b] for this (m, c), read from the packed B of each xi = a * 6 + b
-      for (int xi = 0; xi < kA2; ++xi) {
-        const F32PackedB& b = p.u[size_t(xi)].b;
-        u[xi / 6][xi % 6] = b.data[(m / b.nr) * b.k * b.nr + c * b.nr + m % b.nr];
-      }
+      for (int xi = 0; xi < kA2; ++xi) u[xi / 6][xi % 6] = f32_packed_b_at(p.u[size_t(xi)].b, c, m);
       for (int ky = 0; ky < 3; ++ky)
         for (int kx = 0; kx < 3; ++kx) {
           double s = 0;

@@ -408,7 +408,7 @@ class NhwcConvKernel : public OpKernel {
       for (int64_t m = 0; m < M; ++m)
         for (int64_t c = 0; c < C; ++c)
           for (int64_t t = 0; t < 9; ++t)
-            w[(m * C + c) * 9 + t] = b.data[(m / b.nr) * b.k * b.nr + (t * C + c) * b.nr + m % b.nr];
+            w[(m * C + c) * 9 + t] = kernels::f32_packed_b_at(b, t * C + c, m);
     }
     return r;
   }
