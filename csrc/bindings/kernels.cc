@@ -5,6 +5,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -139,6 +140,57 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
     }
   }
   return c[py::make_tuple(py::slice(0, m, 1), py::slice(0, n, 1))];
+}
+
+// Implicit GEMM with the named microkernel: row i of A is the concatenation over taps t of
+// src[ind[i, t]] (a row of tap_k floats; -1: zeros); B is [taps * tap_k, N]. residual [M, N] is
+// added in the epilogue, from C's own memory when in_place (a conv over its residual's buffer).
+py::array f32_gemm_indirect(const std::string& name, FArray src, py::array_t<int64_t, py::array::forcecast> ind,
+                            FArray b, py::object bias, py::object residual, bool in_place, float clamp_min,
+                            float clamp_max, const std::string& act, int threads) {
+  using namespace fi::kernels;
+  const F32GemmKernel* kern = find_f32_gemm(name.c_str());
+  if (!kern) throw py::value_error("unknown kernel " + name);
+  if (!f32_gemm_supported(*kern)) throw py::value_error("kernel " + name + " is not supported on this CPU");
+  py::array_t<float, py::array::c_style | py::array::forcecast> sc(src), bc(b);
+  py::array_t<int64_t, py::array::c_style | py::array::forcecast> ic(ind);
+  if (sc.ndim() != 2 || ic.ndim() != 2 || bc.ndim() != 2) throw py::value_error("src, ind and B must be 2-D");
+  const int64_t rows = sc.shape(0), tap_k = sc.shape(1), m = ic.shape(0), taps = ic.shape(1), n = bc.shape(1);
+  if (bc.shape(0) != taps * tap_k) throw py::value_error("B must have taps * tap_k rows");
+  std::vector<float> zeros(size_t(std::max<int64_t>(1, tap_k)), 0.f);
+  std::vector<const float*> ptrs(size_t(m * taps));
+  for (int64_t i = 0; i < m * taps; ++i) {
+    const int64_t r = ic.data()[i];
+    if (r < -1 || r >= rows) throw py::value_error("ind out of range");
+    ptrs[size_t(i)] = r < 0 ? zeros.data() : sc.data() + r * tap_k;
+  }
+  Epilogue ep;
+  ep.clamp_min = clamp_min;
+  ep.clamp_max = clamp_max;
+  ep.act = activation_from_name(act);
+  py::array_t<float, py::array::c_style | py::array::forcecast> biasc, resc;
+  if (!bias.is_none()) {
+    biasc = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
+    if (biasc.size() != n) throw py::value_error("bias has the wrong size");
+    ep.bias = biasc.data();
+  }
+  py::array_t<float> c({m, n});
+  if (!residual.is_none()) {
+    resc = py::array_t<float, py::array::c_style | py::array::forcecast>(residual);
+    if (resc.ndim() != 2 || resc.shape(0) != m || resc.shape(1) != n) throw py::value_error("residual must be [M, N]");
+    if (in_place) std::copy(resc.data(), resc.data() + m * n, c.mutable_data());
+    ep.residual = in_place ? c.data() : resc.data();
+    ep.res_row_stride = n;
+  }
+  std::unique_ptr<fi::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<fi::ThreadPool>(threads);
+  std::vector<float> work(std::max<size_t>(1, f32_pack_b_size(taps * tap_k, n, kern->nr)));
+  {
+    py::gil_scoped_release nogil;
+    F32PackedB pb = f32_pack_b(taps * tap_k, n, bc.data(), n, 1, kern->nr, work.data(), pool.get());
+    f32_gemm_indirect(*kern, m, n, taps, tap_k, ptrs.data(), pb, c.mutable_data(), n, ep, pool.get());
+  }
+  return c;
 }
 
 // Seconds per C = A @ B (random A [m, k], B packed once outside the timing) for each of `runs`
@@ -282,6 +334,12 @@ void bind_kernels(py::module_& m) {
         py::arg("act") = "none", py::arg("pack_a") = false,
         "C = clamp(act(alpha * A @ B + bias + beta * residual)) with the named fp32 GEMM microkernel; act is\n"
         "none, sigmoid, tanh, silu, gelu_erf, gelu_tanh or hardswish; pack_a runs the packed-A entry point.");
+  k.def("f32_gemm_indirect", &f32_gemm_indirect, py::arg("name"), py::arg("src"), py::arg("ind"), py::arg("b"),
+        py::arg("bias") = py::none(), py::arg("residual") = py::none(), py::arg("in_place") = false,
+        py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY, py::arg("act") = "none",
+        py::arg("threads") = 1,
+        "Implicit GEMM: row i of A is src[ind[i, 0]], ..., src[ind[i, taps-1]] (-1: zeros) concatenated; C = A @ B\n"
+        "with bias, residual (in C's memory when in_place), clamp and act.");
   k.def("f32_gemm_time", &f32_gemm_time, py::arg("name"), py::arg("m"), py::arg("n"), py::arg("k"),
         py::arg("threads") = 1, py::arg("runs") = 20,
         "Seconds per fp32 GEMM run (B packed beforehand) for each of `runs` runs with the named kernel.");

@@ -55,11 +55,20 @@ using f32_gemm_ukernel_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const f
 using f32_gemm_direct_fn = void (*)(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b,
                                     float* c, int64_t ldc, bool accumulate, const Epilogue* ep);
 
-// Declarations of every microkernel, from the family's list (name##_direct: the unpacked-A form).
+// The same tile reading A through pointers (implicit-GEMM convolution): row i's k-th group of kc
+// floats (tap t of ntaps) at ind[i*ind_stride + t]; B's rows in the same order (ntaps*kc of them).
+using f32_gemm_indirect_fn = void (*)(int64_t mr, int64_t nc, int64_t ntaps, int64_t kc, const float* const* ind,
+                                      int64_t ind_stride, const float* b, float* c, int64_t ldc, bool accumulate,
+                                      const Epilogue* ep);
+
+// Declarations of every microkernel, from the family's list (name##_direct: the unpacked-A form,
+// name##_indirect: A through row pointers).
 #define FI_GEMM_KERNEL(isa, name, mr, nr) \
   void name(int64_t, int64_t, int64_t, const float*, const float*, float*, int64_t, bool, const Epilogue*); \
   void name##_direct(int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool, \
-                     const Epilogue*);
+                     const Epilogue*); \
+  void name##_indirect(int64_t, int64_t, int64_t, int64_t, const float* const*, int64_t, const float*, float*, \
+                       int64_t, bool, const Epilogue*);
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 
@@ -70,6 +79,7 @@ struct F32GemmKernel {
   int mr, nr;
   f32_gemm_ukernel_fn fn;
   f32_gemm_direct_fn direct;
+  f32_gemm_indirect_fn indirect;
 };
 
 // Every kernel in the list, in list order (whether or not the CPU runs it).
@@ -157,6 +167,14 @@ void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, cons
 // C = epilogue(A x B) with packed B (B.nr must equal kernel.nr).
 void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
               const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool);
+
+// Implicit GEMM (a convolution without an im2row copy): C = epilogue(A x B) where row i of A
+// (m rows, K = taps * tap_k) is the concatenation over t < taps of the tap_k floats at
+// ind[i*taps + t] (an output pixel's input pixel under kernel tap t, channels contiguous; a
+// padding tap points at tap_k zeros). B packed with its K rows in that order (B.nr == kernel.nr).
+void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
+                       const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
+                       ThreadPool* pool);
 
 // C = epilogue(A x B) with plain B(k, n) = b[k*stride_k + n*stride_n]; packs B into `workspace`
 // (f32_pack_b_size(k, n, kernel.nr) floats) first.

@@ -149,3 +149,10 @@ def test_dropout_training():
     assert_close(got[0], x)
     with pytest.raises(fastinfer.NotImplemented):
         run("Dropout", {"x": x, "r": np.array(0.5, np.float32), "t": t}, opset=13)
+
+
+@pytest.mark.parametrize("op", sorted(FLOAT_OPS))
+def test_nan_and_inf_as_ort(op):
+    """NaN and +-Inf come out where ONNX Runtime's do (Relu(NaN) is NaN, not 0)."""
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -1.5, 2.5, -np.nan], np.float32)
+    check(op, {"x": x}, opset=FLOAT_OPS[op][2], rtol=1e-5, atol=1e-6)

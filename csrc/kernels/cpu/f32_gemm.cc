@@ -34,11 +34,14 @@ constexpr int64_t kL1TileMajorBytes = 16 * 1024;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Where the A panels come from: packed once by the caller, or row-major to pack per block.
+// Where the A panels come from: packed once by the caller, row-major to pack per block, or
+// through row pointers (indirect: row i, tap t at ind[i*taps + t], tap_k floats each).
 struct ASource {
   const F32PackedA* packed = nullptr;
   const float* a = nullptr;
   int64_t lda = 0;
+  const float* const* ind = nullptr;
+  int64_t taps = 1, tap_k = 0;
 };
 
 // A per-thread buffer for the packed A block, 64-byte aligned.
@@ -67,42 +70,53 @@ struct MTiles {
   }
 };
 
-// Packs tiles [t0, t0 + tiles) of a row-major A, k in [k0, k0 + kc), into consecutive panels of
-// kc x rows floats at a stride of kc x MR floats. Groups of 4 rows go through 4x4 SSE transposes
-// (baseline x86-64).
-void pack_a_block(const float* a, int64_t lda, const MTiles& mtiles, int64_t t0, int64_t tiles, int64_t k0,
-                  int64_t kc, float* dst) {
+// Packs k in [0, len) of a tile's rows, row i read from the contiguous run s[i], into the tile's
+// panel d (d[k*rows + i]). Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
+void pack_a_run(const float* const* s, int rows, int64_t len, float* d) {
+  const int64_t st = rows;
+  int i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const float *s0 = s[i], *s1 = s[i + 1], *s2 = s[i + 2], *s3 = s[i + 3];
+    int64_t kk = 0;
+    for (; kk + 4 <= len; kk += 4) {
+      __m128 x0 = _mm_loadu_ps(s0 + kk), x1 = _mm_loadu_ps(s1 + kk);
+      __m128 x2 = _mm_loadu_ps(s2 + kk), x3 = _mm_loadu_ps(s3 + kk);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      float* o = d + kk * st + i;
+      _mm_storeu_ps(o, x0);
+      _mm_storeu_ps(o + st, x1);
+      _mm_storeu_ps(o + 2 * st, x2);
+      _mm_storeu_ps(o + 3 * st, x3);
+    }
+    for (; kk < len; ++kk) {
+      float* o = d + kk * st + i;
+      o[0] = s0[kk], o[1] = s1[kk], o[2] = s2[kk], o[3] = s3[kk];
+    }
+  }
+  for (; i < rows; ++i)
+    for (int64_t kk = 0; kk < len; ++kk) d[kk * st + i] = s[i][kk];
+}
+
+// Packs tiles [t0, t0 + tiles) of A, k in [k0, k0 + kc), into consecutive panels of kc x rows
+// floats at a stride of kc x MR floats. A row-major, or indirect (then k0 and kc are whole taps:
+// one run per tap).
+void pack_a_block(const ASource& src, const MTiles& mtiles, int64_t t0, int64_t tiles, int64_t k0, int64_t kc,
+                  float* dst) {
   const int MR = mtiles.MR;
+  const float* s[64];
   for (int64_t t = 0; t < tiles; ++t) {
     float* d = dst + t * kc * MR;
     const int64_t r0 = mtiles.row(t0 + t);
     const int rows = int(mtiles.rows(t0 + t));
-    const int64_t st = rows;
-    int i = 0;
-    for (; i + 4 <= rows; i += 4) {
-      const float* s0 = a + (r0 + i) * lda + k0;
-      const float* s1 = s0 + lda;
-      const float* s2 = s1 + lda;
-      const float* s3 = s2 + lda;
-      int64_t kk = 0;
-      for (; kk + 4 <= kc; kk += 4) {
-        __m128 x0 = _mm_loadu_ps(s0 + kk), x1 = _mm_loadu_ps(s1 + kk);
-        __m128 x2 = _mm_loadu_ps(s2 + kk), x3 = _mm_loadu_ps(s3 + kk);
-        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-        float* o = d + kk * st + i;
-        _mm_storeu_ps(o, x0);
-        _mm_storeu_ps(o + st, x1);
-        _mm_storeu_ps(o + 2 * st, x2);
-        _mm_storeu_ps(o + 3 * st, x3);
-      }
-      for (; kk < kc; ++kk) {
-        float* o = d + kk * st + i;
-        o[0] = s0[kk], o[1] = s1[kk], o[2] = s2[kk], o[3] = s3[kk];
-      }
+    if (!src.ind) {
+      for (int i = 0; i < rows; ++i) s[i] = src.a + (r0 + i) * src.lda + k0;
+      pack_a_run(s, rows, kc, d);
+      continue;
     }
-    for (; i < rows; ++i) {
-      const float* s = a + (r0 + i) * lda + k0;
-      for (int64_t kk = 0; kk < kc; ++kk) d[kk * st + i] = s[kk];
+    for (int64_t k = 0; k < kc; k += src.tap_k) {
+      const int64_t tap = (k0 + k) / src.tap_k;
+      for (int i = 0; i < rows; ++i) s[i] = src.ind[(r0 + i) * src.taps + tap];
+      pack_a_run(s, rows, src.tap_k, d + k * rows);
     }
   }
 }
@@ -148,14 +162,24 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
   if (m <= 0 || n <= 0) return;
   const int MR = kernel.mr, NR = kernel.nr;
   const int64_t mt = ceil_div(m, MR), nt = ceil_div(n, NR);
-  // One row of tiles reuses nothing across M: no K blocking, C is written once.
-  const int64_t nkb = mt == 1 ? 1 : std::max<int64_t>(1, ceil_div(k, kKC));
-  const int64_t kcb = std::max<int64_t>(1, ceil_div(k, nkb));
+  // One row of tiles reuses nothing across M: no K blocking, C is written once. Indirect A is
+  // split between taps only.
+  const int64_t kq = src.ind ? std::max<int64_t>(1, src.tap_k) : 1;
+  const int64_t kcb = ceil_div(ceil_div(std::max<int64_t>(k, 1), kq), mt == 1 ? 1 : std::max<int64_t>(1, ceil_div(k, kKC))) * kq;
+  const int64_t nkb = std::max<int64_t>(1, ceil_div(k, kcb));
   const int64_t mc_tiles = std::max<int64_t>(1, kMC / MR);
   const bool act = ep.act != Activation::None;
   const MTiles mtiles(m, MR, !src.packed);
   Epilogue base_ep = ep;
   if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
+  // The residual in C's own memory (a conv computed in place of its residual input): one K block
+  // reads each residual row in the epilogue before it stores that row, but with several the first
+  // would overwrite it. Then every block accumulates into C, which starts out as the residual.
+  const bool residual_in_c = ep.residual == c && ep.res_row_stride == ldc && ep.res_col_stride == 1 && nkb > 1;
+  if (residual_in_c) {
+    FI_CHECK(ep.alpha == 1.f && ep.beta == 1.f, RuntimeError, "f32_gemm: a residual in C's memory needs alpha = beta = 1");
+    base_ep.residual = nullptr;
+  }
 
   int threads = pool ? pool->num_threads() : 1;
   if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
@@ -167,7 +191,8 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
     int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
     int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
     // Packing A pays back over several B panels; with few, the tiles read A in place.
-    const bool direct = !src.packed && kernel.direct && p_end - p_begin <= kDirectMaxPanels;
+    const bool direct =
+        !src.packed && (src.ind ? kernel.indirect != nullptr : kernel.direct != nullptr) && p_end - p_begin <= kDirectMaxPanels;
     float* abuf = src.packed || direct ? nullptr : a_block_buffer(size_t(mc_tiles * MR * kcb));
     for (int64_t kb = 0; kb < nkb; ++kb) {
       int64_t k0 = kb * kcb, kc = std::max<int64_t>(0, std::min(kcb, k - k0));
@@ -178,7 +203,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
       const int64_t blk = ceil_div(i_end - i_begin, nblk);
       for (int64_t ib = i_begin; ib < i_end; ib += blk) {
         int64_t ie = std::min(i_end, ib + blk);
-        if (abuf) pack_a_block(src.a, src.lda, mtiles, ib, ie - ib, k0, kc, abuf);
+        if (abuf) pack_a_block(src, mtiles, ib, ie - ib, k0, kc, abuf);
         auto a_panel = [&](int64_t it) {
           const int64_t rows = std::min<int64_t>(MR, m - it * MR);
           return src.packed ? src.packed->data + it * k * MR + k0 * rows : abuf + (it - ib) * kc * MR;
@@ -191,15 +216,18 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
           if (last) {
             tile_ep = base_ep;
             if (ep.bias) tile_ep.bias = ep.bias + (ep.bias_per_row ? row : col);
-            if (ep.residual) tile_ep.residual = ep.residual + row * ep.res_row_stride + col * ep.res_col_stride;
+            if (base_ep.residual) tile_ep.residual = ep.residual + row * ep.res_row_stride + col * ep.res_col_stride;
             tep = &tile_ep;
           }
           float* ct = c + row * ldc + col;
           const float* bp = b.data + p * k * NR + k0 * NR;
-          if (direct) {
-            kernel.direct(mr, nc, kc, src.a + row * src.lda + k0, src.lda, bp, ct, ldc, kb > 0, tep);
+          if (abuf || src.packed) {
+            kernel.fn(mr, nc, kc, a_panel(it), bp, ct, ldc, kb > 0 || residual_in_c, tep);
+          } else if (src.ind) {
+            kernel.indirect(mr, nc, kc / kq, kq, src.ind + row * src.taps + k0 / kq, src.taps, bp, ct, ldc,
+                            kb > 0 || residual_in_c, tep);
           } else {
-            kernel.fn(mr, nc, kc, a_panel(it), bp, ct, ldc, kb > 0, tep);
+            kernel.direct(mr, nc, kc, src.a + row * src.lda + k0, src.lda, bp, ct, ldc, kb > 0 || residual_in_c, tep);
           }
           if (last && act) apply_activation(ep, ct, ldc, mr, nc);
         };
@@ -339,6 +367,19 @@ void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, cons
   src.a = a;
   src.lda = lda;
   gemm_driver(kernel, m, n, k, src, b, c, ldc, ep, pool);
+}
+
+void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
+                       const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
+                       ThreadPool* pool) {
+  FI_CHECK(taps > 0 && tap_k > 0 && b.nr == kernel.nr && b.k == taps * tap_k && b.n == n, InvalidArgument,
+           "f32_gemm_indirect: packed B layout (nr ", b.nr, ", k ", b.k, ", n ", b.n, ") does not match kernel ",
+           kernel.name, " for ", taps, " taps of ", tap_k, ", n ", n);
+  ASource src;
+  src.ind = ind;
+  src.taps = taps;
+  src.tap_k = tap_k;
+  gemm_driver(kernel, m, n, taps * tap_k, src, b, c, ldc, ep, pool);
 }
 
 void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const F32PackedA& a, const F32PackedB& b,

@@ -3,8 +3,9 @@
 // compiler's __builtin_prefetch). The traits
 // supply: V (vector), L (lanes), Mask, mask(n) (first n lanes, 0 <= n <= L), zero, set1,
 // bcast(p) (*p in every lane), load(p), loadm(p, m), store(p, v), storem(p, v, m), add, mul, fmadd,
-// min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*mr + i]), B packed k-major
-// (b[k*NR + j]), C row-major at stride ldc.
+// min, max. Layouts as in kernels/gemm.h: A packed k-major (a[k*mr + i]), row-major, or indirect
+// (a pointer per row and tap, f32_gemm_indirect); B packed k-major (b[k*NR + j]); C row-major at
+// stride ldc.
 #pragma once
 #include <array>
 #include <cmath>
@@ -18,16 +19,24 @@
 
 namespace fi::kernels::gemm {
 
+// Where a tile reads A.
+enum AMode : int {
+  kPacked = 0,    // a[k*M + i]
+  kDirect = 1,    // row-major: row i at a + i*lda
+  kIndirect = 2,  // ntaps taps of kc floats each: row i, tap t at ind[i*lda + t]
+};
+
 // M (<= MR) rows x the first NU (<= NV) vectors of an NV-vector panel of C over kc steps of k
-// (NU < NV for a narrow last panel). Every tile sums k in the same order, so equal rows of A give
-// bit-identical rows of C whatever tile they land in. (Splitting k over 2-4 accumulator sets for
-// small tiles was measured slower: 1x768x768 40 vs 43, 2x768x768 57 vs 77 GFLOP/s.)
-// PA: A packed (a[k*M + i]); otherwise row-major, row i at a + i*lda.
-template <class Isa, int MR, int NV, int M, int NU, bool PA>
-void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-          bool accumulate, const Epilogue* ep) {
+// (NU < NV for a narrow last panel; ntaps * kc steps for indirect A, B's rows in tap order). Every
+// tile sums k in the same order, so equal rows of A give bit-identical rows of C whatever tile they
+// land in. (Splitting k over 2-4 accumulator sets for small tiles was measured slower: 1x768x768
+// 40 vs 43, 2x768x768 57 vs 77 GFLOP/s.)
+template <class Isa, int MR, int NV, int M, int NU, int AM>
+void tile(int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* const* ind, int64_t lda, const float* b,
+          float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
   using V = typename Isa::V;
   constexpr int L = Isa::L, NR = NV * L;
+  constexpr bool PA = AM == kPacked;
   V acc[M][NU];
   FI_UNROLL
   for (int i = 0; i < M; ++i)
@@ -37,7 +46,7 @@ void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, f
   // hides their misses: out of order execution cannot see past it, and without this every tile
   // stalled on them (ResNet-50's 1x1 convs with a residual 0.88x the time, the whole model 0.97x,
   // Zen 4, batch 1). Short K loops (< 64) leave too little to hide behind.
-  if ((ep || accumulate) && kc >= 64) {
+  if ((ep || accumulate) && ntaps * kc >= 64) {
     const bool res = ep && ep->residual && ep->res_col_stride == 1;
     FI_UNROLL
     for (int i = 0; i < M; ++i) {
@@ -50,17 +59,37 @@ void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, f
       for (int v = 0; v < NU; ++v) __builtin_prefetch(c + i * ldc + v * L, 1, 3);
     }
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* bk = b + k * NR;
-    const float* ak = PA ? a + k * M : a + k;
-    V bv[NU];
-    FI_UNROLL
-    for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);
-    FI_UNROLL
-    for (int i = 0; i < M; ++i) {
-      V av = Isa::bcast(PA ? ak + i : ak + i * lda);
+  if constexpr (AM == kIndirect) {
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const float* rows[M];
       FI_UNROLL
-      for (int v = 0; v < NU; ++v) acc[i][v] = Isa::fmadd(av, bv[v], acc[i][v]);
+      for (int i = 0; i < M; ++i) rows[i] = ind[i * lda + t];
+      const float* bt = b + t * kc * NR;
+      for (int64_t k = 0; k < kc; ++k) {
+        V bv[NU];
+        FI_UNROLL
+        for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bt + k * NR + v * L);
+        FI_UNROLL
+        for (int i = 0; i < M; ++i) {
+          V av = Isa::bcast(rows[i] + k);
+          FI_UNROLL
+          for (int v = 0; v < NU; ++v) acc[i][v] = Isa::fmadd(av, bv[v], acc[i][v]);
+        }
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* bk = b + k * NR;
+      const float* ak = PA ? a + k * M : a + k;
+      V bv[NU];
+      FI_UNROLL
+      for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);
+      FI_UNROLL
+      for (int i = 0; i < M; ++i) {
+        V av = Isa::bcast(PA ? ak + i : ak + i * lda);
+        FI_UNROLL
+        for (int v = 0; v < NU; ++v) acc[i][v] = Isa::fmadd(av, bv[v], acc[i][v]);
+      }
     }
   }
 
@@ -128,29 +157,45 @@ void tile(int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, f
   }
 }
 
-using TileFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, bool,
-                        const Epilogue*);
+using TileFn = void (*)(int64_t, int64_t, int64_t, const float*, const float* const*, int64_t, const float*, float*,
+                        int64_t, bool, const Epilogue*);
 
-// table[m - 1][nu - 1] = tile<Isa, MR, NV, m, nu, PA>.
-template <class Isa, int MR, int NV, bool PA, int M, size_t... U>
+// table[m - 1][nu - 1] = tile<Isa, MR, NV, m, nu, AM>.
+template <class Isa, int MR, int NV, int AM, int M, size_t... U>
 constexpr std::array<TileFn, NV> tile_row(std::index_sequence<U...>) {
-  return {{&tile<Isa, MR, NV, M, int(U) + 1, PA>...}};
+  return {{&tile<Isa, MR, NV, M, int(U) + 1, AM>...}};
 }
-template <class Isa, int MR, int NV, bool PA, size_t... I>
+template <class Isa, int MR, int NV, int AM, size_t... I>
 constexpr std::array<std::array<TileFn, NV>, MR> tile_table(std::index_sequence<I...>) {
-  return {{tile_row<Isa, MR, NV, PA, int(I) + 1>(std::make_index_sequence<NV>())...}};
+  return {{tile_row<Isa, MR, NV, AM, int(I) + 1>(std::make_index_sequence<NV>())...}};
 }
 
 // The microkernel entry: dispatches on the row count mr (1..MR) and the vectors nc needs.
-template <class Isa, int MR, int NV, bool PA>
-void ukernel(int64_t mr, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-             bool accumulate, const Epilogue* ep) {
-  static constexpr auto table = tile_table<Isa, MR, NV, PA>(std::make_index_sequence<MR>());
+template <class Isa, int MR, int NV, int AM>
+void ukernel(int64_t mr, int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* const* ind, int64_t lda,
+             const float* b, float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
+  static constexpr auto table = tile_table<Isa, MR, NV, AM>(std::make_index_sequence<MR>());
   const int64_t mi = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
   const int64_t nu = (nc + Isa::L - 1) / Isa::L;
   const int64_t ni = nu < 1 ? 0 : nu > NV ? NV - 1 : nu - 1;
-  table[size_t(mi)][size_t(ni)](nc, kc, a, lda, b, c, ldc, accumulate, ep);
+  table[size_t(mi)][size_t(ni)](nc, ntaps, kc, a, ind, lda, b, c, ldc, accumulate, ep);
 }
+
+// The three entry points of one ISA's MR x NR microkernel (NV vectors of L lanes), as declared by
+// FI_GEMM_KERNEL in kernels/gemm.h.
+#define FI_GEMM_DEFINE_ENTRIES(Isa, name, mr, nv)                                                               \
+  void name(int64_t m, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,  \
+            const Epilogue* ep) {                                                                              \
+    gemm::ukernel<Isa, mr, nv, gemm::kPacked>(m, nc, 1, kc, a, nullptr, 0, b, c, ldc, acc, ep);                 \
+  }                                                                                                            \
+  void name##_direct(int64_t m, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c,   \
+                     int64_t ldc, bool acc, const Epilogue* ep) {                                              \
+    gemm::ukernel<Isa, mr, nv, gemm::kDirect>(m, nc, 1, kc, a, nullptr, lda, b, c, ldc, acc, ep);               \
+  }                                                                                                            \
+  void name##_indirect(int64_t m, int64_t nc, int64_t ntaps, int64_t kc, const float* const* ind,               \
+                       int64_t ind_stride, const float* b, float* c, int64_t ldc, bool acc, const Epilogue* ep) { \
+    gemm::ukernel<Isa, mr, nv, gemm::kIndirect>(m, nc, ntaps, kc, nullptr, ind, ind_stride, b, c, ldc, acc, ep); \
+  }
 
 }  // namespace fi::kernels::gemm
 

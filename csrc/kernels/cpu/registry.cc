@@ -16,7 +16,7 @@ constexpr int tier_avx512 = int(IsaTier::Avx512);
 
 const std::vector<F32GemmKernel>& f32_gemm_kernels() {
   static const std::vector<F32GemmKernel> table = {
-#define FI_GEMM_KERNEL(isa, name, mr, nr) {#name, tier_##isa, mr, nr, &name, &name##_direct},
+#define FI_GEMM_KERNEL(isa, name, mr, nr) {#name, tier_##isa, mr, nr, &name, &name##_direct, &name##_indirect},
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
   };

@@ -143,7 +143,7 @@ class UnaryKernel : public OpKernel {
       else if constexpr (Op == U::Acosh) return std::acosh(x);
       else if constexpr (Op == U::Atanh) return std::atanh(x);
       else if constexpr (Op == U::Erf) return std::erf(x);
-      else if constexpr (Op == U::Relu) return x > C(0) ? x : C(0);
+      else if constexpr (Op == U::Relu) return x < C(0) ? C(0) : x;  // NaN stays NaN, as in ORT
       else if constexpr (Op == U::LeakyRelu) return x < C(0) ? a * x : x;
       else if constexpr (Op == U::Elu) return x < C(0) ? a * (std::exp(x) - C(1)) : x;
       else if constexpr (Op == U::Selu)
@@ -151,8 +151,10 @@ class UnaryKernel : public OpKernel {
       else if constexpr (Op == U::Celu)
         return std::fmax(C(0), x) + std::fmin(C(0), a * (std::exp(x / a) - C(1)));
       else if constexpr (Op == U::Sigmoid) return sigmoid(x);
-      else if constexpr (Op == U::HardSigmoid)
-        return std::fmax(C(0), std::fmin(C(1), a * x + C(beta_)));
+      else if constexpr (Op == U::HardSigmoid) {  // NaN stays NaN, as in ORT (fmax/fmin would drop it)
+        const C v = a * x + C(beta_);
+        return v < C(0) ? C(0) : v > C(1) ? C(1) : v;
+      }
       else if constexpr (Op == U::HardSwish)
         return x * std::fmax(C(0), std::fmin(C(1), x / C(6) + C(0.5)));
       else if constexpr (Op == U::Softplus) return softplus(x);

@@ -4,8 +4,10 @@
 // fused clamp fi.clamp_min / fi.clamp_max. group 1 runs as one GEMM
 //   Y[N*OH*OW, M] = A[N*OH*OW, kh*kw*C] x Wt[kh*kw*C, M]
 // with the weights packed once at creation and bias (per column), residual and clamp in the GEMM
-// epilogue; A is X itself for a 1x1 stride-1 unpadded conv, else im2row rows (tap-major, channels
-// contiguous) built in chunks; 3x3 stride-1 convs whose size pays run Winograd F(4,3) instead
+// epilogue; A is X itself for a 1x1 stride-1 unpadded conv, else read through a pointer per output
+// pixel and tap (implicit GEMM, kernels::f32_gemm_indirect), or for fewer than 8 input channels
+// im2row rows (tap-major, channels contiguous) built in chunks; 3x3 stride-1 convs whose size pays
+// run Winograd F(4,3) instead
 // (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
 // (group == C == M) runs the NHWC depthwise kernels. fi.nchw_input = 1 (set by assign_layout on a
 // region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] in place of a
@@ -33,6 +35,11 @@
 namespace fi {
 
 namespace {
+
+// Convs over at least this many input channels read their input through the implicit GEMM
+// (kernels::f32_gemm_indirect); below, a tap's run is too short to pay for its pointer loads and
+// the im2row copy is made instead.
+constexpr int64_t kIndirectMinChannels = 8;
 
 // Short runs (few channels, e.g. an RGB stem) in 8-float blocks the compiler turns into single
 // vector moves, rather than library calls.
@@ -110,6 +117,11 @@ class NhwcConvKernel : public OpKernel {
 
   // W was packed (or kept as depthwise taps) at creation; its data is never read again.
   bool reads_constant_input(int i) const override { return i != 1; }
+  // Y may take the memory of a fused residual R that dies here (ResNet's skip connections): one
+  // stream over the activations less per call (ResNet-50, batch 1: 0.98x the time, Zen 4). Every
+  // group-1 path reads each element of R before it writes that element of Y; the depthwise path
+  // adds R after the fact and does not qualify.
+  int inplace_input() const override { return attrs_.group == 1 ? 3 : -1; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
@@ -167,7 +179,11 @@ class NhwcConvKernel : public OpKernel {
       // The compact form rebuilds U_xi per task (about 5.4 / tiles-per-block of the GEMMs' work):
       // it beats im2row from 32 tiles per thread (measured on ResNet-50 and SqueezeNet layers, Zen 4:
       // 16 tiles of 256 channels at par with im2row, 49 of 128 1.7x faster, 128 of 64 1.4x).
-      if (wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, wino_->compact ? 32 : 4)) {
+      // In place of R, Winograd cannot stop halfway on a bad value (Y then partly written over R):
+      // such an X goes to the GEMM at once.
+      const bool in_place = R && R->data<float>() == y;
+      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, wino_->compact ? 32 : 4)) &&
+          (!in_place || kernels::f32_winograd_values_ok(x, X.numel()))) {
         std::call_once(wino_->plan_once, [&] {
           const Tensor src = wino_source();
           wino_->plan = wino_->compact ? kernels::f32_winograd_nhwc_compact_plan(src.data<float>(), M, C)
@@ -186,7 +202,7 @@ class NhwcConvKernel : public OpKernel {
         wg.pad_left = g.pad[1];
         const size_t floats = kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads);
         float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, floats));
-        // false: X holds NaN, Inf or huge values; Y (not X or R: no in-place) is then computed below.
+        // false: X holds NaN, Inf or huge values (never when Y is R: checked above); Y is then computed below.
         if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo,
                                             clamp_.hi, y, scratch, ctx.pool(), act_.act))
           return;
@@ -222,7 +238,21 @@ class NhwcConvKernel : public OpKernel {
       kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, M, epilogue(0), ctx.pool());
       return;
     }
-    // im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
+    if (!nchw_input_ && C >= kIndirectMinChannels) {
+      // Implicit GEMM: the microkernels read each output pixel's input pixels through a pointer
+      // per kernel tap (padding taps point at C zeros), so no im2row copy is made.
+      const int64_t taps = kh * kw;
+      void* mem = ctx.scratch(size_t(rows * taps) * sizeof(const float*) + size_t(C) * sizeof(float));
+      const float** ind = static_cast<const float**>(mem);
+      float* zeros = reinterpret_cast<float*>(ind + rows * taps);
+      std::memset(zeros, 0, size_t(C) * sizeof(float));
+      parallel_for(ctx.pool(), rows, std::max<int64_t>(256, 4096 / taps), [&](int64_t r0, int64_t r1) {
+        indirection(x, g, H, W, C, OH, OW, r0, r1, zeros, ind);
+      });
+      kernels::f32_gemm_indirect(kern, rows, M, taps, C, ind, packed_.b, y, M, epilogue(0), ctx.pool());
+      return;
+    }
+    // (Few input channels.) im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
     // re-reading the packed weights for every chunk costs no more than the chunk itself. A task
     // is (chunk, slice of the output channels) and writes its own chunk into its thread's part of
     // the scratch; with fewer than 4 chunks per thread (small images, batch 1) the channels are
@@ -276,6 +306,31 @@ class NhwcConvKernel : public OpKernel {
   }
 
  private:
+  // The input pixel of each output row r in [r0, r1) under each kernel tap (ky, kx), into
+  // ind[r*taps + ky*kw + kx]: NHWC X's C floats there, or `zeros` where the tap is padding.
+  static void indirection(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH,
+                          int64_t OW, int64_t r0, int64_t r1, const float* zeros, const float** ind) {
+    const int64_t kh = g.k[0], kw = g.k[1], sy = g.s[0], sx = g.s[1], py = g.pad[0], px = g.pad[1];
+    const int64_t dy = g.d[0], dx = g.d[1];
+    int64_t n = r0 / (OH * OW), oy = r0 / OW % OH, ox = r0 % OW;
+    const float** p = ind + r0 * kh * kw;
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t ky = 0; ky < kh; ++ky) {
+        const int64_t iy = oy * sy - py + ky * dy;
+        const bool row_in = iy >= 0 && iy < H;
+        const float* src = row_in ? x + (n * H + iy) * W * C : nullptr;
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ix = ox * sx - px + kx * dx;
+          *p++ = row_in && ix >= 0 && ix < W ? src + ix * C : zeros;
+        }
+      }
+      if (++ox == OW) {
+        ox = 0;
+        if (++oy == OH) oy = 0, ++n;
+      }
+    }
+  }
+
   // Rows [r0, r0 + nrows) of the im2row matrix of NHWC X into a (row-major, K = kh*kw*C per row,
   // tap-major: the taps of a kernel row are one contiguous run of pixels when dilation is 1).
   static void im2row(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW,

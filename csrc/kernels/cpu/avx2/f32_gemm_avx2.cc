@@ -37,15 +37,7 @@ struct Avx2 {
 #define FI_GEMM_KERNEL(isa, name, mr, nr) FI_GEMM_DEFINE_##isa(name, mr, nr)
 #define FI_GEMM_DEFINE_ref(name, mr, nr)
 #define FI_GEMM_DEFINE_avx512(name, mr, nr)
-#define FI_GEMM_DEFINE_avx2(name, mr, nr) \
-  void name(int64_t m, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc, \
-            const Epilogue* ep) { \
-    gemm::ukernel<Avx2, mr, nr / 8, true>(m, nc, kc, a, 0, b, c, ldc, acc, ep); \
-  } \
-  void name##_direct(int64_t m, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, \
-                     int64_t ldc, bool acc, const Epilogue* ep) { \
-    gemm::ukernel<Avx2, mr, nr / 8, false>(m, nc, kc, a, lda, b, c, ldc, acc, ep); \
-  }
+#define FI_GEMM_DEFINE_avx2(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx2, name, mr, nr / 8)
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 

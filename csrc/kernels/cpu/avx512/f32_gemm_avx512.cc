@@ -38,15 +38,7 @@ struct Avx512 {
 #define FI_GEMM_KERNEL(isa, name, mr, nr) FI_GEMM_DEFINE_##isa(name, mr, nr)
 #define FI_GEMM_DEFINE_ref(name, mr, nr)
 #define FI_GEMM_DEFINE_avx2(name, mr, nr)
-#define FI_GEMM_DEFINE_avx512(name, mr, nr) \
-  void name(int64_t m, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc, \
-            const Epilogue* ep) { \
-    gemm::ukernel<Avx512, mr, nr / 16, true>(m, nc, kc, a, 0, b, c, ldc, acc, ep); \
-  } \
-  void name##_direct(int64_t m, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c, \
-                     int64_t ldc, bool acc, const Epilogue* ep) { \
-    gemm::ukernel<Avx512, mr, nr / 16, false>(m, nc, kc, a, lda, b, c, ldc, acc, ep); \
-  }
+#define FI_GEMM_DEFINE_avx512(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx512, name, mr, nr / 16)
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 
