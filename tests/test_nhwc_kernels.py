@@ -135,7 +135,7 @@ def reorder_case(shape, threads):
     np.testing.assert_array_equal(y, x)
 
 
-REORDER_SHAPES = [(1, 3, 5, 7), (2, 33, 17, 9), (1, 64, 1, 1), (0, 3, 2, 2), (1, 1, 40, 37)]
+REORDER_SHAPES = [(1, 3, 5, 7), (2, 33, 17, 9), (1, 64, 1, 1), (0, 3, 2, 2), (1, 1, 40, 37), (2, 37, 19, 23), (1, 48, 8, 8)]
 
 
 def run_all(threads: int) -> None:

@@ -131,7 +131,26 @@ def dense_block():
     return g.model([out]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
 
 
-GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block]
+def c2f_upsample():
+    """YOLOv8-style: a channel Split (two outputs) feeding a bottleneck and a Concat, then Resize
+    (nearest 2x, linear by 1.5 x 2.5), all channels-last: one reorder each way."""
+    g = G(8, 6, 7)
+    a = g.conv("x", 8, 16, k=1, act="relu")
+    g.n += 1
+    s0, s1 = f"v{g.n}a", f"v{g.n}b"
+    split = g.const(np.array([6, 10]))
+    g.inits[-1] = numpy_helper.from_array(np.array([6, 10], np.int64), split)
+    g.nodes.append(helper.make_node("Split", [a, split], [s0, s1], name=f"n{g.n}", axis=1))
+    b = g.node("Add", [s1, g.conv(g.conv(s1, 10, 10, act="relu"), 10, 10)])
+    cat = g.node("Concat", [s0, b, s1], axis=1)
+    up = g.node("Resize", [cat, "", g.const([1, 1, 2, 2])], mode="nearest",
+                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    c = g.conv(up, 26, 12, k=3, act="relu")
+    lin = g.node("Resize", [c, "", g.const([1, 1, 1.5, 2.5])], mode="linear")
+    return g.model([g.conv(lin, 12, 5, k=1)]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block, c2f_upsample]
 
 
 def _ops(sess):
@@ -223,3 +242,26 @@ def test_wide_first_conv_keeps_the_reorder(monkeypatch):
     out = g.conv(g.conv("x", 8, 16, k=3, s=2), 16, 8, k=3)
     sess = fastinfer.Session(g.model([out]))
     assert "NchwToNhwc" in _ops(sess)
+
+
+@pytest.mark.parametrize("mode,roi", [("nearest", None), ("linear", None), ("linear", [0, 0, 0.1, 0.2, 1, 1, 0.8, 0.9])])
+def test_resize_by_sizes_and_roi_runs_channels_last(mode, roi, monkeypatch):
+    """Resize's sizes (and a tf_crop_and_resize roi) are permuted to NHWC order with the data."""
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    g = G(6, 7, 9)
+    g.shape = [1, 6, 7, 9]
+    a = g.conv("x", 6, 8, act="relu")
+    sizes = g.const([0])
+    g.inits[-1] = numpy_helper.from_array(np.array([1, 8, 11, 5], np.int64), sizes)
+    attrs = {"mode": mode}
+    roi_name = ""
+    if roi is not None:
+        roi_name = g.const(roi)
+        attrs["coordinate_transformation_mode"] = "tf_crop_and_resize"
+    r = g.node("Resize", [a, roi_name, "", sizes], **attrs)
+    model = g.model([g.conv(r, 8, 4, k=1)])
+    sess = fastinfer.Session(model, threads=1)
+    assert "Resize" in _ops(sess) and _ops(sess).count("NhwcToNchw") == 1, _ops(sess)
+    assert [n["layout"] for n in sess._describe_nodes() if n["op_type"] == "Resize"] == ["NHWC"]
+    x = R.standard_normal((1, 6, 7, 9)).astype(np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)

@@ -2,7 +2,8 @@
 // with any fused clamp/residual) becomes ai.fastinfer NhwcConv, and the ops after it that are
 // layout-transparent or have an NHWC kernel follow it into NHWC: MaxPool/AveragePool/
 // GlobalAveragePool, inference BatchNormalization (-> Nhwc*), elementwise unary ops, Add/Sub/Mul/Div of two same-shape values,
-// Concat on the channel axis (-> axis 3). Values cross the region's edge through one reorder each:
+// Concat and Split on the channel axis (-> axis 3), and Resize with constant roi, scales or sizes
+// (permuted to NHWC order). Values cross the region's edge through one reorder each:
 // NchwToNhwc before the first NHWC reader of an NCHW value, NhwcToNchw after the producer of an
 // NHWC value that a graph output, a subgraph or any NCHW op reads (the reorder keeps the original
 // value, so outside readers are unchanged). A region needs two Convs to pay for its reorders.
@@ -48,10 +49,50 @@ bool conv_ok(const Graph& g, const Node& n) {
   return group == 1 || (w->dim(1) == 1 && w->dim(0) == group && c == group);
 }
 
+// A constant (initializer) input i of n, or null; `absent` is set when the input is not given.
+const Tensor* const_input(const Graph& g, const Node& n, size_t i, bool& absent) {
+  absent = i >= n.inputs.size() || n.inputs[i] < 0;
+  if (absent) return nullptr;
+  const Value& v = g.value(n.inputs[i]);
+  return v.is_const && !v.is_input ? &v.const_value : nullptr;
+}
+
+// A Resize (opset 11+) of a 4-D tensor whose roi, scales and sizes are absent, empty or constant.
+// Resize treats each axis on its own, so it runs on NHWC data with those constants permuted to
+// NHWC order (resizing N or C too, should the model ask for it).
+bool resize_ok(const Graph& g, const Node& n) {
+  if (g.opset(n.domain) < 11 || n.inputs.empty() || !is_f32_4d(g, n.inputs[0]) || n.attrs.has("axes")) return false;
+  for (size_t i = 1; i < 4; ++i) {
+    bool absent = false;
+    const Tensor* t = const_input(g, n, i, absent);
+    if (absent) continue;
+    if (!t || t->rank() != 1) return false;
+    const int64_t len = t->numel();
+    if (len != 0 && len != (i == 1 ? 8 : 4)) return false;
+  }
+  return true;
+}
+
+// NCHW -> NHWC order of a constant vector of 4 (sizes, scales) or 8 (roi: starts, then ends).
+Tensor permute_to_nhwc(const Tensor& t) {
+  Tensor r = Tensor::empty(t.dtype(), t.shape());
+  const size_t es = dtype_size(t.dtype());
+  static const int perm[4] = {0, 2, 3, 1};
+  const auto* src = static_cast<const unsigned char*>(t.raw());
+  auto* dst = static_cast<unsigned char*>(r.raw());
+  for (int64_t half = 0; half < t.numel() / 4; ++half)
+    for (size_t d = 0; d < 4; ++d)
+      std::memcpy(dst + (size_t(half) * 4 + d) * es, src + (size_t(half) * 4 + size_t(perm[d])) * es, es);
+  return r;
+}
+
 // The layout inputs (indices that carry the activation) of node n when it can run channels-last
-// given which values are NHWC; empty when it stays NCHW. `anchor` is set for Conv.
+// given which values are NHWC; empty when it stays NCHW. Every output must be a float32 4-D
+// tensor; only Split has more than one.
 std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector<char>& nhwc) {
-  if (!n.domain.empty() || n.outputs.size() != 1 || n.outputs[0] < 0 || !is_f32_4d(g, n.outputs[0])) return {};
+  if (!n.domain.empty() || n.outputs.empty() || (n.outputs.size() != 1 && n.op_type != "Split")) return {};
+  for (int o : n.outputs)
+    if (o < 0 || !is_f32_4d(g, o)) return {};
   const std::string& op = n.op_type;
   if (op == "Conv") {
     if (!conv_ok(g, n)) return {};
@@ -96,6 +137,13 @@ std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector
       if (!is_f32_4d(g, n.inputs[i])) return {};
       idx.push_back(i);
     }
+  } else if (op == "Split") {
+    int64_t axis = n.attrs.get_int("axis", 0);
+    if ((axis != 1 && axis != -3) || n.inputs.empty() || !is_f32_4d(g, n.inputs[0])) return {};
+    idx = {0};  // the split sizes (input 1) are along the same axis: unchanged
+  } else if (op == "Resize") {
+    if (!resize_ok(g, n)) return {};
+    idx = {0};
   } else {
     return {};
   }
@@ -158,7 +206,7 @@ void assign_layout(Graph& g) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     layout_in[i] = nhwc_inputs(g, nodes[i], nhwc);
     if (layout_in[i].empty()) continue;
-    nhwc[size_t(nodes[i].outputs[0])] = 1;
+    for (int o : nodes[i].outputs) nhwc[size_t(o)] = 1;
     any = true;
   }
   if (!any) return;
@@ -181,7 +229,7 @@ void assign_layout(Graph& g) {
     if (!layout_in[i].empty() && nodes[i].op_type == "Conv") ++convs[size_t(find(int(i)))];
   for (size_t i = 0; i < nodes.size(); ++i)
     if (!layout_in[i].empty() && convs[size_t(find(int(i)))] < min_convs) {
-      nhwc[size_t(nodes[i].outputs[0])] = 0;
+      for (int o : nodes[i].outputs) nhwc[size_t(o)] = 0;
       layout_in[i].clear();
     }
   any = false;
@@ -225,23 +273,35 @@ void assign_layout(Graph& g) {
       n.inputs[k] = nhwc_id[size_t(v)];
       n.input_names[k] = g.value(n.inputs[k]).name;
     }
-    const int y = n.outputs[0];
-    const int t = g.add_value(g.value(y).name + "_nhwc");
-    g.mutable_value(t).inferred = to_nhwc_type(g.value(y).inferred);
-    nhwc_id[size_t(y)] = t;
-    n.outputs[0] = t;
-    n.output_names[0] = g.value(t).name;
+    std::vector<std::pair<int, int>> back;  // (NHWC output, its NCHW value) for outside readers
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      const int y = n.outputs[k];
+      const int t = g.add_value(g.value(y).name + "_nhwc");
+      g.mutable_value(t).inferred = to_nhwc_type(g.value(y).inferred);
+      nhwc_id[size_t(y)] = t;
+      n.outputs[k] = t;
+      n.output_names[k] = g.value(t).name;
+      if (need_nchw[size_t(y)]) back.emplace_back(t, y);
+    }
     n.layout = "NHWC";
     if (n.op_type == "Conv" || n.op_type == "MaxPool" || n.op_type == "AveragePool" ||
         n.op_type == "GlobalAveragePool" || n.op_type == "BatchNormalization") {
       n.op_type = "Nhwc" + n.op_type;
       n.domain = kDomain;
       n.opset = 1;
-    } else if (n.op_type == "Concat") {
+    } else if (n.op_type == "Concat" || n.op_type == "Split") {
       set_int_attr(n, "axis", 3);
+    } else if (n.op_type == "Resize") {
+      for (size_t k = 1; k < 4 && k < n.inputs.size(); ++k) {
+        bool absent = false;
+        const Tensor* c = const_input(g, n, k, absent);
+        if (absent || c->numel() == 0) continue;
+        n.inputs[k] = g.add_constant(g.value(n.inputs[k]).name + "_nhwc", permute_to_nhwc(*c));
+        n.input_names[k] = g.value(n.inputs[k]).name;
+      }
     }
     out.push_back(std::move(n));
-    if (need_nchw[size_t(y)]) out.push_back(reorder_node(g, "NhwcToNchw", t, y));
+    for (const auto& [t, y] : back) out.push_back(reorder_node(g, "NhwcToNchw", t, y));
   }
   nodes = std::move(out);
   g.remove_nodes(std::vector<char>(nodes.size(), 0));  // renumbers producers

@@ -1,6 +1,9 @@
 // Concat (inputs joined along an axis) and Split (one input cut along an axis). Both copy
 // contiguous blocks: with outer = prod(dims before axis), each input/output contributes one
 // block of dim_axis * inner elements per outer index.
+#include <cstring>
+#include <string>
+
 #include "ops/op_util.h"
 #include "ops/registry.h"
 #include "ops/shape/copy_util.h"
@@ -20,20 +23,41 @@ struct BlockCopy {
   int64_t len;
 };
 
+// n bytes from s to d: short runs (a few channels of one pixel, as channels-last Concat and Split
+// move them) in inline 16-byte moves rather than a library call each (YOLOv8n's NHWC Concat of
+// 160x160 pixels: 0.31 -> 0.27 ms, Zen 4).
+inline void copy_bytes(unsigned char* d, const unsigned char* s, size_t n) {
+  if (n >= 256) {
+    std::memcpy(d, s, n);
+    return;
+  }
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) std::memcpy(d + i, s + i, 16);
+  for (; i < n; ++i) d[i] = s[i];
+}
+
 void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::vector<BlockCopy>& parts) {
   int64_t total = 0;
   for (const auto& p : parts) total += p.len;
   if (total == 0 || outer == 0) return;
-  dispatch_by_size(dt, "copy", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    int64_t grain = std::max<int64_t>(1, 16384 / total);
+  int64_t grain = std::max<int64_t>(1, 16384 / total);
+  if (dt == DataType::String) {
     parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o)
         for (const auto& p : parts) {
-          const T* s = static_cast<const T*>(p.src) + o * p.src_row;
-          std::copy(s, s + p.len, static_cast<T*>(p.dst) + o * p.dst_row);
+          const std::string* s = static_cast<const std::string*>(p.src) + o * p.src_row;
+          std::copy(s, s + p.len, static_cast<std::string*>(p.dst) + o * p.dst_row);
         }
     });
+    return;
+  }
+  const size_t es = dtype_size(dt);
+  FI_CHECK(es > 0, NotImplemented, "copy: element type ", dtype_name(dt), " is not supported");
+  parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o)
+      for (const auto& p : parts)
+        copy_bytes(static_cast<unsigned char*>(p.dst) + size_t(o * p.dst_row) * es,
+                   static_cast<const unsigned char*>(p.src) + size_t(o * p.src_row) * es, size_t(p.len) * es);
   });
 }
 
