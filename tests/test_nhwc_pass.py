@@ -265,3 +265,23 @@ def test_resize_by_sizes_and_roi_runs_channels_last(mode, roi, monkeypatch):
     assert [n["layout"] for n in sess._describe_nodes() if n["op_type"] == "Resize"] == ["NHWC"]
     x = R.standard_normal((1, 6, 7, 9)).astype(np.float32)
     np.testing.assert_allclose(sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_preactivation_batchnorm_takes_the_clamp(act, monkeypatch):
+    """DenseNet's BN -> Relu (or Clip) between two convs: the clamp moves into the channels-last
+    BatchNormalization (no activation node is left), NaN passes through as in ORT."""
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    g = G(8, 6, 7)
+    cat = g.node("Concat", [g.conv("x", 8, 12, k=1), g.conv("x", 8, 4, k=3)], axis=1)  # no Conv to fold into
+    b = bn(g, cat, 16)
+    b = g.node("Relu", [b]) if act == "relu" else g.node("Clip", [b, g.const(0.0), g.const(6.0)])
+    model = g.model([g.conv(b, 16, 5, k=3)])
+    sess = fastinfer.Session(model, threads=2)
+    ops = _ops(sess)
+    assert "NhwcBatchNormalization" in ops and "Relu" not in ops and "Clip" not in ops, ops
+    x = R.standard_normal((2, 8, 6, 7)).astype(np.float32) * 3
+    x[1, :, 2, 3] = np.nan
+    got, ref = sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)

@@ -1,6 +1,6 @@
-// Conv/Gemm (float32, constant weights) -> Relu or Clip with constant bounds: the clamp moves
-// into the producer's epilogue through the attributes fi.clamp_min / fi.clamp_max, which those
-// kernels apply while the output tile is in registers; the activation node goes away.
+// Conv/Gemm (float32, constant weights) or NhwcBatchNormalization -> Relu or Clip with constant
+// bounds: the clamp moves into the producer through the attributes fi.clamp_min / fi.clamp_max,
+// which those kernels apply while the output is in registers; the activation node goes away.
 #include <cmath>
 #include <limits>
 
@@ -35,8 +35,13 @@ bool clamp_bounds(const Graph& g, const Node& act, float& lo, float& hi) {
   return true;
 }
 
-// Ops whose kernels apply fi.clamp_min / fi.clamp_max (nn::FusedClamp).
-bool clamp_fusable(const std::string& op) { return op == "Gemm" || op == "Conv"; }
+// Ops whose kernels apply fi.clamp_min / fi.clamp_max (nn::FusedClamp): Gemm and Conv, and once
+// the layout pass has made them, the channels-last BatchNormalizations that no Conv absorbed
+// (DenseNet's pre-activation BN -> Relu).
+bool clamp_fusable(const Node& p) {
+  if (p.domain.empty()) return p.op_type == "Gemm" || p.op_type == "Conv";
+  return p.domain == "ai.fastinfer" && p.op_type == "NhwcBatchNormalization";
+}
 
 }  // namespace
 
@@ -52,7 +57,7 @@ void fuse_clamp_activation(Graph& g) {
     int x = act.inputs[0];
     if (x < 0 || uses[size_t(x)] != 1 || g.value(x).is_output || g.value(x).producer < 0) continue;
     Node& p = nodes[size_t(g.value(x).producer)];
-    if (!p.domain.empty() || !clamp_fusable(p.op_type) || p.outputs.size() != 1) continue;
+    if (!clamp_fusable(p) || p.outputs.size() != 1) continue;
     if (!pass_util::const_f32(g, p, 1)) continue;
     if (const Attribute* a = p.attrs.find("fi.clamp_min")) lo = std::max(lo, a->f);
     if (const Attribute* a = p.attrs.find("fi.clamp_max")) hi = std::min(hi, a->f);

@@ -26,6 +26,7 @@ void run_graph_passes(Graph& g) {
   fuse_skip_layernorm(g);
   remove_dead_nodes(g);
   assign_layout(g);  // converts the fused Convs
+  fuse_clamp_activation(g);  // again: into the NhwcBatchNormalizations it made
   fuse_dw_block(g);  // fuses the NhwcConvs it made
   plan_winograd(g);  // last: on the convs that remain
 }

@@ -1,12 +1,14 @@
 // ai.fastinfer NhwcBatchNormalization: inference BatchNormalization in channels-last layout,
 // X [N, H, W, C] -> Y = X * scale[c] + shift[c], with scale = gamma / sqrt(var + eps) and
 // shift = beta - mean * scale folded once from the constant parameters (inputs 1-4, as the ONNX
-// op). Rows of C contiguous channels, split over the pool; may run in place.
+// op), then clamped to [fi.clamp_min, fi.clamp_max] (a Relu or Clip fused by fuse_clamp_activation;
+// NaN passes). Rows of C contiguous channels, split over the pool; may run in place.
 #include <cmath>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "ops/nhwc/nhwc_ops.h"
+#include "ops/nn/gemm_util.h"
 #include "ops/registry.h"
 
 namespace fi {
@@ -15,7 +17,7 @@ namespace {
 
 class NhwcBatchNormKernel : public OpKernel {
  public:
-  explicit NhwcBatchNormKernel(const OpInit& init) {
+  explicit NhwcBatchNormKernel(const OpInit& init) : clamp_(init.attrs()) {
     const double eps = init.attrs().get_float("epsilon", 1e-5f);
     const Tensor* p[4];
     for (int i = 0; i < 4; ++i) {
@@ -49,16 +51,26 @@ class NhwcBatchNormKernel : public OpKernel {
     float* y = Y.data<float>();
     const float* sc = scale_.data();
     const float* sh = shift_.data();
+    const float lo = clamp_.lo, hi = clamp_.hi;
     parallel_for(ctx.pool(), rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C)), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const float* xr = x + r * C;
         float* yr = y + r * C;
-        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
+        if (!clamp_.active()) {
+          for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
+          continue;
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const float v = xr[c] * sc[c] + sh[c];
+          const float m = v < lo ? lo : v;  // NaN stays NaN
+          yr[c] = m > hi ? hi : m;
+        }
       }
     });
   }
 
  private:
+  nn::FusedClamp clamp_;
   std::vector<float> scale_, shift_;
 };
 
