@@ -54,6 +54,11 @@ POOL_CASES = [
     ("AveragePool", 1, 7, 7, 7, {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
     ("GlobalAveragePool", 2, 33, 7, 5, {}),
     ("GlobalAveragePool", 1, 1, 1, 1, {}),
+    # many channels: the output columns run in several L1-sized blocks, padding at both ends
+    ("MaxPool", 1, 200, 5, 37, {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("AveragePool", 1, 160, 4, 41, {"kernel_shape": [3, 5], "strides": [1, 3], "pads": [1, 2, 1, 4],
+                                    "ceil_mode": 1}),
+    ("MaxPool", 1, 130, 3, 45, {"kernel_shape": [2, 3], "dilations": [1, 2], "pads": [0, 2, 0, 2]}),
 ]
 
 

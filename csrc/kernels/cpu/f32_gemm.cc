@@ -180,6 +180,10 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
     FI_CHECK(ep.alpha == 1.f && ep.beta == 1.f, RuntimeError, "f32_gemm: a residual in C's memory needs alpha = beta = 1");
     base_ep.residual = nullptr;
   }
+  // Nothing for the tiles to apply (a plain MatMul, or only an activation, which the driver
+  // applies): they take no epilogue, whose per-row checks cost a few % of a short-K tile.
+  const bool trivial_ep = base_ep.alpha == 1.f && !base_ep.bias && !base_ep.residual &&
+                          base_ep.clamp_min == -INFINITY && base_ep.clamp_max == INFINITY;
 
   int threads = pool ? pool->num_threads() : 1;
   if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
@@ -213,7 +217,7 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
           int64_t row = mtiles.row(it), mr = mtiles.rows(it);
           Epilogue tile_ep;
           const Epilogue* tep = nullptr;
-          if (last) {
+          if (last && !trivial_ep) {
             tile_ep = base_ep;
             if (ep.bias) tile_ep.bias = ep.bias + (ep.bias_per_row ? row : col);
             if (base_ep.residual) tile_ep.residual = ep.residual + row * ep.res_row_stride + col * ep.res_col_stride;

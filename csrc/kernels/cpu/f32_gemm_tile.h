@@ -46,7 +46,7 @@ void tile(int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* co
   // hides their misses: out of order execution cannot see past it, and without this every tile
   // stalled on them (ResNet-50's 1x1 convs with a residual 0.88x the time, the whole model 0.97x,
   // Zen 4, batch 1). Short K loops (< 64) leave too little to hide behind.
-  if ((ep || accumulate) && ntaps * kc >= 64) {
+  if (ntaps * kc >= 64) {
     const bool res = ep && ep->residual && ep->res_col_stride == 1;
     FI_UNROLL
     for (int i = 0; i < M; ++i) {

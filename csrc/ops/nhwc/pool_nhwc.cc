@@ -61,7 +61,7 @@ class NhwcWindowPoolKernel : public OpKernel {
     const int64_t ph = g.pad_head[2];
     const int64_t bw = std::max((OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1, ph + W);
     if (ph <= 64 && bw <= 2 * W + 256) {
-      separable(ctx, g, th, tw, bw, N, H, W, C, x, y);
+      separable(ctx, g, th, tw, N, H, W, C, x, y);
       return;
     }
     const int64_t grain = pool_grain(N * OH, OW * C * g.k[1] * g.k[2]);
@@ -92,11 +92,18 @@ class NhwcWindowPoolKernel : public OpKernel {
   }
 
  private:
+  // Output columns go in blocks whose buffer (their windows' pixels) stays in L1 between the
+  // fold and the window pass: a whole row's buffer (112 x 64 floats for ResNet-50's max pool)
+  // left L1 before the window pass read it.
   void separable(KernelContext& ctx, const PoolGeom& g, const std::vector<PoolGeom::Taps>& th,
-                 const std::vector<PoolGeom::Taps>& tw, int64_t bw, int64_t N, int64_t H, int64_t W, int64_t C,
-                 const float* x, float* y) const {
+                 const std::vector<PoolGeom::Taps>& tw, int64_t N, int64_t H, int64_t W, int64_t C, const float* x,
+                 float* y) const {
     const kernels::F32PoolKernel& k = kernels::select_f32_pool();
     const int64_t OH = g.out[1], OW = g.out[2], ph = g.pad_head[2];
+    const int64_t sw = g.s[2], span = (g.k[2] - 1) * g.d[2] + 1;  // buffer pixels one window covers
+    const int64_t ob = std::min(OW, std::max<int64_t>(1, (std::max<int64_t>(span, kBlockBytes / (4 * C)) - span) / sw + 1));
+    const int64_t blk_px = (ob - 1) * sw + span;
+    const float init = max_ ? std::numeric_limits<float>::lowest() : 0.f;
     std::vector<float> inv_cols(static_cast<size_t>(OW));
     for (int64_t o = 0; o < OW; ++o) {
       const PoolGeom::Taps& t = tw[size_t(o)];
@@ -104,23 +111,38 @@ class NhwcWindowPoolKernel : public OpKernel {
     }
     const int64_t work = W * C * g.k[1] + OW * C * g.k[2];
     parallel_for(ctx.pool(), N * OH, pool_grain(N * OH, work), [&](int64_t b, int64_t e) {
-      std::vector<float> buf(size_t(bw * C), max_ ? std::numeric_limits<float>::lowest() : 0.f);
+      std::vector<float> buf(size_t(blk_px * C));
       std::vector<float> scale(max_ ? 0 : size_t(OW));
-      std::vector<const float*> rows(static_cast<size_t>(g.k[1]));
+      std::vector<const float*> rows(static_cast<size_t>(g.k[1])), shifted(rows.size());
       for (int64_t r = b; r < e; ++r) {
         const int64_t n = r / OH, oy = r % OH;
         const PoolGeom::Taps& ay = th[size_t(oy)];
         for (int64_t i = 0; i < ay.n; ++i) rows[size_t(i)] = x + (n * H + ay.p0 + i * g.d[1]) * W * C;
-        k.fold(max_, rows.data(), ay.n, W * C, buf.data() + ph * C);
         if (!max_) {
           const float inv_rows = 1.f / float(include_pad_ ? ay.npad : ay.n);
           for (int64_t o = 0; o < OW; ++o) scale[size_t(o)] = inv_rows * inv_cols[size_t(o)];
         }
-        k.hwin_nhwc(max_, buf.data(), C, OW, g.k[2], g.s[2], g.d[2], max_ ? nullptr : scale.data(),
-                    y + (n * OH + oy) * OW * C);
+        float* yrow = y + (n * OH + oy) * OW * C;
+        for (int64_t ox0 = 0; ox0 < OW; ox0 += ob) {
+          const int64_t ox1 = std::min(OW, ox0 + ob);
+          // Buffer pixels [b0, b1) (pixel p is input column p - ph); [i0, i1) of them are inside.
+          const int64_t b0 = ox0 * sw, b1 = (ox1 - 1) * sw + span;
+          const int64_t i0 = std::min(b1, std::max(b0, ph)), i1 = std::max(i0, std::min(b1, ph + W));
+          std::fill(buf.data(), buf.data() + (i0 - b0) * C, init);
+          std::fill(buf.data() + (i1 - b0) * C, buf.data() + (b1 - b0) * C, init);
+          if (i1 > i0) {
+            for (int64_t i = 0; i < ay.n; ++i) shifted[size_t(i)] = rows[size_t(i)] + (i0 - ph) * C;
+            k.fold(max_, shifted.data(), ay.n, (i1 - i0) * C, buf.data() + (i0 - b0) * C);
+          }
+          k.hwin_nhwc(max_, buf.data(), C, ox1 - ox0, g.k[2], sw, g.d[2], max_ ? nullptr : scale.data() + ox0,
+                      yrow + ox0 * C);
+        }
       }
     });
   }
+
+  // Bytes of one column block's buffer (half of Zen 4's 32 KiB L1).
+  static constexpr int64_t kBlockBytes = 16 * 1024;
 
   bool max_;
   bool include_pad_ = false;
