@@ -121,19 +121,14 @@ void pack_a_block(const ASource& src, const MTiles& mtiles, int64_t t0, int64_t 
   }
 }
 
-// Splits C's mt x nt tiles into ms x ns blocks, about 4 per thread (1 for K >= 1024), a multiple of the thread
-// count where possible, with the least memory traffic: every M block of every task streams its
-// panels of B (ms x K x N floats in all, at least once per MC rows), and every N block packs its
-// rows of A again (ns x M x K floats, counted twice: packing writes as well as reads).
-void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int threads,
-              int64_t& ms, int64_t& ns) {
+// Splits C's mt x nt tiles into ms x ns blocks, `target` of them, a multiple of the thread count
+// where possible, with the least memory traffic: every M block of every task streams its panels of
+// B (ms x K x N floats in all, at least once per MC rows), and every N block packs its rows of A
+// again (ns x M x K floats, counted twice: packing writes as well as reads). Returns the largest
+// task's tiles over the average (1: even).
+double split_for(int64_t target, int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k,
+                 int threads, int64_t& ms, int64_t& ns) {
   ms = ns = 1;
-  if (threads <= 1) return;
-  // About 4 tasks per thread balance the load; from K = 1024 one per thread: every N task reads all
-  // of A again (in place, or packing it), which then costs more than balance saves (ResNet-50 at
-  // batch 1, 2 threads: the 1x1 convs over 1024 and 2048 channels 0.76-0.83x the time, 0.94x the
-  // model's node time; K = 512 no change either way).
-  const int64_t target = std::min<int64_t>(int64_t(threads) * (k >= 1024 ? 1 : 4), mt * nt);
   double best = 0;
   bool best_even = false;
   for (int64_t a = 1; a <= std::min(mt, target); ++a) {
@@ -145,6 +140,21 @@ void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, in
       ms = a, ns = b, best = cost, best_even = even;
     }
   }
+  return double(ceil_div(mt, ms) * ceil_div(nt, ns) * ms * ns) / double(mt * nt);
+}
+
+// About 4 tasks per thread balance the load. From K = 1024, one per thread when the tiles split
+// evenly: every N task reads all of A again (in place, or packing it), which then costs more than
+// balance saves (ResNet-50 at batch 1, 2 threads: the 1x1 convs over 1024 and 2048 channels
+// 0.76-0.83x the time, 0.94x the model's node time; K = 512 no change either way). An uneven split
+// (33x65 at K = 4096: 3 x 3 tiles over 2 threads) keeps 4 per thread.
+void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int threads,
+              int64_t& ms, int64_t& ns) {
+  ms = ns = 1;
+  if (threads <= 1) return;
+  if (k >= 1024 && split_for(std::min<int64_t>(threads, mt * nt), mt, nt, mc_tiles, m, n, k, threads, ms, ns) <= 1.2)
+    return;
+  split_for(std::min<int64_t>(int64_t(threads) * 4, mt * nt), mt, nt, mc_tiles, m, n, k, threads, ms, ns);
 }
 
 void apply_activation(const Epilogue& ep, float* c, int64_t ldc, int64_t mr, int64_t nc) {
