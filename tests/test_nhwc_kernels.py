@@ -9,6 +9,7 @@ import os
 import sys
 
 import fastinfer
+from fastinfer import _core
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -42,6 +43,9 @@ CONV_CASES = [
     (1, 9, 4, 26, 9, 5, 1, (2, 2, 2, 2), 1, 9, True, None, False),
     (1, 21, 5, 45, 21, 5, 2, (2, 2, 2, 2), 1, 21, True, None, False),
     (0, 3, 4, 4, 5, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
+    # 196+ output pixels and 64+ channels: weights packed for the 6x64 tile (a partial last panel)
+    (1, 16, 15, 14, 70, 1, 1, (0, 0, 0, 0), 1, 1, True, (0.0, 6.0), True),
+    (1, 20, 31, 29, 96, 3, 2, (1, 1, 1, 1), 1, 1, True, None, True),
 ]
 
 # (op, N, C, H, W, attrs)
@@ -101,10 +105,15 @@ def conv_case(case, threads):
     if clamp is not None:
         attrs["fi.clamp_min"], attrs["fi.clamp_max"] = float(clamp[0]), float(clamp[1])
         ref = np.clip(ref, clamp[0], clamp[1])
+    # The output's declared NHWC shape lets the kernel pick its GEMM tile by the row count.
+    y_shape = [ref.shape[0], ref.shape[2], ref.shape[3], ref.shape[1]]
     model = helper.make_model(helper.make_graph(
         [helper.make_node("NhwcConv", ins, ["y"], domain=DOM, **attrs)], "c", inputs,
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits), opset_imports=OPSETS, ir_version=8)
-    got = fastinfer.Session(model, threads=threads).run(None, feeds)[0]
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits), opset_imports=OPSETS, ir_version=8)
+    sess = fastinfer.Session(model, threads=threads)
+    if grp == 1 and n * y_shape[1] * y_shape[2] >= 196 and m >= 64 and _core.cpu_info()["isa"] == "avx512":
+        assert "6x64" in sess._describe_nodes()[0]["kernel"] or "winograd" in sess._describe_nodes()[0]["kernel"]
+    got = sess.run(None, feeds)[0]
     np.testing.assert_allclose(_nchw(got), ref, rtol=1e-4, atol=1e-4, err_msg=str(case))
 
 

@@ -376,6 +376,14 @@ Tensor OpInit::consumable_constant_input(int i) const {
 std::string OpInit::config(const std::string& key, const std::string& fallback) const {
   return graph_.config(key, fallback);
 }
+
+std::vector<int64_t> OpInit::output_dims(int i) const {
+  if (!has_output(i)) return {};
+  const Value& v = graph_.value(node_.outputs[size_t(i)]);
+  if (v.inferred.has_shape) return v.inferred.dims;
+  return v.info.has_shape ? v.info.dims : std::vector<int64_t>{};  // as the model declares it
+}
+
 DataType OpInit::input_dtype(int i) const {
   if (!has_input(i)) return DataType::Undefined;
   const Value& v = graph_.value(node_.inputs[size_t(i)]);

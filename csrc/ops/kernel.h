@@ -46,6 +46,10 @@ class OpInit {
   Tensor consumable_constant_input(int i) const;
   // The declared element type of input i when known (Undefined otherwise).
   DataType input_dtype(int i) const;
+  // Output i's dims as static shape inference (else the model's declaration) gives them at session
+  // creation (-1 for a symbolic or unknown dim), or empty when its rank is unknown: for tuning
+  // choices only, never for checks.
+  std::vector<int64_t> output_dims(int i) const;
   // The session configuration entry `key` (Session(config=...), SessionOptions.
   // add_session_config_entry), or `fallback` when the session does not set it.
   std::string config(const std::string& key, const std::string& fallback) const;

@@ -65,7 +65,11 @@ inline void fill_zero(float* dst, int64_t n) {
 class NhwcConvKernel : public OpKernel {
  public:
   explicit NhwcConvKernel(const OpInit& init)
-      : attrs_(init), clamp_(init.attrs()), act_(init.attrs()), nchw_input_(init.attrs().get_int("fi.nchw_input", 0) != 0) {
+      : attrs_(init),
+        clamp_(init.attrs()),
+        act_(init.attrs()),
+        nchw_input_(init.attrs().get_int("fi.nchw_input", 0) != 0),
+        rows_hint_(gemm_rows_hint(init)) {
     const Tensor* w = init.constant_input(1);
     FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
              "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
@@ -425,12 +429,20 @@ class NhwcConvKernel : public OpKernel {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
-    return nhwc_pack_gemm_weights(kk * Cg, M, wt.data());
+    return nhwc_pack_gemm_weights(kk * Cg, M, wt.data(), rows_hint_);
   }
 
   // For im2row_nchw: rows (c, ky, kx) are W's own order, so W [M, C*kh*kw] packs as it is.
   kernels::F32PackedWeights pack_im2row_nchw(const Tensor& w) const {
-    return nhwc_pack_gemm_weights(w.dim(1) * w.dim(2) * w.dim(3), w.dim(0), w.data<float>());
+    return nhwc_pack_gemm_weights(w.dim(1) * w.dim(2) * w.dim(3), w.dim(0), w.data<float>(), rows_hint_);
+  }
+
+  // The GEMM's rows, N*OH*OW, as shape inference saw the output [N, OH, OW, M] (a symbolic batch
+  // counts 1); 0 when unknown. It picks the tile the weights are packed for.
+  static int64_t gemm_rows_hint(const OpInit& init) {
+    const std::vector<int64_t> d = init.output_dims(0);
+    if (d.size() != 4 || d[1] <= 0 || d[2] <= 0) return 0;
+    return std::max<int64_t>(1, d[0]) * d[1] * d[2];
   }
 
   static bool all_ones(const std::vector<int64_t>& v) {
@@ -472,6 +484,7 @@ class NhwcConvKernel : public OpKernel {
   nn::FusedClamp clamp_;
   nn::FusedActivation act_;  // fi.activation carried over from the Conv
   bool nchw_input_;          // fi.nchw_input: X is NCHW (im2row path only); Y is NHWC as always
+  int64_t rows_hint_;        // gemm_rows_hint
   Shape wshape_;
   mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]

@@ -6,7 +6,7 @@
 
 namespace fi {
 
-kernels::F32PackedWeights nhwc_pack_gemm_weights(int64_t K, int64_t M, const float* wt) {
+kernels::F32PackedWeights nhwc_pack_gemm_weights(int64_t K, int64_t M, const float* wt, int64_t rows_hint) {
   // The share of the computed columns that are real. Tiles cover a partial panel in whole
   // vectors (16 floats for AVX-512, 8 for AVX2), so the waste is counted per vector: 144 columns
   // on 12x32 tiles waste nothing (4 panels and a half-panel tile), and the 12x32 tile beats the
@@ -22,6 +22,10 @@ kernels::F32PackedWeights nhwc_pack_gemm_weights(int64_t K, int64_t M, const flo
   const kernels::F32GemmKernel* top = best;
   for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
     if (kernels::f32_gemm_supported(k) && k.tier > 0 && use(k) >= use(*top) + 0.25 && use(k) > use(*best)) best = &k;
+  if (best->tier == 2 && rows_hint >= kWideTileMinRows && M >= 64) {
+    const kernels::F32GemmKernel* wide = kernels::find_f32_gemm("f32_gemm_6x64__avx512");
+    if (wide && kernels::f32_gemm_supported(*wide)) best = wide;
+  }
   kernels::F32PackedWeights w;
   w.kernel = best;
   w.owner = alloc_buffer(std::max<size_t>(1, kernels::f32_pack_b_size(K, M, best->nr)) * sizeof(float), false);
