@@ -86,6 +86,11 @@ struct F32GemmKernel {
 const std::vector<F32GemmKernel>& f32_gemm_kernels();
 // True when the CPU (and FASTINFER_ISA cap) allow kernel k.
 bool f32_gemm_supported(const F32GemmKernel& k);
+// From this many rows (and 64 columns) the AVX-512 6x64 tile beats the default 12x32 (Zen 4, 1
+// thread, operands hot: 1-9 % faster at 196 to 3136 rows, 1024x1024x64 104 vs 97 GFLOP/s,
+// 256^3 114 vs 111; 4-9 % slower at 49 rows, 1-4 % at 128 (BERT's 128x768x3072)).
+constexpr int64_t kF32WideTileMinRows = 196;
+
 // The best allowed kernel for an (m, n, k) problem: highest ISA tier, then best tile use.
 const F32GemmKernel& select_f32_gemm(int64_t m, int64_t n, int64_t k);
 // The kernel of that name, or nullptr.

@@ -306,3 +306,25 @@ def test_wide_n_packs_a_in_the_driver(name):
                                      act="silu")
         want = reference(a, b, bias, True, act="silu")
         check(got, want, k)
+
+
+@pytest.mark.parametrize("m,wide", [(64, False), (128, False), (196, True), (300, True)])
+def test_matmul_packs_for_the_tile_its_rows_suit(m, wide):
+    """A constant-B MatMul packs B for the 6x64 tile from 196 rows of A (the 12x32 one below), as
+    shape inference gives them, and gives numpy's product either way."""
+    import fastinfer
+    from onnx import TensorProto, helper, numpy_helper
+
+    if _core.cpu_info()["isa"] != "avx512":
+        pytest.skip("the tile choice is AVX-512's")
+    rng = np.random.default_rng(m)
+    b = rng.standard_normal((70, 96)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "mm",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, [m, 70])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(b, "b")])
+    sess = fastinfer.Session(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8))
+    kernel = sess._describe_nodes()[0]["kernel"]
+    assert ("6x64" in kernel) == wide, kernel
+    a = rng.standard_normal((m, 70)).astype(np.float32)
+    check(sess.run(None, {"a": a})[0], reference(a, b), 70)

@@ -26,13 +26,16 @@ const std::vector<F32GemmKernel>& f32_gemm_kernels() {
 bool f32_gemm_supported(const F32GemmKernel& k) { return k.tier <= int(isa_tier()); }
 
 const F32GemmKernel& select_f32_gemm(int64_t m, int64_t n, int64_t k) {
-  (void)m, (void)n, (void)k;
-  // The first kernel of the highest allowed tier: its default tile (see cpu/f32_gemm.inc).
+  (void)k;
+  // The first kernel of the highest allowed tier: its default tile (see cpu/f32_gemm.inc); with
+  // AVX-512, 6x64 from kF32WideTileMinRows rows when N fills its 64 columns.
   const F32GemmKernel* best = nullptr;
   for (const F32GemmKernel& e : f32_gemm_kernels()) {
     if (!f32_gemm_supported(e)) continue;
     if (!best || e.tier > best->tier) best = &e;
   }
+  if (best->tier == 2 && m >= kF32WideTileMinRows && n >= 64)
+    if (const F32GemmKernel* wide = find_f32_gemm("f32_gemm_6x64__avx512")) return *wide;
   return *best;  // the ref kernel is always supported
 }
 

@@ -22,7 +22,7 @@ kernels::F32PackedWeights nhwc_pack_gemm_weights(int64_t K, int64_t M, const flo
   const kernels::F32GemmKernel* top = best;
   for (const kernels::F32GemmKernel& k : kernels::f32_gemm_kernels())
     if (kernels::f32_gemm_supported(k) && k.tier > 0 && use(k) >= use(*top) + 0.25 && use(k) > use(*best)) best = &k;
-  if (best->tier == 2 && rows_hint >= kWideTileMinRows && M >= 64) {
+  if (best->tier == 2 && rows_hint >= kernels::kF32WideTileMinRows && M >= 64) {
     const kernels::F32GemmKernel* wide = kernels::find_f32_gemm("f32_gemm_6x64__avx512");
     if (wide && kernels::f32_gemm_supported(*wide)) best = wide;
   }

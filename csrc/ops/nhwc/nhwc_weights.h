@@ -11,13 +11,8 @@ namespace fi {
 // lower SIMD tier's narrower vectors waste much less on the M output channels (the rows,
 // N*OH*OW, are many): M = 24 runs 4x24 AVX2 tiles (108 GFLOP/s on 336x24x144) rather than
 // AVX-512 ones a quarter empty (84). rows_hint (0: unknown) is the GEMM's expected row count: from
-// kWideTileMinRows rows the AVX-512 6x64 tile replaces 12x32.
+// kernels::kF32WideTileMinRows rows the AVX-512 6x64 tile replaces 12x32 (ResNet-50 at batch 1,
+// per node, one A/B: layers 1-3's convs 0.90-0.95x the time; layer 4's, 49 rows, 1.04-1.06x).
 kernels::F32PackedWeights nhwc_pack_gemm_weights(int64_t K, int64_t M, const float* wt, int64_t rows_hint = 0);
-
-// Measured on ResNet-50's 1x1 and 3x3 conv GEMMs (Zen 4, 1 thread, operands hot): 6x64 is 1-9 %
-// faster at 196 to 3136 rows (3136x256x64 108 vs 104 GFLOP/s, 196x256x2304 114 vs 105) and 4-9 %
-// slower at 49 (49x512x4608 95 vs 104). In the model (batch 1, per node, one A/B): layers 1-3's
-// convs 0.90-0.95x the time, layer 4's 1.04-1.06x with 6x64, hence the threshold.
-constexpr int64_t kWideTileMinRows = 196;
 
 }  // namespace fi

@@ -17,9 +17,21 @@ class MatMulKernel : public OpKernel {
   explicit MatMulKernel(const OpInit& init) {
     const Tensor* b = init.constant_input(1);
     if (b && b->dtype() == DataType::Float && b->rank() == 2 && b->numel() > 0) {
-      packed_ = kernels::f32_pack_weights(b->dim(0), b->dim(1), b->data<float>(), b->dim(1), 1);
+      packed_ = kernels::f32_pack_weights(b->dim(0), b->dim(1), b->data<float>(), b->dim(1), 1, rows_hint(init));
       has_packed_ = true;
     }
+  }
+
+  // The rows of A x B (the output's dims but the last) when shape inference knows them all, else
+  // 64: the packed B's tile depends on it (kernels::select_f32_gemm).
+  static int64_t rows_hint(const OpInit& init) {
+    const std::vector<int64_t> d = init.output_dims(0);
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < d.size(); ++i) {
+      if (d[i] < 0) return 64;
+      rows *= d[i];
+    }
+    return d.empty() ? 64 : rows;
   }
 
   // A packed constant B is all compute reads (B is then 2-D, so every call takes the packed path):
