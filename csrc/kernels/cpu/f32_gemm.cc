@@ -5,13 +5,12 @@
 #include <cstring>
 #include <vector>
 
-#include <xmmintrin.h>
-
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/gemm.h"
+#include "kernels/transpose4.h"
 
 namespace fi::kernels {
 
@@ -71,28 +70,11 @@ struct MTiles {
 };
 
 // Packs k in [0, len) of a tile's rows, row i read from the contiguous run s[i], into the tile's
-// panel d (d[k*rows + i]). Groups of 4 rows go through 4x4 SSE transposes (baseline x86-64).
+// panel d (d[k*rows + i]), 4 rows at a time through 4x4 SSE transposes.
 void pack_a_run(const float* const* s, int rows, int64_t len, float* d) {
   const int64_t st = rows;
   int i = 0;
-  for (; i + 4 <= rows; i += 4) {
-    const float *s0 = s[i], *s1 = s[i + 1], *s2 = s[i + 2], *s3 = s[i + 3];
-    int64_t kk = 0;
-    for (; kk + 4 <= len; kk += 4) {
-      __m128 x0 = _mm_loadu_ps(s0 + kk), x1 = _mm_loadu_ps(s1 + kk);
-      __m128 x2 = _mm_loadu_ps(s2 + kk), x3 = _mm_loadu_ps(s3 + kk);
-      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-      float* o = d + kk * st + i;
-      _mm_storeu_ps(o, x0);
-      _mm_storeu_ps(o + st, x1);
-      _mm_storeu_ps(o + 2 * st, x2);
-      _mm_storeu_ps(o + 3 * st, x3);
-    }
-    for (; kk < len; ++kk) {
-      float* o = d + kk * st + i;
-      o[0] = s0[kk], o[1] = s1[kk], o[2] = s2[kk], o[3] = s3[kk];
-    }
-  }
+  for (; i + 4 <= rows; i += 4) transpose_4_rows(s[i], s[i + 1], s[i + 2], s[i + 3], len, d + i, st);
   for (; i < rows; ++i)
     for (int64_t kk = 0; kk < len; ++kk) d[kk * st + i] = s[i][kk];
 }

@@ -5,9 +5,8 @@
 // cache, Zen 4); any 4-byte type.
 #include <algorithm>
 
-#include <xmmintrin.h>
-
 #include "core/thread_pool.h"
+#include "kernels/transpose4.h"
 #include "ops/nhwc/nhwc_ops.h"
 #include "ops/registry.h"
 
@@ -22,20 +21,8 @@ void transpose_tile(const float* src, float* dst, int64_t rows, int64_t cols, in
                     int64_t j1) {
   int64_t i = i0;
   for (; i + 4 <= i1; i += 4) {
-    const float* s = src + i * cols;
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-      __m128 a = _mm_loadu_ps(s + j), b = _mm_loadu_ps(s + cols + j);
-      __m128 c = _mm_loadu_ps(s + 2 * cols + j), d = _mm_loadu_ps(s + 3 * cols + j);
-      _MM_TRANSPOSE4_PS(a, b, c, d);
-      float* o = dst + j * rows + i;
-      _mm_storeu_ps(o, a);
-      _mm_storeu_ps(o + rows, b);
-      _mm_storeu_ps(o + 2 * rows, c);
-      _mm_storeu_ps(o + 3 * rows, d);
-    }
-    for (; j < j1; ++j)
-      for (int64_t r = i; r < i + 4; ++r) dst[j * rows + r] = src[r * cols + j];
+    const float* s = src + i * cols + j0;
+    kernels::transpose_4_rows(s, s + cols, s + 2 * cols, s + 3 * cols, j1 - j0, dst + j0 * rows + i, rows);
   }
   for (; i < i1; ++i)
     for (int64_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * cols + j];
