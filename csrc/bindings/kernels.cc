@@ -76,6 +76,24 @@ fi::kernels::Activation activation_from_name(const std::string& s) {
   throw py::value_error("unknown activation " + s);
 }
 
+using CArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// An epilogue with the clamp and activation given, and the bias when it is not None: `len` floats,
+// held in `keep` for as long as the epilogue is used.
+fi::kernels::Epilogue make_epilogue(float clamp_min, float clamp_max, const std::string& act, py::object bias,
+                                    int64_t len, CArray& keep) {
+  fi::kernels::Epilogue ep;
+  ep.clamp_min = clamp_min;
+  ep.clamp_max = clamp_max;
+  ep.act = activation_from_name(act);
+  if (!bias.is_none()) {
+    keep = CArray(bias);
+    if (keep.size() != len) throw py::value_error("bias has the wrong size");
+    ep.bias = keep.data();
+  }
+  return ep;
+}
+
 // C = epilogue(A @ B) with the named microkernel. A may be a strided 2-D view (unit inner stride);
 // B is [K, N] (or [N, K] with trans_b); bias is [M] or [N]; residual broadcasts to [M, N].
 py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias, bool bias_per_row,
@@ -96,21 +114,13 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
   if (kb != k) throw py::value_error("inner dimensions differ");
   if (c_pad < 0) throw py::value_error("c_pad must be >= 0");
   int64_t ldc = n + c_pad;
-  Epilogue ep;
+  CArray biasc, resc;
+  Epilogue ep = make_epilogue(clamp_min, clamp_max, act, bias, bias_per_row ? m : n, biasc);
   ep.alpha = alpha;
   ep.beta = beta;
-  ep.clamp_min = clamp_min;
-  ep.clamp_max = clamp_max;
-  ep.act = activation_from_name(act);
-  py::array_t<float, py::array::c_style | py::array::forcecast> biasc, resc;
-  if (!bias.is_none()) {
-    biasc = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
-    if (biasc.size() != (bias_per_row ? m : n)) throw py::value_error("bias has the wrong size");
-    ep.bias = biasc.data();
-    ep.bias_per_row = bias_per_row;
-  }
+  ep.bias_per_row = bias_per_row;
   if (!residual.is_none()) {
-    resc = py::array_t<float, py::array::c_style | py::array::forcecast>(residual);
+    resc = CArray(residual);
     if (resc.ndim() != 2) throw py::value_error("residual must be 2-D");
     int64_t rm = resc.shape(0), rn = resc.shape(1);
     if ((rm != m && rm != 1) || (rn != n && rn != 1)) throw py::value_error("residual does not broadcast");
@@ -164,19 +174,11 @@ py::array f32_gemm_indirect(const std::string& name, FArray src, py::array_t<int
     if (r < -1 || r >= rows) throw py::value_error("ind out of range");
     ptrs[size_t(i)] = r < 0 ? zeros.data() : sc.data() + r * tap_k;
   }
-  Epilogue ep;
-  ep.clamp_min = clamp_min;
-  ep.clamp_max = clamp_max;
-  ep.act = activation_from_name(act);
-  py::array_t<float, py::array::c_style | py::array::forcecast> biasc, resc;
-  if (!bias.is_none()) {
-    biasc = py::array_t<float, py::array::c_style | py::array::forcecast>(bias);
-    if (biasc.size() != n) throw py::value_error("bias has the wrong size");
-    ep.bias = biasc.data();
-  }
+  CArray biasc, resc;
+  Epilogue ep = make_epilogue(clamp_min, clamp_max, act, bias, n, biasc);
   py::array_t<float> c({m, n});
   if (!residual.is_none()) {
-    resc = py::array_t<float, py::array::c_style | py::array::forcecast>(residual);
+    resc = CArray(residual);
     if (resc.ndim() != 2 || resc.shape(0) != m || resc.shape(1) != n) throw py::value_error("residual must be [M, N]");
     if (in_place) std::copy(resc.data(), resc.data() + m * n, c.mutable_data());
     ep.residual = in_place ? c.data() : resc.data();

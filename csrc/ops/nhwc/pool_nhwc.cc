@@ -101,7 +101,8 @@ class NhwcWindowPoolKernel : public OpKernel {
     const kernels::F32PoolKernel& k = kernels::select_f32_pool();
     const int64_t OH = g.out[1], OW = g.out[2], ph = g.pad_head[2];
     const int64_t sw = g.s[2], span = (g.k[2] - 1) * g.d[2] + 1;  // buffer pixels one window covers
-    const int64_t ob = std::min(OW, std::max<int64_t>(1, (std::max<int64_t>(span, kBlockBytes / (4 * C)) - span) / sw + 1));
+    const int64_t blk_budget = std::max<int64_t>(span, kBlockBytes / (4 * C));  // buffer pixels
+    const int64_t ob = std::min(OW, std::max<int64_t>(1, (blk_budget - span) / sw + 1));  // outputs per block
     const int64_t blk_px = (ob - 1) * sw + span;
     const float init = max_ ? std::numeric_limits<float>::lowest() : 0.f;
     std::vector<float> inv_cols(static_cast<size_t>(OW));
