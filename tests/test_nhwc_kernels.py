@@ -46,6 +46,14 @@ CONV_CASES = [
     # 196+ output pixels and 64+ channels: weights packed for the 6x64 tile (a partial last panel)
     (1, 16, 15, 14, 70, 1, 1, (0, 0, 0, 0), 1, 1, True, (0.0, 6.0), True),
     (1, 20, 31, 29, 96, 3, 2, (1, 1, 1, 1), 1, 1, True, None, True),
+    # grouped (not depthwise): a GEMM per group, 1x1 in place, k x k through offset pointers
+    (1, 16, 9, 11, 24, 1, 1, (0, 0, 0, 0), 1, 4, True, (0.0, 6.0), True),
+    (2, 24, 7, 8, 12, 1, 1, (0, 0, 0, 0), 1, 4, False, None, False),
+    (1, 136, 28, 28, 136, 1, 1, (0, 0, 0, 0), 1, 4, True, (0.0, np.inf), True),
+    (2, 12, 6, 7, 20, 1, 2, (0, 0, 0, 0), 1, 4, True, None, False),
+    (1, 32, 9, 10, 48, 3, 1, (1, 1, 1, 1), 1, 2, True, None, True),
+    (1, 64, 11, 9, 64, 3, 2, (1, 0, 1, 1), 1, 8, True, (0.0, np.inf), False),
+    (1, 6, 5, 5, 12, 3, 1, (1, 1, 1, 1), 2, 3, True, None, False),
 ]
 
 # (op, N, C, H, W, attrs)

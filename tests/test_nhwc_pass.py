@@ -150,7 +150,32 @@ def c2f_upsample():
     return g.model([g.conv(lin, 12, 5, k=1)]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
 
 
-GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block, c2f_upsample]
+def shuffle(g, x, groups, c, h, w):
+    """ShuffleNet's channel shuffle as torch exports it: Reshape, Transpose (0, 2, 1, 3, 4), Reshape."""
+    def shape(dims):
+        name = g.const(np.zeros(len(dims)))
+        g.inits[-1] = numpy_helper.from_array(np.array(dims, np.int64), name)
+        return name
+
+    v = g.node("Reshape", [x, shape([-1, groups, c // groups, h, w])])
+    t = g.node("Transpose", [v], perm=[0, 2, 1, 3, 4])
+    return g.node("Reshape", [t, shape([-1, c, h, w])])
+
+
+def shufflenet_units():
+    """ShuffleNet units: grouped 1x1 convs (in place over the residual), the channel shuffle
+    (NhwcChannelShuffle), depthwise 3x3, and a grouped 3x3 stride-2 conv of 8 channels per group
+    (the implicit GEMM with pointers offset per group), all channels-last: one reorder each way."""
+    g = G(8, 10, 9)
+    a = g.conv("x", 8, 24, k=1, group=4, act="relu", bn=True)
+    d = g.conv(shuffle(g, a, 4, 24, 10, 9), 24, 24, group=24, bn=True)
+    f = g.node("Relu", [g.node("Add", [g.conv(d, 24, 24, k=1, group=4, bn=True), a])])
+    h = g.conv(f, 24, 48, k=3, s=2, group=3, act="relu")
+    return g.model([g.conv(shuffle(g, h, 3, 48, 5, 5), 48, 10, k=1)]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
+GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block, c2f_upsample,
+          shufflenet_units]
 
 
 def _ops(sess):

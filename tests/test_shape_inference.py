@@ -101,6 +101,20 @@ def test_reshape_minus_one_with_symbols_and_zero():
     assert _shapes(m) == [["N", 24], ["N", 3, 4, 2], ["N", 24], [4, "N", 6]]
 
 
+def test_reshape_minus_one_keeps_the_one_leftover_symbol():
+    # The known sizes match (6 * 4 = 2 * 3 * 4): -1 is N itself (a channel shuffle's reshape), not
+    # a fresh symbol; with another symbol or unequal sizes left over it stays fresh.
+    nodes = [h.make_node("Reshape", ["x", "s1"], ["y"]), h.make_node("Reshape", ["x", "s2"], ["z"]),
+             h.make_node("Reshape", ["w", "s1"], ["u"])]
+    m = _model(nodes, [h.make_tensor_value_info("x", F, ["N", 6, 4]), h.make_tensor_value_info("w", F, ["N", "M", 4])],
+               [_out("y"), _out("z"), _out("u")],
+               [_const("s1", np.array([-1, 2, 3, 4], np.int64)), _const("s2", np.array([-1, 3, 4], np.int64))])
+    y, z, u = _shapes(m)
+    assert y == ["N", 2, 3, 4]
+    assert z[1:] == [3, 4] and z[0] not in ("N", 2)
+    assert u[1:] == [2, 3, 4] and u[0] not in ("N", "M")
+
+
 def test_matmul_gemm_broadcast_shapes():
     nodes = [h.make_node("MatMul", ["a", "b"], ["m"]), h.make_node("MatMul", ["v", "b"], ["mv"]),
              h.make_node("Gemm", ["g", "w"], ["gm"], transB=1), h.make_node("Add", ["a", "c"], ["s"]),

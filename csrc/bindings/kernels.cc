@@ -153,11 +153,12 @@ py::array f32_gemm(const std::string& name, FArray a, FArray b, py::object bias,
 }
 
 // Implicit GEMM with the named microkernel: row i of A is the concatenation over taps t of
-// src[ind[i, t]] (a row of tap_k floats; -1: zeros); B is [taps * tap_k, N]. residual [M, N] is
-// added in the epilogue, from C's own memory when in_place (a conv over its residual's buffer).
+// src[ind[i, t], a_offset : a_offset + tap_k] (tap_k = B's rows / taps; -1: zeros); B is
+// [taps * tap_k, N]. residual [M, N] is added in the epilogue, from C's own memory when in_place (a
+// conv over its residual's buffer).
 py::array f32_gemm_indirect(const std::string& name, FArray src, py::array_t<int64_t, py::array::forcecast> ind,
                             FArray b, py::object bias, py::object residual, bool in_place, float clamp_min,
-                            float clamp_max, const std::string& act, int threads) {
+                            float clamp_max, const std::string& act, int threads, int64_t a_offset) {
   using namespace fi::kernels;
   const F32GemmKernel* kern = find_f32_gemm(name.c_str());
   if (!kern) throw py::value_error("unknown kernel " + name);
@@ -165,14 +166,16 @@ py::array f32_gemm_indirect(const std::string& name, FArray src, py::array_t<int
   py::array_t<float, py::array::c_style | py::array::forcecast> sc(src), bc(b);
   py::array_t<int64_t, py::array::c_style | py::array::forcecast> ic(ind);
   if (sc.ndim() != 2 || ic.ndim() != 2 || bc.ndim() != 2) throw py::value_error("src, ind and B must be 2-D");
-  const int64_t rows = sc.shape(0), tap_k = sc.shape(1), m = ic.shape(0), taps = ic.shape(1), n = bc.shape(1);
-  if (bc.shape(0) != taps * tap_k) throw py::value_error("B must have taps * tap_k rows");
-  std::vector<float> zeros(size_t(std::max<int64_t>(1, tap_k)), 0.f);
+  const int64_t rows = sc.shape(0), width = sc.shape(1), m = ic.shape(0), taps = ic.shape(1), n = bc.shape(1);
+  if (taps < 1 || bc.shape(0) % taps != 0) throw py::value_error("B's rows must be a multiple of the taps");
+  const int64_t tap_k = bc.shape(0) / taps;
+  if (a_offset < 0 || a_offset + tap_k > width) throw py::value_error("a_offset + tap_k must fit in src's rows");
+  std::vector<float> zeros(size_t(std::max<int64_t>(1, width)), 0.f);
   std::vector<const float*> ptrs(size_t(m * taps));
   for (int64_t i = 0; i < m * taps; ++i) {
     const int64_t r = ic.data()[i];
     if (r < -1 || r >= rows) throw py::value_error("ind out of range");
-    ptrs[size_t(i)] = r < 0 ? zeros.data() : sc.data() + r * tap_k;
+    ptrs[size_t(i)] = r < 0 ? zeros.data() : sc.data() + r * width;
   }
   CArray biasc, resc;
   Epilogue ep = make_epilogue(clamp_min, clamp_max, act, bias, n, biasc);
@@ -190,7 +193,7 @@ py::array f32_gemm_indirect(const std::string& name, FArray src, py::array_t<int
   {
     py::gil_scoped_release nogil;
     F32PackedB pb = f32_pack_b(taps * tap_k, n, bc.data(), n, 1, kern->nr, work.data(), pool.get());
-    f32_gemm_indirect(*kern, m, n, taps, tap_k, ptrs.data(), pb, c.mutable_data(), n, ep, pool.get());
+    f32_gemm_indirect(*kern, m, n, taps, tap_k, ptrs.data(), pb, c.mutable_data(), n, ep, pool.get(), a_offset);
   }
   return c;
 }
@@ -339,9 +342,10 @@ void bind_kernels(py::module_& m) {
   k.def("f32_gemm_indirect", &f32_gemm_indirect, py::arg("name"), py::arg("src"), py::arg("ind"), py::arg("b"),
         py::arg("bias") = py::none(), py::arg("residual") = py::none(), py::arg("in_place") = false,
         py::arg("clamp_min") = -INFINITY, py::arg("clamp_max") = INFINITY, py::arg("act") = "none",
-        py::arg("threads") = 1,
-        "Implicit GEMM: row i of A is src[ind[i, 0]], ..., src[ind[i, taps-1]] (-1: zeros) concatenated; C = A @ B\n"
-        "with bias, residual (in C's memory when in_place), clamp and act.");
+        py::arg("threads") = 1, py::arg("a_offset") = 0,
+        "Implicit GEMM: row i of A is src[ind[i, t], a_offset:a_offset + tap_k] for t < taps (-1: zeros)\n"
+        "concatenated, tap_k = B's rows / taps; C = A @ B with bias, residual (in C's memory when in_place),\n"
+        "clamp and act.");
   k.def("f32_gemm_time", &f32_gemm_time, py::arg("name"), py::arg("m"), py::arg("n"), py::arg("k"),
         py::arg("threads") = 1, py::arg("runs") = 20,
         "Seconds per fp32 GEMM run (B packed beforehand) for each of `runs` runs with the named kernel.");

@@ -72,7 +72,9 @@ double estimate_flops(const Graph& g, const Node& n) {
     return (we ? 2 * in_px * ce * cin : 0) + 2 * out_px * ce * double((*wd)[2] * (*wd)[3]) +
            (wp ? 2 * out_px * m * ce : 0);
   }
-  if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw")) return 0;
+  if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw" || op == "ChannelShuffle" ||
+                                    op == "NhwcChannelShuffle"))
+    return 0;
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;
   if (op == "Einsum" || op == "LSTM" || op == "GRU" || op == "RNN" || op == "Attention" || op == "DeformConv")

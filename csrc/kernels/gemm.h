@@ -177,9 +177,11 @@ void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, cons
 // (m rows, K = taps * tap_k) is the concatenation over t < taps of the tap_k floats at
 // ind[i*taps + t] (an output pixel's input pixel under kernel tap t, channels contiguous; a
 // padding tap points at tap_k zeros). B packed with its K rows in that order (B.nr == kernel.nr).
+// a_offset floats are added to every pointer (one group of a grouped conv reads its channels at
+// group * C/G of each pixel: the zeros must then span a_offset + tap_k floats).
 void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
                        const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
-                       ThreadPool* pool);
+                       ThreadPool* pool, int64_t a_offset = 0);
 
 // C = epilogue(A x B) with plain B(k, n) = b[k*stride_k + n*stride_n]; packs B into `workspace`
 // (f32_pack_b_size(k, n, kernel.nr) floats) first.

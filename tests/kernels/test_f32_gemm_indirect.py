@@ -68,9 +68,29 @@ def test_threads_and_activation(name, threads):
     check(got, reference(src, ind, b, act="silu"), 9 * 24)
 
 
+@pytest.mark.parametrize("name", kernel_ids())
+@pytest.mark.parametrize("n", [20, 150])
+def test_pointer_offset(name, n):
+    # One group of a grouped conv: every pointer (zeros too) is read a_offset floats further on.
+    # n = 20 reads A through the microkernel's pointers, 150 (over 4 B panels) packs A from them.
+    need(name)
+    rng = np.random.default_rng(8)
+    tap_k, offset = 11, 22
+    src = rng.standard_normal((30, 3 * tap_k), dtype=np.float32)
+    ind = rng.integers(0, 30, size=(29, 9))
+    ind[rng.random(ind.shape) < 0.2] = -1
+    b = rng.standard_normal((9 * tap_k, n), dtype=np.float32)
+    for threads in (1, 2):
+        got = _core.kernels.f32_gemm_indirect(name, src, ind, b, a_offset=offset, threads=threads)
+        check(got, reference(src[:, offset:offset + tap_k], ind, b), 9 * tap_k)
+
+
 def test_bad_arguments():
     src = np.zeros((4, 3), np.float32)
     with pytest.raises(ValueError, match="taps"):
         _core.kernels.f32_gemm_indirect("f32_gemm_4x8__ref", src, np.zeros((2, 2), np.int64), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="range"):
         _core.kernels.f32_gemm_indirect("f32_gemm_4x8__ref", src, np.full((2, 1), 4), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="a_offset"):
+        _core.kernels.f32_gemm_indirect("f32_gemm_4x8__ref", src, np.zeros((2, 1), np.int64), np.zeros((3, 2)),
+                                        a_offset=1)

@@ -1,9 +1,10 @@
-// Channels-last layout for CNN regions: float32 2-D Conv (group 1 or depthwise, constant weights,
-// with any fused clamp/residual) becomes ai.fastinfer NhwcConv, and the ops after it that are
-// layout-transparent or have an NHWC kernel follow it into NHWC: MaxPool/AveragePool/
-// GlobalAveragePool, inference BatchNormalization (-> Nhwc*), elementwise unary ops, Add/Sub/Mul/Div of two same-shape values,
-// Concat and Split on the channel axis (-> axis 3), and Resize with constant roi, scales or sizes
-// (permuted to NHWC order). Values cross the region's edge through one reorder each:
+// Channels-last layout for CNN regions: float32 2-D Conv (group 1, depthwise, or grouped: 1x1 or 8+
+// channels per group; constant weights, with any fused clamp/residual) becomes ai.fastinfer
+// NhwcConv, and the ops after it that are layout-transparent or have an NHWC kernel follow it into
+// NHWC: MaxPool/AveragePool/GlobalAveragePool, inference BatchNormalization (-> Nhwc*), elementwise
+// unary ops, Add/Sub/Mul/Div of two same-shape values, Concat and Split on the channel axis
+// (-> axis 3), ChannelShuffle (-> NhwcChannelShuffle), and Resize with constant roi, scales or
+// sizes (permuted to NHWC order). Values cross the region's edge through one reorder each:
 // NchwToNhwc before the first NHWC reader of an NCHW value, NhwcToNchw after the producer of an
 // NHWC value that a graph output, a subgraph or any NCHW op reads (the reorder keeps the original
 // value, so outside readers are unchanged). A region needs two Convs to pay for its reorders.
@@ -37,6 +38,9 @@ bool is_unary(const std::string& op) {
   return ops.count(op) != 0;
 }
 
+// Channels per group from which a grouped k x k conv runs channels-last (NhwcConv's implicit GEMM).
+constexpr int64_t kGroupedMinChannels = 8;
+
 // A 2-D float32 Conv whose weights are constant and whose grouping NhwcConv runs.
 bool conv_ok(const Graph& g, const Node& n) {
   if (n.outputs.size() != 1 || n.inputs.size() < 2 || n.inputs.size() > 4) return false;
@@ -46,7 +50,11 @@ bool conv_ok(const Graph& g, const Node& n) {
   if (n.inputs.size() > 3 && n.inputs[3] >= 0 && !is_f32_4d(g, n.inputs[3])) return false;
   const int64_t group = n.attrs.get_int("group", 1);
   const int64_t c = g.value(n.inputs[0]).inferred.dims[1];
-  return group == 1 || (w->dim(1) == 1 && w->dim(0) == group && c == group);
+  if (group == 1 || (w->dim(1) == 1 && w->dim(0) == group && c == group)) return true;  // dense, depthwise
+  // Other groups: a GEMM per group, for 1x1 or for convs with enough channels per group to read
+  // through the implicit GEMM's pointers (a few channels per tap would not pay their loads).
+  return group > 1 && c == group * w->dim(1) && w->dim(0) % group == 0 &&
+         (w->dim(2) * w->dim(3) == 1 || w->dim(1) >= kGroupedMinChannels);
 }
 
 // A constant (initializer) input i of n, or null; `absent` is set when the input is not given.
@@ -90,7 +98,8 @@ Tensor permute_to_nhwc(const Tensor& t) {
 // given which values are NHWC; empty when it stays NCHW. Every output must be a float32 4-D
 // tensor; only Split has more than one.
 std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector<char>& nhwc) {
-  if (!n.domain.empty() || n.outputs.empty() || (n.outputs.size() != 1 && n.op_type != "Split")) return {};
+  const bool shuffle = n.domain == kDomain && n.op_type == "ChannelShuffle";  // fuse_channel_shuffle's
+  if ((!n.domain.empty() && !shuffle) || n.outputs.empty() || (n.outputs.size() != 1 && n.op_type != "Split")) return {};
   for (int o : n.outputs)
     if (o < 0 || !is_f32_4d(g, o)) return {};
   const std::string& op = n.op_type;
@@ -143,6 +152,9 @@ std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector
     idx = {0};  // the split sizes (input 1) are along the same axis: unchanged
   } else if (op == "Resize") {
     if (!resize_ok(g, n)) return {};
+    idx = {0};
+  } else if (shuffle) {
+    if (n.inputs.size() != 1 || !is_f32_4d(g, n.inputs[0])) return {};
     idx = {0};
   } else {
     return {};
@@ -289,6 +301,8 @@ void assign_layout(Graph& g) {
       n.op_type = "Nhwc" + n.op_type;
       n.domain = kDomain;
       n.opset = 1;
+    } else if (n.op_type == "ChannelShuffle") {
+      n.op_type = "NhwcChannelShuffle";
     } else if (n.op_type == "Concat" || n.op_type == "Split") {
       set_int_attr(n, "axis", 3);
     } else if (n.op_type == "Resize") {

@@ -58,6 +58,10 @@ void fuse_bias_gelu(Graph& g);
 // Add(x, skip) [+ bias] -> LayerNormalization -> com.microsoft SkipLayerNormalization.
 void fuse_skip_layernorm(Graph& g);
 
+// Reshape [N, G, C/G, H, W] -> Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W] (ShuffleNet's
+// channel shuffle) -> ai.fastinfer ChannelShuffle.
+void fuse_channel_shuffle(Graph& g);
+
 // Regions of float32 2-D Conv and the pooling/elementwise ops after them run channels-last
 // (ai.fastinfer Nhwc* ops) with reorders only at the region's edges; FASTINFER_LAYOUT=nchw: off.
 void assign_layout(Graph& g);

@@ -24,6 +24,7 @@ void run_graph_passes(Graph& g) {
   fuse_matmul_bias(g);  // before fuse_bias_gelu: MatMul -> Add -> Gelu is one GEMM
   fuse_bias_gelu(g);
   fuse_skip_layernorm(g);
+  fuse_channel_shuffle(g);  // before the layout pass, which runs it channels-last
   remove_dead_nodes(g);
   assign_layout(g);  // converts the fused Convs
   fuse_clamp_activation(g);  // again: into the NhwcBatchNormalizations it made

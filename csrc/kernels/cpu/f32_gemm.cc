@@ -34,14 +34,26 @@ constexpr int64_t kL1TileMajorBytes = 16 * 1024;
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Where the A panels come from: packed once by the caller, row-major to pack per block, or
-// through row pointers (indirect: row i, tap t at ind[i*taps + t], tap_k floats each).
+// through row pointers (indirect: row i, tap t at ind[i*taps + t] + a_offset, tap_k floats each).
 struct ASource {
   const F32PackedA* packed = nullptr;
   const float* a = nullptr;
   int64_t lda = 0;
   const float* const* ind = nullptr;
-  int64_t taps = 1, tap_k = 0;
+  int64_t taps = 1, tap_k = 0, a_offset = 0;
 };
+
+// A tile's row pointers for taps [t0, t0 + ntaps), a_offset added, in a per-thread array laid out
+// as the microkernel reads them (row i's taps at i*ntaps): for an indirect A with an offset (one
+// group of a grouped conv), which the microkernels do not take themselves.
+const float* const* offset_tile_pointers(const ASource& src, int64_t row, int64_t mr, int64_t t0, int64_t ntaps) {
+  thread_local std::vector<const float*> buf;
+  if (buf.size() < size_t(mr * ntaps)) buf.resize(size_t(mr * ntaps));
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t t = 0; t < ntaps; ++t)
+      buf[size_t(i * ntaps + t)] = src.ind[(row + i) * src.taps + t0 + t] + src.a_offset;
+  return buf.data();
+}
 
 // A per-thread buffer for the packed A block, 64-byte aligned.
 float* a_block_buffer(size_t floats) {
@@ -97,7 +109,7 @@ void pack_a_block(const ASource& src, const MTiles& mtiles, int64_t t0, int64_t 
     }
     for (int64_t k = 0; k < kc; k += src.tap_k) {
       const int64_t tap = (k0 + k) / src.tap_k;
-      for (int i = 0; i < rows; ++i) s[i] = src.ind[(r0 + i) * src.taps + tap];
+      for (int i = 0; i < rows; ++i) s[i] = src.ind[(r0 + i) * src.taps + tap] + src.a_offset;
       pack_a_run(s, rows, src.tap_k, d + k * rows);
     }
   }
@@ -223,6 +235,9 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
           const float* bp = b.data + p * k * NR + k0 * NR;
           if (abuf || src.packed) {
             kernel.fn(mr, nc, kc, a_panel(it), bp, ct, ldc, kb > 0 || residual_in_c, tep);
+          } else if (src.ind && src.a_offset != 0) {
+            kernel.indirect(mr, nc, kc / kq, kq, offset_tile_pointers(src, row, mr, k0 / kq, kc / kq), kc / kq, bp, ct,
+                            ldc, kb > 0 || residual_in_c, tep);
           } else if (src.ind) {
             kernel.indirect(mr, nc, kc / kq, kq, src.ind + row * src.taps + k0 / kq, src.taps, bp, ct, ldc,
                             kb > 0 || residual_in_c, tep);
@@ -371,7 +386,7 @@ void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, cons
 
 void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
                        const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
-                       ThreadPool* pool) {
+                       ThreadPool* pool, int64_t a_offset) {
   FI_CHECK(taps > 0 && tap_k > 0 && b.nr == kernel.nr && b.k == taps * tap_k && b.n == n, InvalidArgument,
            "f32_gemm_indirect: packed B layout (nr ", b.nr, ", k ", b.k, ", n ", b.n, ") does not match kernel ",
            kernel.name, " for ", taps, " taps of ", tap_k, ", n ", n);
@@ -379,6 +394,7 @@ void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_
   src.ind = ind;
   src.taps = taps;
   src.tap_k = tap_k;
+  src.a_offset = a_offset;
   gemm_driver(kernel, m, n, taps * tap_k, src, b, c, ldc, ep, pool);
 }
 

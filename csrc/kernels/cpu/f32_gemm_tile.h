@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/gemm.h"
@@ -170,31 +171,50 @@ constexpr std::array<std::array<TileFn, NV>, MR> tile_table(std::index_sequence<
   return {{tile_row<Isa, MR, NV, AM, int(I) + 1>(std::make_index_sequence<NV>())...}};
 }
 
-// The microkernel entry: dispatches on the row count mr (1..MR) and the vectors nc needs.
-template <class Isa, int MR, int NV, int AM>
+// table[m - 1] = tile<Half, MR, NV * L / Half::L, m, 1, AM>: one half-width vector.
+template <class Half, int MR, int NV, int AM, size_t... I>
+constexpr std::array<TileFn, MR> half_table(std::index_sequence<I...>) {
+  return {{&tile<Half, MR, NV, int(I) + 1, 1, AM>...}};
+}
+
+// The microkernel entry: dispatches on the row count mr (1..MR) and the vectors nc needs. Half
+// (not void): a narrower vector type over the same packed B (Half::L lanes, NR = NV * Isa::L
+// floats per row of B) for panels of at most Half::L columns, the narrow last panel of an N that
+// is not a multiple of the vector (ShuffleNet's 34-column groups: 32 + 2). On Zen 4 a 16-lane FMA
+// costs two 8-lane ones, so such a panel takes half the time in 8-lane vectors.
+template <class Isa, int MR, int NV, int AM, class Half = void>
 void ukernel(int64_t mr, int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* const* ind, int64_t lda,
              const float* b, float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
   static constexpr auto table = tile_table<Isa, MR, NV, AM>(std::make_index_sequence<MR>());
   const int64_t mi = mr < 1 ? 0 : mr > MR ? MR - 1 : mr - 1;
+  if constexpr (!std::is_void_v<Half>) {
+    static_assert(NV * Isa::L % Half::L == 0, "the half-width vector must divide the panel");
+    static constexpr auto half = half_table<Half, MR, NV * Isa::L / Half::L, AM>(std::make_index_sequence<MR>());
+    if (nc <= Half::L) {
+      half[size_t(mi)](nc, ntaps, kc, a, ind, lda, b, c, ldc, accumulate, ep);
+      return;
+    }
+  }
   const int64_t nu = (nc + Isa::L - 1) / Isa::L;
   const int64_t ni = nu < 1 ? 0 : nu > NV ? NV - 1 : nu - 1;
   table[size_t(mi)][size_t(ni)](nc, ntaps, kc, a, ind, lda, b, c, ldc, accumulate, ep);
 }
 
-// The three entry points of one ISA's MR x NR microkernel (NV vectors of L lanes), as declared by
-// FI_GEMM_KERNEL in kernels/gemm.h.
-#define FI_GEMM_DEFINE_ENTRIES(Isa, name, mr, nv)                                                               \
+// The three entry points of one ISA's MR x NR microkernel (NV vectors of L lanes; narrow panels
+// in Half vectors, void for none), as declared by FI_GEMM_KERNEL in kernels/gemm.h.
+#define FI_GEMM_DEFINE_ENTRIES(Isa, Half, name, mr, nv)                                                         \
   void name(int64_t m, int64_t nc, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool acc,  \
             const Epilogue* ep) {                                                                              \
-    gemm::ukernel<Isa, mr, nv, gemm::kPacked>(m, nc, 1, kc, a, nullptr, 0, b, c, ldc, acc, ep);                 \
+    gemm::ukernel<Isa, mr, nv, gemm::kPacked, Half>(m, nc, 1, kc, a, nullptr, 0, b, c, ldc, acc, ep);           \
   }                                                                                                            \
   void name##_direct(int64_t m, int64_t nc, int64_t kc, const float* a, int64_t lda, const float* b, float* c,   \
                      int64_t ldc, bool acc, const Epilogue* ep) {                                              \
-    gemm::ukernel<Isa, mr, nv, gemm::kDirect>(m, nc, 1, kc, a, nullptr, lda, b, c, ldc, acc, ep);               \
+    gemm::ukernel<Isa, mr, nv, gemm::kDirect, Half>(m, nc, 1, kc, a, nullptr, lda, b, c, ldc, acc, ep);         \
   }                                                                                                            \
   void name##_indirect(int64_t m, int64_t nc, int64_t ntaps, int64_t kc, const float* const* ind,               \
                        int64_t ind_stride, const float* b, float* c, int64_t ldc, bool acc, const Epilogue* ep) { \
-    gemm::ukernel<Isa, mr, nv, gemm::kIndirect>(m, nc, ntaps, kc, nullptr, ind, ind_stride, b, c, ldc, acc, ep); \
+    gemm::ukernel<Isa, mr, nv, gemm::kIndirect, Half>(m, nc, ntaps, kc, nullptr, ind, ind_stride, b, c, ldc, acc, \
+                                                      ep);                                                     \
   }
 
 }  // namespace fi::kernels::gemm

@@ -37,6 +37,7 @@ void infer_size(InferContext& ctx) {
 }
 
 // -1 of a Reshape: the input's element count over the other output dims, cancelling symbols.
+// pin/pout: the known sizes' products of the input and of the output's other dims.
 SymDim infer_minus_one(InferContext& ctx, const SymShape& in, const std::vector<SymDim>& out, size_t skip) {
   if (!in.has_rank) return ctx.fresh();
   int64_t pin = 1, pout = 1;
@@ -55,6 +56,9 @@ SymDim infer_minus_one(InferContext& ctx, const SymShape& in, const std::vector<
     if (it == syms.end()) return ctx.fresh();
     syms.erase(it);
   }
+  // One symbol left over and the known sizes equal: -1 is that symbol ([N, 24, 10, 9] to
+  // [-1, 4, 6, 10, 9] keeps N, as a channel shuffle's reshapes do).
+  if (syms.size() == 1 && pout != 0 && pin == pout) return SymDim::symbol(syms[0]);
   if (!syms.empty() || pout == 0) return ctx.fresh();
   if (pin % pout != 0) {
     if (in.fully_known())

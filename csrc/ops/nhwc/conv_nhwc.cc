@@ -9,7 +9,10 @@
 // im2row rows (tap-major, channels contiguous) built in chunks; 3x3 stride-1 convs whose size pays
 // run Winograd F(4,3) instead
 // (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
-// (group == C == M) runs the NHWC depthwise kernels. fi.nchw_input = 1 (set by assign_layout on a
+// (group == C == M) runs the NHWC depthwise kernels. Other groups (ShuffleNet's 1x1 convs, ResNeXt's
+// 3x3) run a GEMM per group on the group's columns of X and Y: A read in place at a stride of C for
+// a 1x1 stride-1 unpadded conv, else through the shared pixel pointers offset to the group's
+// channels (implicit GEMM), each group's weights packed on their own. fi.nchw_input = 1 (set by assign_layout on a
 // region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] in place of a
 // reorder pass over the image: the direct stem kernel (kernels/conv_stem.h), or with a fused
 // residual im2row rows gathered from the planes.
@@ -69,7 +72,8 @@ class NhwcConvKernel : public OpKernel {
         clamp_(init.attrs()),
         act_(init.attrs()),
         nchw_input_(init.attrs().get_int("fi.nchw_input", 0) != 0),
-        rows_hint_(gemm_rows_hint(init)) {
+        rows_hint_(gemm_rows_hint(init)),
+        depthwise_(false) {
     const Tensor* w = init.constant_input(1);
     FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
              "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
@@ -101,31 +105,35 @@ class NhwcConvKernel : public OpKernel {
       } else {
         packed_ = pack_im2row(*w);
       }
-    } else {
-      FI_CHECK(Cg == 1 && M == G, NotImplemented, "NhwcConv: only group 1 and depthwise (group == C == M) convs");
+    } else if (Cg == 1 && M == G) {
+      depthwise_ = true;
       dw_weights_.resize(size_t(M * kk));
       kernels::f32_dwconv_nhwc_pack_weights(M, w->dim(2), w->dim(3), w->data<float>(), dw_weights_.data());
+    } else {
+      const int64_t Mg = M / G;
+      for (int64_t grp = 0; grp < G; ++grp) groups_.push_back(pack_im2row(w->data<float>() + grp * Mg * Cg * kk, Mg, Cg, kk));
     }
   }
 
   // The path for `fastinfer inspect` (the Winograd choice also depends on the thread count).
   std::string describe(const std::vector<StaticInput>& in) const override {
     (void)in;
-    if (attrs_.group != 1) return "f32_dwconv_nhwc";
+    if (depthwise_) return "f32_dwconv_nhwc";
+    if (!groups_.empty())
+      return std::string(groups_[0].kernel->name) + (is_pointwise() ? " grouped direct GEMM" : " grouped implicit GEMM");
     if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
     // Calls below the size rule (4 output tiles per thread stored, 32 compact) run the im2row GEMM.
     if (wino_) return wino_->compact ? "winograd F(4,3) NHWC compact" : "winograd F(4,3) NHWC";
-    const bool pointwise = wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides);
-    return std::string(packed_.kernel->name) + (pointwise ? " direct GEMM" : " im2row GEMM");
+    return std::string(packed_.kernel->name) + (is_pointwise() ? " direct GEMM" : " im2row GEMM");
   }
 
   // W was packed (or kept as depthwise taps) at creation; its data is never read again.
   bool reads_constant_input(int i) const override { return i != 1; }
   // Y may take the memory of a fused residual R that dies here (ResNet's skip connections): one
   // stream over the activations less per call (ResNet-50, batch 1: 0.98x the time, Zen 4). Every
-  // group-1 path reads each element of R before it writes that element of Y; the depthwise path
-  // adds R after the fact and does not qualify.
-  int inplace_input() const override { return attrs_.group == 1 ? 3 : -1; }
+  // GEMM path (group 1 or a GEMM per group) reads each element of R before it writes that element
+  // of Y; the depthwise path adds R after the fact and does not qualify.
+  int inplace_input() const override { return depthwise_ ? -1 : 3; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
@@ -150,7 +158,11 @@ class NhwcConvKernel : public OpKernel {
     float* y = Y.data<float>();
     const float* bias = B ? B->data<float>() : nullptr;
 
-    if (attrs_.group != 1) {
+    if (!groups_.empty()) {
+      run_grouped(ctx, x, g, N, H, W, C, bias, R ? R->data<float>() : nullptr, y);
+      return;
+    }
+    if (depthwise_) {
       const kernels::DwConvGeom dg = nn::dw_conv_geometry(g);  // g was made from [N, C, H, W]
       const float lo = R ? -INFINITY : clamp_.lo, hi = R ? INFINITY : clamp_.hi;
       kernels::f32_dwconv_nhwc(kernels::select_f32_dwconv_nhwc(), dg, N, C, x, dw_weights_.data(), bias, lo, hi, y,
@@ -310,6 +322,56 @@ class NhwcConvKernel : public OpKernel {
   }
 
  private:
+  // A GEMM per group (see the top): tasks are (group, block of output rows), about 4 per thread
+  // when the groups alone are fewer, each GEMM on one thread.
+  void run_grouped(KernelContext& ctx, const float* x, const nn::ConvGeom& g, int64_t N, int64_t H, int64_t W,
+                   int64_t C, const float* bias, const float* r, float* y) const {
+    const int64_t G = attrs_.group, M = wshape_[0], Mg = M / G, Cg = C / G;
+    const int64_t OH = g.out[0], OW = g.out[1], taps = g.k[0] * g.k[1], rows = N * OH * OW;
+    const kernels::F32GemmKernel& kern = *groups_[0].kernel;
+    const bool direct = taps == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 && OH == H && OW == W;
+    const float** ind = nullptr;
+    if (!direct) {  // one pointer per output pixel and tap, shared by the groups (offset per group)
+      void* mem = ctx.scratch(size_t(rows * taps) * sizeof(const float*) + size_t(C) * sizeof(float));
+      ind = static_cast<const float**>(mem);
+      float* zeros = reinterpret_cast<float*>(ind + rows * taps);
+      std::memset(zeros, 0, size_t(C) * sizeof(float));
+      parallel_for(ctx.pool(), rows, std::max<int64_t>(256, 4096 / taps), [&](int64_t r0, int64_t r1) {
+        indirection(x, g, H, W, C, OH, OW, r0, r1, zeros, ind);
+      });
+    }
+    const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+    const bool parallel = threads > 1 && 2.0 * double(rows) * double(M) * double(Cg * taps) >= kParallelMinFlops;
+    int64_t blocks = 1;
+    if (parallel && G < 4 * threads) blocks = std::min((rows + kern.mr - 1) / kern.mr, (4 * threads + G - 1) / G);
+    const int64_t block_rows = ((rows + blocks - 1) / blocks + kern.mr - 1) / kern.mr * kern.mr;
+    blocks = (rows + block_rows - 1) / block_rows;
+    parallel_for(parallel ? ctx.pool() : nullptr, G * blocks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t grp = t / blocks, r0 = t % blocks * block_rows, nr = std::min(block_rows, rows - r0);
+        kernels::Epilogue ep;
+        ep.bias = bias ? bias + grp * Mg : nullptr;
+        ep.bias_per_row = false;
+        ep.clamp_min = clamp_.lo;
+        ep.clamp_max = clamp_.hi;
+        ep.act = act_.act;
+        if (r) {
+          ep.residual = r + r0 * M + grp * Mg;
+          ep.res_row_stride = M;
+          ep.res_col_stride = 1;
+        }
+        float* yt = y + r0 * M + grp * Mg;
+        if (direct)
+          kernels::f32_gemm(kern, nr, Mg, Cg, x + r0 * C + grp * Cg, C, groups_[size_t(grp)].b, yt, M, ep, nullptr);
+        else
+          kernels::f32_gemm_indirect(kern, nr, Mg, taps, Cg, ind + r0 * taps, groups_[size_t(grp)].b, yt, M, ep,
+                                     nullptr, grp * Cg);
+      }
+    });
+  }
+
+  bool is_pointwise() const { return wshape_[2] == 1 && wshape_[3] == 1 && all_ones(attrs_.strides); }
+
   // The input pixel of each output row r in [r0, r1) under each kernel tap (ky, kx), into
   // ind[r*taps + ky*kw + kx]: NHWC X's C floats there, or `zeros` where the tap is padding.
   static void indirection(const float* x, const nn::ConvGeom& g, int64_t H, int64_t W, int64_t C, int64_t OH,
@@ -423,9 +485,11 @@ class NhwcConvKernel : public OpKernel {
 
   // Wt[(t*C + c), m] = W[m, c, t]: tap-major rows matching the im2row layout, packed for the GEMM.
   kernels::F32PackedWeights pack_im2row(const Tensor& w) const {
-    const int64_t M = w.dim(0), Cg = w.dim(1), kk = w.dim(2) * w.dim(3);
+    return pack_im2row(w.data<float>(), w.dim(0), w.dim(1), w.dim(2) * w.dim(3));
+  }
+  // The same for W [M, Cg, kk] at src (one group's filters).
+  kernels::F32PackedWeights pack_im2row(const float* src, int64_t M, int64_t Cg, int64_t kk) const {
     std::vector<float> wt(size_t(kk * Cg * M));
-    const float* src = w.data<float>();
     for (int64_t m = 0; m < M; ++m)
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < kk; ++t) wt[size_t((m * kk + t) * Cg + c)] = src[(m * Cg + c) * kk + t];
@@ -485,8 +549,10 @@ class NhwcConvKernel : public OpKernel {
   nn::FusedActivation act_;  // fi.activation carried over from the Conv
   bool nchw_input_;          // fi.nchw_input: X is NCHW (im2row path only); Y is NHWC as always
   int64_t rows_hint_;        // gemm_rows_hint
+  bool depthwise_;           // group == C == M: the depthwise kernels
   Shape wshape_;
   mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
+  std::vector<kernels::F32PackedWeights> groups_;  // other groups: each group's packed Wt
   std::vector<float> dw_weights_;     // depthwise: [kh*kw, C]
   std::vector<float> stem_w_;         // fi.nchw_input: [C*kh*kw, M rounded up to 16] for the stem kernel
   std::unique_ptr<Wino> wino_;        // null: no Winograd

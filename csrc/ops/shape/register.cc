@@ -15,6 +15,7 @@ void register_shape_ops(OpRegistry& r) {
   register_generate_ops(r);
   register_select_ops(r);
   register_unique_ops(r);
+  register_channel_shuffle_ops(r);
 }
 
 }  // namespace fi

@@ -15,5 +15,6 @@ void register_pad_ops(OpRegistry& r);
 void register_generate_ops(OpRegistry& r);
 void register_select_ops(OpRegistry& r);
 void register_unique_ops(OpRegistry& r);
+void register_channel_shuffle_ops(OpRegistry& r);  // ai.fastinfer ChannelShuffle, NhwcChannelShuffle
 
 }  // namespace fi

@@ -37,7 +37,7 @@ struct Avx2 {
 #define FI_GEMM_KERNEL(isa, name, mr, nr) FI_GEMM_DEFINE_##isa(name, mr, nr)
 #define FI_GEMM_DEFINE_ref(name, mr, nr)
 #define FI_GEMM_DEFINE_avx512(name, mr, nr)
-#define FI_GEMM_DEFINE_avx2(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx2, name, mr, nr / 8)
+#define FI_GEMM_DEFINE_avx2(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx2, void, name, mr, nr / 8)
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 

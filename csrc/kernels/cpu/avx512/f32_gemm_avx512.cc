@@ -33,12 +33,33 @@ struct Avx512 {
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
 };
 
+// 8-lane vectors with AVX-512VL masks, for panels of at most 8 columns (see gemm::ukernel): on
+// Zen 4 they take half a 16-lane FMA's time.
+struct Avx512Half {
+  using V = __m256;
+  using Mask = __mmask8;
+  static constexpr int L = 8;
+  static Mask mask(int64_t n) { return n >= 8 ? Mask(0xFF) : Mask((1u << n) - 1); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V loadm(const float* p, Mask m) { return _mm256_maskz_loadu_ps(m, p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void storem(float* p, V v, Mask m) { _mm256_mask_storeu_ps(p, m, v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+};
+
 }  // namespace
 
 #define FI_GEMM_KERNEL(isa, name, mr, nr) FI_GEMM_DEFINE_##isa(name, mr, nr)
 #define FI_GEMM_DEFINE_ref(name, mr, nr)
 #define FI_GEMM_DEFINE_avx2(name, mr, nr)
-#define FI_GEMM_DEFINE_avx512(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx512, name, mr, nr / 16)
+#define FI_GEMM_DEFINE_avx512(name, mr, nr) FI_GEMM_DEFINE_ENTRIES(Avx512, Avx512Half, name, mr, nr / 16)
 #include "kernels/cpu/f32_gemm.inc"
 #undef FI_GEMM_KERNEL
 
