@@ -225,3 +225,55 @@ def test_nhwc_errors():
     with pytest.raises(fastinfer.InvalidArgument):
         fastinfer.Session(helper.make_model(g, opset_imports=OPSETS, ir_version=8)).run(
             None, {"x": np.ones((2, 3), np.float32)})
+
+
+def _single(op, ins, inits, **attrs):
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ins if n and n not in
+              {i.name for i in inits}]
+    g = helper.make_graph([helper.make_node(op, ins, ["y"], domain=DOM, **attrs)], "e", inputs,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=OPSETS, ir_version=8)
+
+
+def test_conv_into_a_concat_buffer():
+    """fi.out_channels / fi.out_offset: the conv writes its channels of P's copy (P a graph input, so
+    never in place) and leaves the others; bad offsets, a depthwise conv and a P of another shape raise."""
+    r = np.random.default_rng(3)
+    x = r.standard_normal((1, 5, 6, 6)).astype(np.float32)  # NHWC
+    wt = r.standard_normal((4, 6, 3, 3)).astype(np.float32)
+    w = numpy_helper.from_array(wt, "w")
+    p = r.standard_normal((1, 5, 6, 11)).astype(np.float32)
+    got = fastinfer.Session(_single("NhwcConv", ["x", "w", "", "", "p"], [w], pads=[1, 1, 1, 1],
+                                    **{"fi.out_channels": 11, "fi.out_offset": 5})).run(None, {"x": x, "p": p})[0]
+    conv = helper.make_model(helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "c",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w]), opset_imports=OPSETS[:1], ir_version=8)
+    want = p.copy()
+    want[..., 5:9] = _nhwc(run_ort(conv, {"x": _nchw(x)})[0])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(fastinfer.InvalidModel, match="do not fit"):
+        fastinfer.Session(_single("NhwcConv", ["x", "w"], [w], **{"fi.out_channels": 11, "fi.out_offset": 8}))
+    dw = numpy_helper.from_array(np.ones((6, 1, 3, 3), np.float32), "w")
+    with pytest.raises(fastinfer.InvalidModel, match="GEMM path"):
+        fastinfer.Session(_single("NhwcConv", ["x", "w"], [dw], group=6, **{"fi.out_channels": 8}))
+    with pytest.raises(fastinfer.InvalidArgument, match="writes into"):
+        fastinfer.Session(_single("NhwcConv", ["x", "w", "", "", "p"], [w], pads=[1, 1, 1, 1],
+                                  **{"fi.out_channels": 11})).run(None, {"x": x, "p": p[..., :10]})
+
+
+def test_concat_into():
+    """ConcatInto copies its inputs into the buffer's copy at their offsets, along any axis; counts and
+    shapes that do not fit raise."""
+    r = np.random.default_rng(4)
+    b = r.standard_normal((2, 3, 9, 4)).astype(np.float32)
+    a, c = r.standard_normal((2, 3, 2, 4)).astype(np.float32), r.standard_normal((2, 3, 3, 4)).astype(np.float32)
+    got = fastinfer.Session(_single("ConcatInto", ["b", "a", "c"], [], axis=2, offsets=[1, 6])).run(
+        None, {"b": b, "a": a, "c": c})[0]
+    want = b.copy()
+    want[:, :, 1:3], want[:, :, 6:9] = a, c
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(fastinfer.InvalidModel, match="offsets"):
+        fastinfer.Session(_single("ConcatInto", ["b", "a", "c"], [], axis=2, offsets=[1]))
+    with pytest.raises(fastinfer.InvalidArgument, match="does not fit"):
+        fastinfer.Session(_single("ConcatInto", ["b", "a"], [], axis=2, offsets=[8])).run(None, {"b": b, "a": a})

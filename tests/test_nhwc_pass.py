@@ -174,8 +174,26 @@ def shufflenet_units():
     return g.model([g.conv(shuffle(g, h, 3, 48, 5, 5), 48, 10, k=1)]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
 
 
+def concats_in_place():
+    """Concats whose convs write into the buffer: a fire module (1x1 direct GEMM + 3x3, Winograd or GEMM),
+    3x3 stride-2 (implicit GEMM), a conv over 4 channels (im2row), a grouped 1x1 with a fused residual;
+    a pooling branch and a conv output also read elsewhere are copied in by ConcatInto; the last Concat
+    is a graph output."""
+    g = G(4, 12, 12)
+    s = g.conv("x", 4, 16, k=1, act="relu")
+    fire = g.node("Concat", [g.conv(s, 16, 24, k=1, act="relu"), g.conv(s, 16, 20, act="relu")], axis=1)
+    small = g.conv(g.conv("x", 4, 4, k=1), 4, 8, k=3, s=2)
+    down = g.node("Concat", [g.conv(fire, 44, 12, k=3, s=2), small,
+                             g.node("MaxPool", [fire], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+                  axis=1)
+    shared = g.conv(down, 64, 16, k=1, act="relu")
+    grouped = g.node("Add", [g.conv(down, 64, 64, k=1, group=4), down])
+    out = g.node("Concat", [grouped, shared, g.node("Relu", [shared])], axis=1)
+    return g.model([out]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
+
+
 GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block, c2f_upsample,
-          shufflenet_units]
+          shufflenet_units, concats_in_place]
 
 
 def _ops(sess):
@@ -310,3 +328,26 @@ def test_preactivation_batchnorm_takes_the_clamp(act, monkeypatch):
     got, ref = sess.run(None, {"x": x})[0], run_ort(model, {"x": x})[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("winograd", ["0", "4"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_convs_write_into_concat_buffers(winograd, threads, monkeypatch):
+    """The fire Concat goes away, the other two become ConcatInto (the pooling branch and the shared
+    conv output copied in). Every run (the first, which traces and copies the buffers, and the planned
+    ones in place) gives ORT's numbers, with Winograd forced or off."""
+    monkeypatch.delenv("FASTINFER_LAYOUT", raising=False)
+    monkeypatch.setenv("FASTINFER_WINOGRAD", winograd)
+    model, _ = concats_in_place()
+    sess = fastinfer.Session(model, threads=threads)
+    ops = _ops(sess)
+    assert ops.count("ConcatInto") == 2 and ops.count("Concat") == 0, ops
+    convs = [n for n in sess._describe_nodes() if n["op_type"] == "NhwcConv"]
+    # Buffers handed along a chain: the fire's first conv, both stride-2 convs, the grouped conv.
+    assert sum("/part" in n["outputs"][0]["name"] for n in convs) == 4, [n["outputs"][0]["name"] for n in convs]
+    kinds = [n["kernel"] for n in convs]
+    assert any("winograd" in k for k in kinds) == (winograd == "4"), kinds
+    x = R.standard_normal((2, 4, 12, 12)).astype(np.float32)
+    ref = run_ort(model, {"x": x})[0]
+    for _ in range(3):
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], ref, rtol=1e-4, atol=1e-4)

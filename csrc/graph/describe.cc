@@ -59,7 +59,9 @@ double estimate_flops(const Graph& g, const Node& n) {
   if (n.domain == "ai.fastinfer" && (op == "NhwcConv" || op == "MatMulBias")) {
     const auto* a = dims_of(g, n, op == "NhwcConv" ? 1 : 0);
     if (!a || a->empty() || out < 0) return -1;
-    return op == "NhwcConv" ? 2 * out * product(*a, 1) : 2 * out * double(a->back());
+    if (op != "NhwcConv") return 2 * out * double(a->back());
+    const int64_t ctot = n.attrs.get_int("fi.out_channels", 0);  // its M of a Concat's channels
+    return 2 * (ctot > 0 ? out / double(ctot) * double((*a)[0]) : out) * product(*a, 1);
   }
   if (n.domain == "ai.fastinfer" && op == "NhwcDwBlock") {  // expansion + depthwise + projection
     const auto* wd = dims_of(g, n, 3);
@@ -73,7 +75,7 @@ double estimate_flops(const Graph& g, const Node& n) {
            (wp ? 2 * out_px * m * ce : 0);
   }
   if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw" || op == "ChannelShuffle" ||
-                                    op == "NhwcChannelShuffle"))
+                                    op == "NhwcChannelShuffle" || op == "ConcatInto"))
     return 0;
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;

@@ -29,9 +29,10 @@ using f32_winograd_nhwc_input_fn = bool (*)(const float* x, int64_t h, int64_t w
                                             int64_t ix0, float* v, int64_t xi_stride);
 // Output transform of one tile: reads Mt_xi[m] at mt[xi * xi_stride + m] for m < M; stores
 // clamp((A^T Mt A)[u][w] + bias[m] + res) at y[(u * out_w + w) * ldy + m] for u < rows, w < cols;
-// residual (or null) is read at the same offsets; bias may be null. ldy > M: a slice of Y's channels.
+// residual (or null) is read at res[(u * out_w + w) * ldr + m]; bias may be null. ldy > M: a slice
+// of Y's channels (a block of M columns, or a conv writing its part of a channel Concat).
 struct WinogradNhwcOut {
-  int64_t m = 0, out_w = 0, ldy = 0;
+  int64_t m = 0, out_w = 0, ldy = 0, ldr = 0;
   const float* bias = nullptr;
   float lo = 0, hi = 0;
 };
@@ -90,13 +91,14 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w);
 
 struct WinogradNhwcGeom {
   int64_t n = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;
+  int64_t y_stride = 0;  // floats between Y's pixels (0: M); the residual's are always M
 };
 
 // Floats of scratch f32_winograd_nhwc_conv needs with a pool of `threads` threads.
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads);
 
-// Y = act(clamp(conv3x3(X) + bias + residual)), layouts as above; bias [M] or null, residual like Y
-// or null; act is applied to each tile's outputs right after they are stored (still in L1).
+// Y = act(clamp(conv3x3(X) + bias + residual)), layouts as above (Y's pixels g.y_stride apart);
+// bias [M] or null, residual [N, OH, OW, M] or null; act is applied to each tile's outputs right after they are stored (still in L1).
 // Returns false, with Y partly written, when X holds a value f32_winograd_values_ok rejects (the
 // transforms would spread a NaN or Inf over whole tiles): the caller then computes Y directly, so
 // Y must not alias X or the residual.

@@ -68,6 +68,9 @@ void assign_layout(Graph& g);
 // Channels-last [pointwise ->] depthwise -> [pointwise] conv chains (MobileNet blocks) become one
 // ai.fastinfer NhwcDwBlock that streams rows through L2. After assign_layout.
 void fuse_dw_block(Graph& g);
+// Channels-last Concats: the convs that make their inputs write into the Concat's buffer instead
+// (NhwcConv fi.out_channels / fi.out_offset, chained in place); the rest goes through ConcatInto.
+void write_concat_in_place(Graph& g);
 // 3x3 stride-1 convs that store Winograd F(4,3) transformed weights (fi.winograd = 1; the others
 // 0) under a memory budget (conv.winograd_budget x the model's constant bytes), most tiles first.
 void plan_winograd(Graph& g);

@@ -29,6 +29,7 @@ void run_graph_passes(Graph& g) {
   assign_layout(g);  // converts the fused Convs
   fuse_clamp_activation(g);  // again: into the NhwcBatchNormalizations it made
   fuse_dw_block(g);  // fuses the NhwcConvs it made
+  write_concat_in_place(g);  // on the NhwcConvs left
   plan_winograd(g);  // last: on the convs that remain
 }
 

@@ -169,6 +169,7 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   if (b.tiles == 0 || p.m == 0) return true;
   const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc();
   const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
+  const int64_t ldy = g.y_stride > 0 ? g.y_stride : M;
   const Epilogue plain;
   std::atomic<bool> bad{false};
   const TapSums& sums = tap_sums();
@@ -208,21 +209,22 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
       WinogradNhwcOut st;
       st.m = mc;
       st.out_w = g.out_w;
-      st.ldy = M;
+      st.ldy = ldy;
+      st.ldr = M;
       st.bias = bias ? bias + m0 : nullptr;
       st.lo = clamp_min;
       st.hi = clamp_max;
       for (int64_t i = 0; i < nt; ++i) {
         const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
-        const int64_t off = ((img * g.out_h + oy) * g.out_w + ox) * M + m0;
+        const int64_t pix = (img * g.out_h + oy) * g.out_w + ox, off = pix * ldy + m0;
         const int rows = int(std::min<int64_t>(4, g.out_h - oy)), cols = int(std::min<int64_t>(4, g.out_w - ox));
-        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + off : nullptr, rows, cols);
+        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + pix * M + m0 : nullptr, rows, cols);
         if (act != Activation::None)
           for (int u = 0; u < rows; ++u) {
-            float* yr = y + off + u * g.out_w * M;
-            if (mc == M) f32_activation(act, yr, yr, cols * M);  // the tile row's pixels are one run
+            float* yr = y + off + u * g.out_w * ldy;
+            if (mc == ldy) f32_activation(act, yr, yr, cols * ldy);  // the tile row's pixels are one run
             else
-              for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * M, yr + w * M, mc);
+              for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * ldy, yr + w * ldy, mc);
           }
       }
     }

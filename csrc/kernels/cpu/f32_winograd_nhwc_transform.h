@@ -76,7 +76,7 @@ void output(const float* mt, int64_t xs, const WinogradNhwcOut& st, float* y, co
       for (int wc = 0; wc < cols; ++wc) {
         const int64_t off = (u * st.out_w + wc) * st.ldy + m0;
         V val = I::add(o[wc], vb);
-        if (res) val = I::add(val, ld(res + off));
+        if (res) val = I::add(val, ld(res + (u * st.out_w + wc) * st.ldr + m0));
         val = I::clamp(val, lo, hi);
         if (full) I::store(y + off, val);
         else I::store_n(y + off, val, n);

@@ -15,7 +15,10 @@
 // channels (implicit GEMM), each group's weights packed on their own. fi.nchw_input = 1 (set by assign_layout on a
 // region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] in place of a
 // reorder pass over the image: the direct stem kernel (kernels/conv_stem.h), or with a fused
-// residual im2row rows gathered from the planes.
+// residual im2row rows gathered from the planes. fi.out_channels = Ctot (set by the graph pass
+// write_concat_in_place): Y is a channel Concat's buffer [N, OH, OW, Ctot] and the conv writes
+// channels [fi.out_offset, + M) of it (every GEMM path and Winograd take Y's pixel stride); the
+// others come from input 4, the buffer as the convs before it left it (shared in place).
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -73,7 +76,9 @@ class NhwcConvKernel : public OpKernel {
         act_(init.attrs()),
         nchw_input_(init.attrs().get_int("fi.nchw_input", 0) != 0),
         rows_hint_(gemm_rows_hint(init)),
-        depthwise_(false) {
+        depthwise_(false),
+        out_channels_(init.attrs().get_int("fi.out_channels", 0)),
+        out_offset_(init.attrs().get_int("fi.out_offset", 0)) {
     const Tensor* w = init.constant_input(1);
     FI_CHECK(w && w->dtype() == DataType::Float && w->rank() == 4, InvalidModel,
              "NhwcConv: W must be a constant float32 [M, C/group, kh, kw] tensor");
@@ -113,6 +118,11 @@ class NhwcConvKernel : public OpKernel {
       const int64_t Mg = M / G;
       for (int64_t grp = 0; grp < G; ++grp) groups_.push_back(pack_im2row(w->data<float>() + grp * Mg * Cg * kk, Mg, Cg, kk));
     }
+    FI_CHECK(out_channels_ == 0 || (!depthwise_ && !nchw_input_), InvalidModel,
+             "NhwcConv: fi.out_channels needs a GEMM path (not depthwise, not NCHW input)");
+    FI_CHECK(out_offset_ >= 0 && out_offset_ + M <= std::max(out_channels_, M) && (out_channels_ > 0 || out_offset_ == 0),
+             InvalidModel, "NhwcConv: fi.out_offset ", out_offset_, " + ", M, " channels do not fit fi.out_channels ",
+             out_channels_);
   }
 
   // The path for `fastinfer inspect` (the Winograd choice also depends on the thread count).
@@ -132,8 +142,9 @@ class NhwcConvKernel : public OpKernel {
   // Y may take the memory of a fused residual R that dies here (ResNet's skip connections): one
   // stream over the activations less per call (ResNet-50, batch 1: 0.98x the time, Zen 4). Every
   // GEMM path (group 1 or a GEMM per group) reads each element of R before it writes that element
-  // of Y; the depthwise path adds R after the fact and does not qualify.
-  int inplace_input() const override { return depthwise_ ? -1 : 3; }
+  // of Y; the depthwise path adds R after the fact and does not qualify. Into a Concat's buffer,
+  // Y takes the buffer P (input 4) instead.
+  int inplace_input() const override { return out_channels_ > 0 ? 4 : depthwise_ ? -1 : 3; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& X = ctx.in(0);
@@ -149,17 +160,27 @@ class NhwcConvKernel : public OpKernel {
     FI_CHECK(!B || (B->dtype() == DataType::Float && B->rank() == 1 && B->dim(0) == M), InvalidArgument,
              "NhwcConv: B must be float32 [", M, "]");
     const int64_t OH = g.out[0], OW = g.out[1];
-    Shape ys{N, OH, OW, M};
-    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == ys), InvalidArgument,
-             "NhwcConv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
+    const Shape rs{N, OH, OW, M};
+    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == rs), InvalidArgument,
+             "NhwcConv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", rs.str());
+    // Into a channel Concat's buffer (fi.out_channels): Y has all its channels, this conv writes
+    // [out_offset, out_offset + M) of each pixel, the rest comes from P (input 4: the buffer as the
+    // convs before this one left it), in place when the planner let Y take P's memory.
+    const int64_t ldy = out_channels_ > 0 ? out_channels_ : M;
+    const Shape ys{N, OH, OW, ldy};
+    const Tensor* P = ctx.input(4);
+    FI_CHECK(!P || (P->dtype() == DataType::Float && P->shape() == ys), InvalidArgument, "NhwcConv: the buffer it writes into has shape ",
+             P ? P->shape().str() : "", ", not the output's ", ys.str());
     Tensor& Y = ctx.output(0, DataType::Float, ys);
     if (Y.numel() == 0) return;
+    if (P && P->data<float>() != Y.data<float>())
+      std::memcpy(Y.data<float>(), P->data<float>(), size_t(Y.numel()) * sizeof(float));
     const float* x = X.data<float>();
-    float* y = Y.data<float>();
+    float* y = Y.data<float>() + out_offset_;
     const float* bias = B ? B->data<float>() : nullptr;
 
     if (!groups_.empty()) {
-      run_grouped(ctx, x, g, N, H, W, C, bias, R ? R->data<float>() : nullptr, y);
+      run_grouped(ctx, x, g, N, H, W, C, bias, R ? R->data<float>() : nullptr, y, ldy);
       return;
     }
     if (depthwise_) {
@@ -216,6 +237,7 @@ class NhwcConvKernel : public OpKernel {
         wg.out_w = OW;
         wg.pad_top = g.pad[0];
         wg.pad_left = g.pad[1];
+        wg.y_stride = ldy;
         const size_t floats = kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads);
         float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, floats));
         // false: X holds NaN, Inf or huge values (never when Y is R: checked above); Y is then computed below.
@@ -251,7 +273,7 @@ class NhwcConvKernel : public OpKernel {
     const bool direct = !nchw_input_ && kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
                         OH == H && OW == W;
     if (direct) {
-      kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, M, epilogue(0), ctx.pool());
+      kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, ldy, epilogue(0), ctx.pool());
       return;
     }
     if (!nchw_input_ && C >= kIndirectMinChannels) {
@@ -265,7 +287,7 @@ class NhwcConvKernel : public OpKernel {
       parallel_for(ctx.pool(), rows, std::max<int64_t>(256, 4096 / taps), [&](int64_t r0, int64_t r1) {
         indirection(x, g, H, W, C, OH, OW, r0, r1, zeros, ind);
       });
-      kernels::f32_gemm_indirect(kern, rows, M, taps, C, ind, packed_.b, y, M, epilogue(0), ctx.pool());
+      kernels::f32_gemm_indirect(kern, rows, M, taps, C, ind, packed_.b, y, ldy, epilogue(0), ctx.pool());
       return;
     }
     // (Few input channels.) im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
@@ -290,7 +312,7 @@ class NhwcConvKernel : public OpKernel {
         if (nchw_input_) im2row_nchw(x, g, H, W, C, OH, OW, r0, r1 - r0, K, a + r0 * K);
         else im2row(x, g, H, W, C, OH, OW, r0, r1 - r0, K, a + r0 * K);
       });
-      kernels::f32_gemm(kern, rows, M, K, a, K, packed_.b, y, M, epilogue(0), ctx.pool());
+      kernels::f32_gemm(kern, rows, M, K, a, K, packed_.b, y, ldy, epilogue(0), ctx.pool());
       return;
     }
     const int64_t nr = packed_.b.nr, panels = (M + nr - 1) / nr;
@@ -316,7 +338,7 @@ class NhwcConvKernel : public OpKernel {
         if (ep.bias) ep.bias += m0;
         if (ep.residual) ep.residual += m0;
         kernels::f32_gemm(kern, nrows, mc, K, a, K, kernels::f32_packed_b_columns(packed_.b, m0, mc),
-                          y + r0 * M + m0, M, ep, nullptr);
+                          y + r0 * ldy + m0, ldy, ep, nullptr);
       }
     });
   }
@@ -325,7 +347,7 @@ class NhwcConvKernel : public OpKernel {
   // A GEMM per group (see the top): tasks are (group, block of output rows), about 4 per thread
   // when the groups alone are fewer, each GEMM on one thread.
   void run_grouped(KernelContext& ctx, const float* x, const nn::ConvGeom& g, int64_t N, int64_t H, int64_t W,
-                   int64_t C, const float* bias, const float* r, float* y) const {
+                   int64_t C, const float* bias, const float* r, float* y, int64_t ldy) const {
     const int64_t G = attrs_.group, M = wshape_[0], Mg = M / G, Cg = C / G;
     const int64_t OH = g.out[0], OW = g.out[1], taps = g.k[0] * g.k[1], rows = N * OH * OW;
     const kernels::F32GemmKernel& kern = *groups_[0].kernel;
@@ -360,11 +382,11 @@ class NhwcConvKernel : public OpKernel {
           ep.res_row_stride = M;
           ep.res_col_stride = 1;
         }
-        float* yt = y + r0 * M + grp * Mg;
+        float* yt = y + r0 * ldy + grp * Mg;
         if (direct)
-          kernels::f32_gemm(kern, nr, Mg, Cg, x + r0 * C + grp * Cg, C, groups_[size_t(grp)].b, yt, M, ep, nullptr);
+          kernels::f32_gemm(kern, nr, Mg, Cg, x + r0 * C + grp * Cg, C, groups_[size_t(grp)].b, yt, ldy, ep, nullptr);
         else
-          kernels::f32_gemm_indirect(kern, nr, Mg, taps, Cg, ind + r0 * taps, groups_[size_t(grp)].b, yt, M, ep,
+          kernels::f32_gemm_indirect(kern, nr, Mg, taps, Cg, ind + r0 * taps, groups_[size_t(grp)].b, yt, ldy, ep,
                                      nullptr, grp * Cg);
       }
     });
@@ -550,6 +572,8 @@ class NhwcConvKernel : public OpKernel {
   bool nchw_input_;          // fi.nchw_input: X is NCHW (im2row path only); Y is NHWC as always
   int64_t rows_hint_;        // gemm_rows_hint
   bool depthwise_;           // group == C == M: the depthwise kernels
+  int64_t out_channels_;     // fi.out_channels: Y's channels when it is a Concat's buffer (0: M)
+  int64_t out_offset_;       // fi.out_offset: the first of them this conv writes
   Shape wshape_;
   mutable kernels::F32PackedWeights packed_;  // group 1 (made on first im2row call when wino_ is set)
   std::vector<kernels::F32PackedWeights> groups_;  // other groups: each group's packed Wt

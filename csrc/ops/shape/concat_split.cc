@@ -1,4 +1,5 @@
-// Concat (inputs joined along an axis) and Split (one input cut along an axis). Both copy
+// Concat (inputs joined along an axis), ai.fastinfer ConcatInto (the part of a Concat its inputs'
+// producers did not write in place) and Split (one input cut along an axis). They copy
 // contiguous blocks: with outer = prod(dims before axis), each input/output contributes one
 // block of dim_axis * inner elements per outer index.
 #include <cstring>
@@ -101,6 +102,54 @@ class ConcatKernel : public OpKernel {
   int64_t axis_;
 };
 
+// ai.fastinfer ConcatInto (made by the graph pass concat_in_place): the rest of a Concat whose other
+// inputs their producers wrote straight into its buffer. Inputs B (that buffer, the Concat's full
+// shape), then X_1..X_k; attributes axis and offsets (X_i's first index along axis in B). Y = B
+// with X_i copied into [offsets[i], offsets[i] + X_i.dim(axis)); Y takes B's memory when B dies
+// here, else B is copied first.
+class ConcatIntoKernel : public OpKernel {
+ public:
+  explicit ConcatIntoKernel(const OpInit& init)
+      : axis_(init.attrs().require_int("axis")), offsets_(init.attrs().get_ints("offsets")) {
+    FI_CHECK(int(offsets_.size()) == init.num_inputs() - 1, InvalidModel, "ConcatInto: ", offsets_.size(),
+             " offsets for ", init.num_inputs() - 1, " inputs after the buffer");
+  }
+  int inplace_input() const override { return 0; }
+  void compute(KernelContext& ctx) const override {
+    const Tensor& b = ctx.in(0);
+    const int r = b.rank();
+    FI_CHECK(r > 0, InvalidArgument, "ConcatInto needs tensors of rank >= 1");
+    FI_CHECK(b.dtype() != DataType::String, NotImplemented, "ConcatInto: string tensors");
+    const int64_t a = normalize_axis(axis_, r);
+    for (int i = 1; i < ctx.num_inputs(); ++i) {
+      const Tensor& x = ctx.in(i);
+      const int64_t off = offsets_[size_t(i - 1)];
+      FI_CHECK(x.dtype() == b.dtype() && x.rank() == r, InvalidArgument, "ConcatInto: input ", i, " is ",
+               dtype_name(x.dtype()), " ", x.shape().str(), ", the buffer ", dtype_name(b.dtype()), " ", b.shape().str());
+      for (int k = 0; k < r; ++k)
+        FI_CHECK(k == a ? off >= 0 && off + x.dim(k) <= b.dim(k) : x.dim(k) == b.dim(k), InvalidArgument,
+                 "ConcatInto: input ", i, " of shape ", x.shape().str(), " at offset ", off, " does not fit the buffer ",
+                 b.shape().str(), " (axis ", a, ")");
+    }
+    Tensor& y = ctx.output(0, b.dtype(), b.shape());
+    const size_t es = dtype_size(b.dtype());
+    if (y.raw() != b.raw()) std::memcpy(y.raw(), b.raw(), size_t(b.numel()) * es);
+    const int64_t outer = b.shape().prod(0, int(a)), inner = b.shape().prod(int(a) + 1, r);
+    std::vector<BlockCopy> parts;
+    for (int i = 1; i < ctx.num_inputs(); ++i) {
+      const Tensor& x = ctx.in(i);
+      const int64_t len = x.dim(int(a)) * inner;
+      parts.push_back({x.raw(), len, static_cast<char*>(y.raw()) + size_t(offsets_[size_t(i - 1)] * inner) * es,
+                       b.dim(int(a)) * inner, len});
+    }
+    run_block_copies(ctx.pool(), b.dtype(), outer, parts);
+  }
+
+ private:
+  int64_t axis_;
+  std::vector<int64_t> offsets_;
+};
+
 // Split: outputs are consecutive pieces of the input along `axis`; sizes from the `split`
 // attribute (< 13) or input (>= 13), else equal pieces (num_outputs from 18: last may be smaller).
 class SplitKernel : public OpKernel {
@@ -169,6 +218,7 @@ class SplitKernel : public OpKernel {
 void register_concat_split_ops(OpRegistry& r) {
   r.add("Concat", 4, make_kernel<ConcatKernel>);
   r.add("Split", 2, make_kernel<SplitKernel>);
+  r.add("ai.fastinfer", "ConcatInto", 1, make_kernel<ConcatIntoKernel>);
 }
 
 }  // namespace fi
