@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import fastinfer
 from fastinfer import _core
 
 
@@ -64,3 +65,23 @@ def test_pool_rethrows_kernel_exception():
         _core.testing.pool_sum(4, 1000, 10, throw_at=517)
     # The pool is still usable after an exception.
     assert _core.testing.pool_sum(4, 100, 1) == 4950
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("n,grain", [([5, 300, 7], 1), ([0, 40, 0], 1), ([1000, 1, 1000], 7), ([2, 2], 1),
+                                     ([64, 64, 64, 64], 4), ([1], 1)])
+def test_pool_phases_run_in_order(threads, n, grain):
+    # parallel_phases: a stage reads what the stage before wrote, so no chunk of phase p + 1 may start
+    # before every chunk of phase p has finished; every index runs once, slots stay private.
+    once, early, conflicts = _core.testing.pool_phases_check(threads, n, grain, repeat=20)
+    assert once
+    assert early == 0
+    assert conflicts == 0
+
+
+def test_pool_phases_rethrow_and_reject_too_many():
+    with pytest.raises(RuntimeError, match="boom"):
+        _core.testing.pool_phases_check(3, [50, 50, 50], 1, throw_at=21)
+    with pytest.raises(fastinfer.InvalidArgument, match="phases"):
+        _core.testing.pool_phases_check(2, [4] * 5, 1)
+    assert _core.testing.pool_phases_check(2, [10, 10], 1)[0]  # the pool's threads still work

@@ -82,4 +82,37 @@ void bind_testing(py::module_& m) {
     }
     return std::make_tuple(once, max_slot.load(), conflicts.load(), short_chunks.load());
   }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("repeat") = 1);
+  // Runs parallel_phases over the phases' sizes `n` `repeat` times (a little work per index; an
+  // exception at index throw_at of the last phase when >= 0) and checks what stages rely on.
+  // Returns (every index of every phase ran exactly once, the number of chunks that started
+  // before the phase before had finished, the number of slot conflicts).
+  t.def("pool_phases_check", [](int threads, std::vector<int64_t> n, int64_t grain, int repeat, int64_t throw_at) {
+    py::gil_scoped_release nogil;
+    fi::ThreadPool pool(threads);
+    const int phases = int(n.size());
+    bool once = true;
+    std::atomic<int> early{0}, conflicts{0};
+    std::vector<std::atomic<int>> busy(size_t(threads) + 1);
+    const std::vector<int64_t> grains(n.size(), grain);
+    for (int r = 0; r < repeat; ++r) {
+      std::vector<std::vector<std::atomic<int>>> seen;
+      for (int64_t k : n) seen.emplace_back(static_cast<size_t>(std::max<int64_t>(0, k)));
+      std::vector<std::atomic<int64_t>> finished(n.size());
+      fi::parallel_phases(&pool, phases, n.data(), grains.data(), [&](int p, int slot, int64_t b, int64_t e) {
+        if (slot < 0 || slot >= threads || busy[size_t(slot)].exchange(1)) conflicts++;
+        if (p > 0 && finished[size_t(p - 1)].load() != n[size_t(p - 1)]) early++;
+        volatile double x = 0;
+        for (int64_t i = b; i < e; ++i) {
+          for (int k = 0; k < 200; ++k) x = x + 1.0;
+          seen[size_t(p)][size_t(i)]++;
+        }
+        if (slot >= 0 && slot < threads) busy[size_t(slot)].store(0);
+        finished[size_t(p)] += e - b;
+        if (p == phases - 1 && throw_at >= b && throw_at < e) throw std::runtime_error("boom");
+      });
+      for (size_t p = 0; p < n.size(); ++p)
+        for (auto& v : seen[p]) once &= v.load() == 1;
+    }
+    return std::make_tuple(once, early.load(), conflicts.load());
+  }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("repeat") = 1, py::arg("throw_at") = -1);
 }

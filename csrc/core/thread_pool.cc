@@ -1,5 +1,7 @@
 #include "core/thread_pool.h"
 
+#include "core/error.h"
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -20,18 +22,31 @@ inline void cpu_relax() {
 }
 }  // namespace
 
+// One parallel_for (one phase) or parallel_phases call: phase p's items [0, n[p]) are taken in
+// chunks; a thread starts phase p + 1 only once every chunk of phase p has finished.
 struct ThreadPool::Job {
-  FunctionRef<void(int, int64_t, int64_t)> fn;
-  int64_t n, grain, divisor;  // a chunk takes max(grain, remaining / divisor) items
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};     // items finished
-  std::atomic<int> attached{0};     // workers currently inside run_chunks for this job
-  std::atomic<int> next_slot{1};    // the caller is slot 0
+  FunctionRef<void(int, int, int64_t, int64_t)> fn;  // (phase, slot, begin, end)
+  int phases;
+  int64_t n[kMaxPhases], grain[kMaxPhases];
+  int64_t divisor;  // a chunk takes max(grain, remaining / divisor) items
+  std::atomic<int64_t> next[kMaxPhases];
+  std::atomic<int64_t> done[kMaxPhases];  // items finished
+  std::atomic<int> attached{0};           // workers currently inside run_chunks for this job
+  std::atomic<int> next_slot{1};          // the caller is slot 0
   std::mutex mu;
   std::condition_variable cv;
   std::exception_ptr error;
-  Job(FunctionRef<void(int, int64_t, int64_t)> f, int64_t n_, int64_t grain_, int threads)
-      : fn(f), n(n_), grain(grain_), divisor(2 * int64_t(threads)) {}
+  Job(FunctionRef<void(int, int, int64_t, int64_t)> f, int phases_, const int64_t* n_, const int64_t* grain_,
+      int threads)
+      : fn(f), phases(phases_), divisor(2 * int64_t(threads)) {
+    for (int p = 0; p < phases; ++p) {
+      n[p] = std::max<int64_t>(0, n_[p]);
+      grain[p] = std::max<int64_t>(1, grain_[p]);
+      next[p].store(0, std::memory_order_relaxed);
+      done[p].store(0, std::memory_order_relaxed);
+    }
+  }
+  bool phase_done(int p) const { return done[p].load(std::memory_order_acquire) == n[p]; }
 };
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -53,25 +68,42 @@ int ThreadPool::hardware_threads() {
 }
 
 bool ThreadPool::job_finished(const Job& job) {
-  return job.done.load(std::memory_order_acquire) == job.n && job.attached.load(std::memory_order_acquire) == 0;
+  return job.phase_done(job.phases - 1) && job.attached.load(std::memory_order_acquire) == 0;
+}
+
+// Waits until every chunk of phase p has finished: they are all taken and run on threads that are
+// working, so a short wait with pause instructions usually sees them end; then it sleeps.
+void ThreadPool::wait_phase(Job& job, int p) {
+  if (job.phase_done(p)) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  do {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+    if (job.phase_done(p)) return;
+  } while (std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(kJoinSpinUs));
+  std::unique_lock<std::mutex> lk(job.mu);
+  job.cv.wait(lk, [&] { return job.phase_done(p); });
 }
 
 void ThreadPool::run_chunks(Job& job, int slot) {
-  for (;;) {
-    int64_t b = job.next.load(std::memory_order_relaxed), take;
-    do {
-      if (b >= job.n) return;
-      take = std::min(job.n - b, std::max(job.grain, (job.n - b) / job.divisor));
-    } while (!job.next.compare_exchange_weak(b, b + take, std::memory_order_relaxed));
-    try {
-      job.fn(slot, b, b + take);
-    } catch (...) {
-      std::lock_guard<std::mutex> lk(job.mu);
-      if (!job.error) job.error = std::current_exception();
-    }
-    if (job.done.fetch_add(take, std::memory_order_acq_rel) + take == job.n) {
-      std::lock_guard<std::mutex> lk(job.mu);
-      job.cv.notify_all();
+  for (int p = 0; p < job.phases; ++p) {
+    if (p > 0) wait_phase(job, p - 1);
+    for (;;) {
+      int64_t b = job.next[p].load(std::memory_order_relaxed), take;
+      do {
+        if (b >= job.n[p]) break;
+        take = std::min(job.n[p] - b, std::max(job.grain[p], (job.n[p] - b) / job.divisor));
+      } while (!job.next[p].compare_exchange_weak(b, b + take, std::memory_order_relaxed));
+      if (b >= job.n[p]) break;
+      try {
+        job.fn(p, slot, b, b + take);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(job.mu);
+        if (!job.error) job.error = std::current_exception();
+      }
+      if (job.done[p].fetch_add(take, std::memory_order_acq_rel) + take == job.n[p]) {
+        std::lock_guard<std::mutex> lk(job.mu);
+        job.cv.notify_all();
+      }
     }
   }
 }
@@ -101,16 +133,24 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t
 }
 
 void ThreadPool::parallel_for_slots(int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn) {
-  if (n <= 0) return;
-  grain = std::max<int64_t>(1, grain);
-  if (num_threads_ == 1 || n < 2 * grain) {
-    fn(0, 0, n);
+  parallel_phases(1, &n, &grain, [&](int, int slot, int64_t b, int64_t e) { fn(slot, b, e); });
+}
+
+void ThreadPool::parallel_phases(int phases, const int64_t* n, const int64_t* grain,
+                                 FunctionRef<void(int, int, int64_t, int64_t)> fn) {
+  FI_CHECK(phases >= 1 && phases <= kMaxPhases, InvalidArgument, "parallel_phases: 1 to ", kMaxPhases,
+           " phases, got ", phases);
+  // Helpers: at most one queue entry per other thread (so slots stay below num_threads), and none
+  // that could only find the job empty.
+  int64_t most = 0;
+  for (int p = 0; p < phases; ++p) most = std::max(most, n[p] / std::max<int64_t>(1, grain[p]) - 1);
+  if (num_threads_ == 1 || most < 1) {
+    for (int p = 0; p < phases; ++p)
+      if (n[p] > 0) fn(p, 0, 0, n[p]);
     return;
   }
-  Job job(fn, n, grain, num_threads_);
-  // At most one queue entry per other thread (so slots stay below num_threads), and none that
-  // could only find the job empty.
-  const int helpers = int(std::min<int64_t>(n / grain - 1, num_threads_ - 1));
+  Job job(fn, phases, n, grain, num_threads_);
+  const int helpers = int(std::min<int64_t>(most, num_threads_ - 1));
   {
     std::lock_guard<std::mutex> lk(mu_);
     for (int i = 0; i < helpers; ++i) queue_.push_back(&job);
@@ -150,6 +190,18 @@ void parallel_for(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(i
 void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn) {
   if (pool && pool->num_threads() > 1) pool->parallel_for_slots(n, grain, fn);
   else if (n > 0) fn(0, 0, n);
+}
+
+void parallel_phases(ThreadPool* pool, int phases, const int64_t* n, const int64_t* grain,
+                     FunctionRef<void(int, int, int64_t, int64_t)> fn) {
+  FI_CHECK(phases >= 1 && phases <= ThreadPool::kMaxPhases, InvalidArgument, "parallel_phases: 1 to ",
+           ThreadPool::kMaxPhases, " phases, got ", phases);
+  if (pool && pool->num_threads() > 1) {
+    pool->parallel_phases(phases, n, grain, fn);
+    return;
+  }
+  for (int p = 0; p < phases; ++p)
+    if (n[p] > 0) fn(p, 0, 0, n[p]);
 }
 
 }  // namespace fi

@@ -41,6 +41,15 @@ class ThreadPool {
   // split of the work.
   void parallel_for_slots(int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn);
 
+  // Phases 0..phases-1 in one job: fn(phase, slot, begin, end) over [0, n[p]) in chunks of at
+  // least grain[p], every chunk of phase p finished before any of phase p + 1 starts (each phase
+  // may read what the one before wrote). The workers it wakes stay with the job between phases
+  // (waiting on the last chunks of a phase as the caller's join does), so a node of dependent
+  // stages pays one wake-up, not one per stage. At most kMaxPhases.
+  static constexpr int kMaxPhases = 4;
+  void parallel_phases(int phases, const int64_t* n, const int64_t* grain,
+                       FunctionRef<void(int, int, int64_t, int64_t)> fn);
+
   // The number of hardware threads, or 1.
   static int hardware_threads();
 
@@ -48,6 +57,7 @@ class ThreadPool {
   struct Job;
   void worker_loop();
   static void run_chunks(Job& job, int slot);
+  static void wait_phase(Job& job, int phase);
   static bool job_finished(const Job& job);
 
   int num_threads_;
@@ -61,6 +71,8 @@ class ThreadPool {
 // Runs fn over [0, n): on `pool` when it is non-null and has several threads, else inline.
 void parallel_for(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn);
+void parallel_phases(ThreadPool* pool, int phases, const int64_t* n, const int64_t* grain,
+                     FunctionRef<void(int, int, int64_t, int64_t)> fn);
 
 // Work below about this many flops (some 20 us of GEMM on one core) runs inline: waking a worker
 // would not pay. Kernels pass it to their split decisions (memory-bound ones divide it). Measured

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/vmath.h"
+
 namespace fi {
 class ThreadPool;
 }
@@ -50,8 +52,10 @@ inline int64_t f32_conv_stem_padded_m(int64_t M) { return (M + 15) / 16 * 16; }
 // W [M, C, kh, kw] -> [C*kh*kw, Mp] (zeros past M) into out.
 void f32_conv_stem_pack_weights(int64_t M, int64_t C, int64_t kh, int64_t kw, const float* w, float* out);
 
-// X [N, C, H, W] -> Y [N, OH, OW, M] with kernel k.
+// X [N, C, H, W] -> Y [N, OH, OW, M] with kernel k; act (a fused SiLU, say) applied to each row
+// right after it is made, while it is in L1.
 void f32_conv_stem(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t N, const float* x, const float* w_packed,
-                   const float* bias, float lo, float hi, float* y, ThreadPool* pool);
+                   const float* bias, float lo, float hi, float* y, ThreadPool* pool,
+                   Activation act = Activation::None);
 
 }  // namespace fi::kernels

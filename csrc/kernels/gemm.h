@@ -183,6 +183,27 @@ void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_
                        const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
                        ThreadPool* pool, int64_t a_offset = 0);
 
+// The f32_gemm of a row-major A (lda) and packed B cut into tasks for a job of the caller's own (a
+// stage of parallel_phases): split for `threads` threads as f32_gemm would split it (one task
+// below kParallelMinFlops); run(t) computes task t's tiles, in any order, on any thread.
+class F32GemmTasks {
+ public:
+  F32GemmTasks(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+               const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, int threads);
+  // The same for f32_gemm_indirect's implicit GEMM (A through ind, a_offset added).
+  F32GemmTasks(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k, const float* const* ind,
+               const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, int threads, int64_t a_offset = 0);
+  ~F32GemmTasks();
+  F32GemmTasks(const F32GemmTasks&) = delete;
+  F32GemmTasks& operator=(const F32GemmTasks&) = delete;
+  int64_t count() const;  // 0 for an empty C
+  void run(int64_t task) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // C = epilogue(A x B) with plain B(k, n) = b[k*stride_k + n*stride_n]; packs B into `workspace`
 // (f32_pack_b_size(k, n, kernel.nr) floats) first.
 void f32_gemm_plain(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -32,7 +32,7 @@ void f32_conv_stem_pack_weights(int64_t M, int64_t C, int64_t kh, int64_t kw, co
 }
 
 void f32_conv_stem(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t N, const float* x, const float* w_packed,
-                   const float* bias, float lo, float hi, float* y, ThreadPool* pool) {
+                   const float* bias, float lo, float hi, float* y, ThreadPool* pool, Activation act) {
   const int64_t rows = N * g.OH;
   if (rows <= 0 || g.OW <= 0 || g.M <= 0) return;
   const double row_flops = 2.0 * double(g.OW * g.M * g.C * g.kh * g.kw);
@@ -40,7 +40,9 @@ void f32_conv_stem(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t N,
   parallel_for(pool, rows, grain, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t n = r / g.OH, oy = r % g.OH;
+      float* yrow = y + (n * g.OH + oy) * g.OW * g.M;
       k.fn(g, oy, x + n * g.C * g.H * g.W, w_packed, bias, lo, hi, y + n * g.OH * g.OW * g.M);
+      if (act != Activation::None) f32_activation(act, yrow, yrow, g.OW * g.M);
     }
   });
 }

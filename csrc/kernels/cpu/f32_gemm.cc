@@ -165,40 +165,55 @@ void apply_activation(const Epilogue& ep, float* c, int64_t ldc, int64_t mr, int
   }
 }
 
-void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const ASource& src,
-                 const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
-  if (m <= 0 || n <= 0) return;
-  const int MR = kernel.mr, NR = kernel.nr;
-  const int64_t mt = ceil_div(m, MR), nt = ceil_div(n, NR);
-  // One row of tiles reuses nothing across M: no K blocking, C is written once. Indirect A is
-  // split between taps only.
-  const int64_t kq = src.ind ? std::max<int64_t>(1, src.tap_k) : 1;
-  const int64_t kcb = ceil_div(ceil_div(std::max<int64_t>(k, 1), kq), mt == 1 ? 1 : std::max<int64_t>(1, ceil_div(k, kKC))) * kq;
-  const int64_t nkb = std::max<int64_t>(1, ceil_div(k, kcb));
-  const int64_t mc_tiles = std::max<int64_t>(1, kMC / MR);
-  const bool act = ep.act != Activation::None;
-  const MTiles mtiles(m, MR, !src.packed);
-  Epilogue base_ep = ep;
-  if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
-  // The residual in C's own memory (a conv computed in place of its residual input): one K block
-  // reads each residual row in the epilogue before it stores that row, but with several the first
-  // would overwrite it. Then every block accumulates into C, which starts out as the residual.
-  const bool residual_in_c = ep.residual == c && ep.res_row_stride == ldc && ep.res_col_stride == 1 && nkb > 1;
-  if (residual_in_c) {
-    FI_CHECK(ep.alpha == 1.f && ep.beta == 1.f, RuntimeError, "f32_gemm: a residual in C's memory needs alpha = beta = 1");
-    base_ep.residual = nullptr;
+// One GEMM's blocking and its split into tasks over `threads` threads (1: one task); run_task(t)
+// computes task t's tiles of C. Tasks touch disjoint tiles and may run in any order.
+struct GemmRun {
+  const F32GemmKernel& kernel;
+  int64_t m, n, k;
+  ASource src;
+  F32PackedB b;
+  float* c;
+  int64_t ldc;
+  Epilogue ep, base_ep;
+  int MR, NR;
+  int64_t mt, nt, kq, kcb, nkb, mc_tiles;
+  bool act, residual_in_c, trivial_ep;
+  MTiles mtiles;
+  int64_t m_split = 1, n_split = 1;
+
+  GemmRun(const F32GemmKernel& kernel_, int64_t m_, int64_t n_, int64_t k_, const ASource& src_, const F32PackedB& b_,
+          float* c_, int64_t ldc_, const Epilogue& ep_, int threads)
+      : kernel(kernel_), m(m_), n(n_), k(k_), src(src_), b(b_), c(c_), ldc(ldc_), ep(ep_), base_ep(ep_),
+        MR(kernel_.mr), NR(kernel_.nr), mt(ceil_div(m_, kernel_.mr)), nt(ceil_div(n_, kernel_.nr)),
+        mtiles(m_, kernel_.mr, !src_.packed) {
+    // One row of tiles reuses nothing across M: no K blocking, C is written once. Indirect A is
+    // split between taps only.
+    kq = src.ind ? std::max<int64_t>(1, src.tap_k) : 1;
+    kcb = ceil_div(ceil_div(std::max<int64_t>(k, 1), kq), mt == 1 ? 1 : std::max<int64_t>(1, ceil_div(k, kKC))) * kq;
+    nkb = std::max<int64_t>(1, ceil_div(k, kcb));
+    mc_tiles = std::max<int64_t>(1, kMC / MR);
+    act = ep.act != Activation::None;
+    if (act) base_ep.clamp_min = -INFINITY, base_ep.clamp_max = INFINITY;
+    // The residual in C's own memory (a conv computed in place of its residual input): one K block
+    // reads each residual row in the epilogue before it stores that row, but with several the first
+    // would overwrite it. Then every block accumulates into C, which starts out as the residual.
+    residual_in_c = ep.residual == c && ep.res_row_stride == ldc && ep.res_col_stride == 1 && nkb > 1;
+    if (residual_in_c) {
+      FI_CHECK(ep.alpha == 1.f && ep.beta == 1.f, RuntimeError,
+               "f32_gemm: a residual in C's memory needs alpha = beta = 1");
+      base_ep.residual = nullptr;
+    }
+    // Nothing for the tiles to apply (a plain MatMul, or only an activation, which the driver
+    // applies): they take no epilogue, whose per-row checks cost a few % of a short-K tile.
+    trivial_ep = base_ep.alpha == 1.f && !base_ep.bias && !base_ep.residual && base_ep.clamp_min == -INFINITY &&
+                 base_ep.clamp_max == INFINITY;
+    if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
+    split_2d(mt, nt, mc_tiles, m, n, k, threads, m_split, n_split);
   }
-  // Nothing for the tiles to apply (a plain MatMul, or only an activation, which the driver
-  // applies): they take no epilogue, whose per-row checks cost a few % of a short-K tile.
-  const bool trivial_ep = base_ep.alpha == 1.f && !base_ep.bias && !base_ep.residual &&
-                          base_ep.clamp_min == -INFINITY && base_ep.clamp_max == INFINITY;
 
-  int threads = pool ? pool->num_threads() : 1;
-  if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
-  int64_t m_split, n_split;
-  split_2d(mt, nt, mc_tiles, m, n, k, threads, m_split, n_split);
+  int64_t tasks() const { return m_split * n_split; }
 
-  auto run_task = [&](int64_t t) {
+  void run_task(int64_t t) const {
     int64_t tm = t / n_split, tn = t % n_split;
     int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
     int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
@@ -260,15 +275,20 @@ void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, c
         }
       }
     }
-  };
-  int64_t tasks = m_split * n_split;
-  if (tasks == 1) {
-    run_task(0);
-  } else {
-    parallel_for(pool, tasks, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) run_task(t);
-    });
   }
+};
+
+void gemm_driver(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const ASource& src,
+                 const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
+  if (m <= 0 || n <= 0) return;
+  const GemmRun run(kernel, m, n, k, src, b, c, ldc, ep, pool ? pool->num_threads() : 1);
+  if (run.tasks() == 1) {
+    run.run_task(0);
+    return;
+  }
+  parallel_for(pool, run.tasks(), 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) run.run_task(t);
+  });
 }
 
 }  // namespace
@@ -383,6 +403,38 @@ void f32_gemm(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, cons
   src.lda = lda;
   gemm_driver(kernel, m, n, k, src, b, c, ldc, ep, pool);
 }
+
+struct F32GemmTasks::Impl : GemmRun {
+  using GemmRun::GemmRun;
+};
+
+F32GemmTasks::F32GemmTasks(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                           const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep, int threads) {
+  FI_CHECK(b.nr == kernel.nr && b.k == k && b.n == n, InvalidArgument, "f32_gemm: packed B layout (nr ", b.nr,
+           ", k ", b.k, ", n ", b.n, ") does not match kernel ", kernel.name, " for k ", k, ", n ", n);
+  if (m <= 0 || n <= 0) return;
+  ASource src;
+  src.a = a;
+  src.lda = lda;
+  impl_ = std::make_unique<Impl>(kernel, m, n, k, src, b, c, ldc, ep, threads);
+}
+F32GemmTasks::F32GemmTasks(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
+                           const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
+                           int threads, int64_t a_offset) {
+  FI_CHECK(taps > 0 && tap_k > 0 && b.nr == kernel.nr && b.k == taps * tap_k && b.n == n, InvalidArgument,
+           "f32_gemm_indirect: packed B layout (nr ", b.nr, ", k ", b.k, ", n ", b.n, ") does not match kernel ",
+           kernel.name, " for ", taps, " taps of ", tap_k, ", n ", n);
+  if (m <= 0 || n <= 0) return;
+  ASource src;
+  src.ind = ind;
+  src.taps = taps;
+  src.tap_k = tap_k;
+  src.a_offset = a_offset;
+  impl_ = std::make_unique<Impl>(kernel, m, n, taps * tap_k, src, b, c, ldc, ep, threads);
+}
+F32GemmTasks::~F32GemmTasks() = default;
+int64_t F32GemmTasks::count() const { return impl_ ? impl_->tasks() : 0; }
+void F32GemmTasks::run(int64_t task) const { impl_->run_task(task); }
 
 void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t taps, int64_t tap_k,
                        const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,

@@ -203,8 +203,7 @@ class NhwcConvKernel : public OpKernel {
       sg.kh = g.k[0], sg.kw = g.k[1], sg.sh = g.s[0], sg.sw = g.s[1], sg.dh = g.d[0], sg.dw = g.d[1];
       sg.pt = g.pad[0], sg.pl = g.pad[1];
       kernels::f32_conv_stem(kernels::select_f32_conv_stem(), sg, N, x, stem_w_.data(), bias, clamp_.lo, clamp_.hi, y,
-                             ctx.pool());
-      act_.apply(y, Y.numel(), ctx.pool());
+                             ctx.pool(), act_.act);
       return;
     }
     if (wino_ && g.k[0] == 3 && g.k[1] == 3 && g.s[0] == 1 && g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1) {
@@ -284,10 +283,15 @@ class NhwcConvKernel : public OpKernel {
       const float** ind = static_cast<const float**>(mem);
       float* zeros = reinterpret_cast<float*>(ind + rows * taps);
       std::memset(zeros, 0, size_t(C) * sizeof(float));
-      parallel_for(ctx.pool(), rows, std::max<int64_t>(256, 4096 / taps), [&](int64_t r0, int64_t r1) {
-        indirection(x, g, H, W, C, OH, OW, r0, r1, zeros, ind);
+      // The pointers, then the GEMM: two phases of one job (one wake-up of the workers).
+      const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+      const kernels::F32GemmTasks gemm(kern, rows, M, taps, C, ind, packed_.b, y, ldy, epilogue(0), threads);
+      const int64_t n[2] = {rows, gemm.count()}, grain[2] = {std::max<int64_t>(256, 4096 / taps), 1};
+      parallel_phases(gemm.count() > 1 ? ctx.pool() : nullptr, 2, n, grain, [&](int phase, int, int64_t b, int64_t e) {
+        if (phase == 0) indirection(x, g, H, W, C, OH, OW, b, e, zeros, ind);
+        else
+          for (int64_t t = b; t < e; ++t) gemm.run(t);
       });
-      kernels::f32_gemm_indirect(kern, rows, M, taps, C, ind, packed_.b, y, ldy, epilogue(0), ctx.pool());
       return;
     }
     // (Few input channels.) im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
@@ -353,14 +357,12 @@ class NhwcConvKernel : public OpKernel {
     const kernels::F32GemmKernel& kern = *groups_[0].kernel;
     const bool direct = taps == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 && OH == H && OW == W;
     const float** ind = nullptr;
+    float* zeros = nullptr;
     if (!direct) {  // one pointer per output pixel and tap, shared by the groups (offset per group)
       void* mem = ctx.scratch(size_t(rows * taps) * sizeof(const float*) + size_t(C) * sizeof(float));
       ind = static_cast<const float**>(mem);
-      float* zeros = reinterpret_cast<float*>(ind + rows * taps);
+      zeros = reinterpret_cast<float*>(ind + rows * taps);
       std::memset(zeros, 0, size_t(C) * sizeof(float));
-      parallel_for(ctx.pool(), rows, std::max<int64_t>(256, 4096 / taps), [&](int64_t r0, int64_t r1) {
-        indirection(x, g, H, W, C, OH, OW, r0, r1, zeros, ind);
-      });
     }
     const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
     const bool parallel = threads > 1 && 2.0 * double(rows) * double(M) * double(Cg * taps) >= kParallelMinFlops;
@@ -368,7 +370,13 @@ class NhwcConvKernel : public OpKernel {
     if (parallel && G < 4 * threads) blocks = std::min((rows + kern.mr - 1) / kern.mr, (4 * threads + G - 1) / G);
     const int64_t block_rows = ((rows + blocks - 1) / blocks + kern.mr - 1) / kern.mr * kern.mr;
     blocks = (rows + block_rows - 1) / block_rows;
-    parallel_for(parallel ? ctx.pool() : nullptr, G * blocks, 1, [&](int64_t t0, int64_t t1) {
+    // The pointers (when there are), then the GEMMs: two phases of one job.
+    const int64_t n[2] = {ind ? rows : 0, G * blocks}, grain[2] = {std::max<int64_t>(256, 4096 / taps), 1};
+    parallel_phases(parallel ? ctx.pool() : nullptr, 2, n, grain, [&](int phase, int, int64_t t0, int64_t t1) {
+      if (phase == 0) {
+        indirection(x, g, H, W, C, OH, OW, t0, t1, zeros, ind);
+        return;
+      }
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t grp = t / blocks, r0 = t % blocks * block_rows, nr = std::min(block_rows, rows - r0);
         kernels::Epilogue ep;
