@@ -8,7 +8,9 @@
 // `grain`), so a worker that wakes late still finds work, and the last chunks are small, so
 // the threads finish close together. Waking a sleeping worker costs 25-40 us on a virtual
 // machine whose idle vCPU halts (the 2-core CI machines), so callers run jobs of less than
-// about 20 us inline (see kParallelMinFlops below).
+// about 20 us inline (see kParallelMinFlops below), and a node's dependent stages (a MobileNet
+// block's expansion, depthwise rows and projection) run as the phases of one job
+// (parallel_phases), so the workers it wakes stay for all of them.
 #pragma once
 #include <atomic>
 #include <condition_variable>
