@@ -98,7 +98,8 @@ struct WinogradNhwcGeom {
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads);
 
 // Y = act(clamp(conv3x3(X) + bias + residual)), layouts as above (Y's pixels g.y_stride apart);
-// bias [M] or null, residual [N, OH, OW, M] or null; act is applied to each tile's outputs right after they are stored (still in L1).
+// bias [M] or null, residual [N, OH, OW, M] or null; act is applied to each tile's outputs right
+// after they are stored (still in L1).
 // Returns false, with Y partly written, when X holds a value f32_winograd_values_ok rejects (the
 // transforms would spread a NaN or Inf over whole tiles): the caller then computes Y directly, so
 // Y must not alias X or the residual.

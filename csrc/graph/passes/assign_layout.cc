@@ -99,7 +99,8 @@ Tensor permute_to_nhwc(const Tensor& t) {
 // tensor; only Split has more than one.
 std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector<char>& nhwc) {
   const bool shuffle = n.domain == kDomain && n.op_type == "ChannelShuffle";  // fuse_channel_shuffle's
-  if ((!n.domain.empty() && !shuffle) || n.outputs.empty() || (n.outputs.size() != 1 && n.op_type != "Split")) return {};
+  if ((!n.domain.empty() && !shuffle) || n.outputs.empty() || (n.outputs.size() != 1 && n.op_type != "Split"))
+    return {};
   for (int o : n.outputs)
     if (o < 0 || !is_f32_4d(g, o)) return {};
   const std::string& op = n.op_type;

@@ -28,7 +28,8 @@ int64_t channels(const Graph& g, int v) {
 
 // Node p can write v into a Concat's buffer: an NhwcConv on a GEMM path, not yet chained.
 bool writes_in_place(const Graph& g, const Node& p, int v, const std::vector<int>& uses) {
-  if (p.domain != "ai.fastinfer" || p.op_type != "NhwcConv" || p.outputs.size() != 1 || p.inputs.size() > 4) return false;
+  if (p.domain != "ai.fastinfer" || p.op_type != "NhwcConv" || p.outputs.size() != 1 || p.inputs.size() > 4)
+    return false;
   if (uses[size_t(v)] != 1 || g.value(v).is_output || p.attrs.has("fi.out_channels")) return false;
   if (p.attrs.get_int("fi.nchw_input", 0) != 0) return false;
   const Tensor* w = pass_util::const_f32(g, p, 1);

@@ -9,13 +9,14 @@
 // im2row rows (tap-major, channels contiguous) built in chunks; 3x3 stride-1 convs whose size pays
 // run Winograd F(4,3) instead
 // (kernels/winograd_nhwc.h; the switch as Conv's, ops/nn/conv_winograd.h). Depthwise
-// (group == C == M) runs the NHWC depthwise kernels. Other groups (ShuffleNet's 1x1 convs, ResNeXt's
-// 3x3) run a GEMM per group on the group's columns of X and Y: A read in place at a stride of C for
-// a 1x1 stride-1 unpadded conv, else through the shared pixel pointers offset to the group's
-// channels (implicit GEMM), each group's weights packed on their own. fi.nchw_input = 1 (set by assign_layout on a
-// region's first conv over few channels, an RGB stem) reads X as NCHW [N, C, H, W] in place of a
-// reorder pass over the image: the direct stem kernel (kernels/conv_stem.h), or with a fused
-// residual im2row rows gathered from the planes. fi.out_channels = Ctot (set by the graph pass
+// (group == C == M) runs the NHWC depthwise kernels. Other groups (ShuffleNet's 1x1 convs,
+// ResNeXt's 3x3) run a GEMM per group on the group's columns of X and Y: A read in place at a
+// stride of C for a 1x1 stride-1 unpadded conv, else through the shared pixel pointers offset to
+// the group's channels (implicit GEMM), each group's weights packed on their own.
+// fi.nchw_input = 1 (set by assign_layout on a region's first conv over few channels, an RGB
+// stem) reads X as NCHW [N, C, H, W] in place of a reorder pass over the image: the direct stem
+// kernel (kernels/conv_stem.h), or with a fused residual im2row rows gathered from the planes.
+// Its fused activation, if any, goes on each row as it is made. fi.out_channels = Ctot (set by the graph pass
 // write_concat_in_place): Y is a channel Concat's buffer [N, OH, OW, Ctot] and the conv writes
 // channels [fi.out_offset, + M) of it (every GEMM path and Winograd take Y's pixel stride); the
 // others come from input 4, the buffer as the convs before it left it (shared in place).
@@ -116,11 +117,13 @@ class NhwcConvKernel : public OpKernel {
       kernels::f32_dwconv_nhwc_pack_weights(M, w->dim(2), w->dim(3), w->data<float>(), dw_weights_.data());
     } else {
       const int64_t Mg = M / G;
-      for (int64_t grp = 0; grp < G; ++grp) groups_.push_back(pack_im2row(w->data<float>() + grp * Mg * Cg * kk, Mg, Cg, kk));
+      for (int64_t grp = 0; grp < G; ++grp)
+        groups_.push_back(pack_im2row(w->data<float>() + grp * Mg * Cg * kk, Mg, Cg, kk));
     }
     FI_CHECK(out_channels_ == 0 || (!depthwise_ && !nchw_input_), InvalidModel,
              "NhwcConv: fi.out_channels needs a GEMM path (not depthwise, not NCHW input)");
-    FI_CHECK(out_offset_ >= 0 && out_offset_ + M <= std::max(out_channels_, M) && (out_channels_ > 0 || out_offset_ == 0),
+    FI_CHECK(out_offset_ >= 0 && out_offset_ + M <= std::max(out_channels_, M) &&
+                 (out_channels_ > 0 || out_offset_ == 0),
              InvalidModel, "NhwcConv: fi.out_offset ", out_offset_, " + ", M, " channels do not fit fi.out_channels ",
              out_channels_);
   }
@@ -130,7 +133,8 @@ class NhwcConvKernel : public OpKernel {
     (void)in;
     if (depthwise_) return "f32_dwconv_nhwc";
     if (!groups_.empty())
-      return std::string(groups_[0].kernel->name) + (is_pointwise() ? " grouped direct GEMM" : " grouped implicit GEMM");
+      return std::string(groups_[0].kernel->name) +
+             (is_pointwise() ? " grouped direct GEMM" : " grouped implicit GEMM");
     if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
     // Calls below the size rule (4 output tiles per thread stored, 32 compact) run the im2row GEMM.
     if (wino_) return wino_->compact ? "winograd F(4,3) NHWC compact" : "winograd F(4,3) NHWC";
@@ -169,8 +173,9 @@ class NhwcConvKernel : public OpKernel {
     const int64_t ldy = out_channels_ > 0 ? out_channels_ : M;
     const Shape ys{N, OH, OW, ldy};
     const Tensor* P = ctx.input(4);
-    FI_CHECK(!P || (P->dtype() == DataType::Float && P->shape() == ys), InvalidArgument, "NhwcConv: the buffer it writes into has shape ",
-             P ? P->shape().str() : "", ", not the output's ", ys.str());
+    FI_CHECK(!P || (P->dtype() == DataType::Float && P->shape() == ys), InvalidArgument,
+             "NhwcConv: the buffer it writes into has shape ", P ? P->shape().str() : "", ", not the output's ",
+             ys.str());
     Tensor& Y = ctx.output(0, DataType::Float, ys);
     if (Y.numel() == 0) return;
     if (P && P->data<float>() != Y.data<float>())

@@ -47,13 +47,14 @@ class ChannelShuffleKernel : public OpKernel {
   bool nhwc_;
 };
 
+std::unique_ptr<OpKernel> make_nchw(const OpInit& init) { return std::make_unique<ChannelShuffleKernel>(init, false); }
+std::unique_ptr<OpKernel> make_nhwc(const OpInit& init) { return std::make_unique<ChannelShuffleKernel>(init, true); }
+
 }  // namespace
 
 void register_channel_shuffle_ops(OpRegistry& r) {
-  r.add("ai.fastinfer", "ChannelShuffle", 1,
-        [](const OpInit& init) -> std::unique_ptr<OpKernel> { return std::make_unique<ChannelShuffleKernel>(init, false); });
-  r.add("ai.fastinfer", "NhwcChannelShuffle", 1,
-        [](const OpInit& init) -> std::unique_ptr<OpKernel> { return std::make_unique<ChannelShuffleKernel>(init, true); });
+  r.add("ai.fastinfer", "ChannelShuffle", 1, make_nchw);
+  r.add("ai.fastinfer", "NhwcChannelShuffle", 1, make_nhwc);
 }
 
 }  // namespace fi

@@ -125,11 +125,12 @@ class ConcatIntoKernel : public OpKernel {
       const Tensor& x = ctx.in(i);
       const int64_t off = offsets_[size_t(i - 1)];
       FI_CHECK(x.dtype() == b.dtype() && x.rank() == r, InvalidArgument, "ConcatInto: input ", i, " is ",
-               dtype_name(x.dtype()), " ", x.shape().str(), ", the buffer ", dtype_name(b.dtype()), " ", b.shape().str());
+               dtype_name(x.dtype()), " ", x.shape().str(), ", the buffer ", dtype_name(b.dtype()), " ",
+               b.shape().str());
       for (int k = 0; k < r; ++k)
         FI_CHECK(k == a ? off >= 0 && off + x.dim(k) <= b.dim(k) : x.dim(k) == b.dim(k), InvalidArgument,
-                 "ConcatInto: input ", i, " of shape ", x.shape().str(), " at offset ", off, " does not fit the buffer ",
-                 b.shape().str(), " (axis ", a, ")");
+                 "ConcatInto: input ", i, " of shape ", x.shape().str(), " at offset ", off,
+                 " does not fit the buffer ", b.shape().str(), " (axis ", a, ")");
     }
     Tensor& y = ctx.output(0, b.dtype(), b.shape());
     const size_t es = dtype_size(b.dtype());
