@@ -143,6 +143,46 @@ def pool_case(case, threads):
     np.testing.assert_allclose(_nchw(got), ref, rtol=1e-5, atol=1e-5, err_msg=str(case))
 
 
+# (N, C, H, W, size, alpha, beta, bias): beta 0.75 takes the sqrt form, others exp(-beta log t)
+LRN_CASES = [
+    (1, 64, 5, 6, 5, 1e-4, 0.75, 1.0),
+    (2, 17, 3, 4, 5, 2e-3, 0.75, 2.0),
+    (1, 3, 4, 4, 5, 0.5, 0.75, 1.0),
+    (1, 33, 2, 3, 4, 0.1, 0.5, 1.5),
+    (1, 20, 3, 3, 1, 0.3, 1.0, 0.7),
+    (2, 9, 2, 2, 3, 1.0, 0.9, 1.0),
+]
+
+
+def lrn_reference(x, size, alpha, beta, bias):
+    """The ONNX LRN formula in float64 (onnxruntime takes odd sizes only)."""
+    x64, c = x.astype(np.float64), x.shape[1]
+    sq = np.zeros_like(x64)
+    for ch in range(c):
+        lo, hi = max(0, ch - (size - 1) // 2), min(c - 1, ch + size // 2)
+        sq[:, ch] = (x64[:, lo:hi + 1] ** 2).sum(axis=1)
+    return x64 / (bias + alpha / size * sq) ** beta
+
+
+def lrn_case(case, threads):
+    """NhwcLRN against the formula on the same data in NCHW (and onnxruntime's LRN for odd sizes)."""
+    n, c, h, w, size, alpha, beta, bias = case
+    x = (np.random.default_rng(11).standard_normal((n, c, h, w)) * 3).astype(np.float32)
+    attrs = {"size": size, "alpha": alpha, "beta": beta, "bias": bias}
+
+    def model(op, dom, shape):
+        g = helper.make_graph([helper.make_node(op, ["x"], ["y"], domain=dom, **attrs)], "l",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(g, opset_imports=OPSETS, ir_version=8)
+
+    got = _nchw(fastinfer.Session(model("NhwcLRN", DOM, [n, h, w, c]), threads=threads).run(None, {"x": _nhwc(x)})[0])
+    np.testing.assert_allclose(got, lrn_reference(x, size, alpha, beta, bias), rtol=2e-6, atol=1e-6, err_msg=str(case))
+    if size % 2:
+        ref = run_ort(model("LRN", "", list(x.shape)), {"x": x})[0]
+        np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-6, err_msg=str(case))
+
+
 def reorder_case(shape, threads):
     """NchwToNhwc then NhwcToNchw against numpy transposes."""
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
@@ -168,6 +208,8 @@ def run_all(threads: int) -> None:
         pool_case(case, threads)
     for shape in REORDER_SHAPES:
         reorder_case(shape, threads)
+    for case in LRN_CASES:
+        lrn_case(case, threads)
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
@@ -179,6 +221,12 @@ def test_nhwc_conv(case, threads):
 @pytest.mark.parametrize("case", POOL_CASES, ids=str)
 def test_nhwc_pool(case):
     pool_case(case, 2)
+
+
+@pytest.mark.parametrize("case", LRN_CASES, ids=str)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nhwc_lrn(case, threads):
+    lrn_case(case, threads)
 
 
 @pytest.mark.parametrize("shape", REORDER_SHAPES, ids=str)
@@ -277,3 +325,16 @@ def test_concat_into():
         fastinfer.Session(_single("ConcatInto", ["b", "a", "c"], [], axis=2, offsets=[1]))
     with pytest.raises(fastinfer.InvalidArgument, match="does not fit"):
         fastinfer.Session(_single("ConcatInto", ["b", "a"], [], axis=2, offsets=[8])).run(None, {"b": b, "a": a})
+
+
+def test_nhwc_lrn_errors():
+    def model(size):
+        g = helper.make_graph([helper.make_node("NhwcLRN", ["x"], ["y"], domain=DOM, size=size)], "l",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        return helper.make_model(g, opset_imports=OPSETS, ir_version=8)
+
+    with pytest.raises(fastinfer.InvalidModel, match="size must be positive"):
+        fastinfer.Session(model(0))
+    with pytest.raises(fastinfer.InvalidArgument, match="NHWC"):
+        fastinfer.Session(model(3)).run(None, {"x": np.ones((2, 3), np.float32)})

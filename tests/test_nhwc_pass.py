@@ -192,8 +192,20 @@ def concats_in_place():
     return g.model([out]), {"NchwToNhwc": 1, "NhwcToNchw": 1}
 
 
+def googlenet_stem():
+    """GoogLeNet's stem: 7x7 conv, max pool, LRN, 1x1 and 3x3 convs, LRN again: one channels-last
+    region (NhwcLRN), no reorder between."""
+    g = G(3, 32, 30)
+    a = g.node("MaxPool", [g.conv("x", 3, 16, k=7, s=2, act="relu")], kernel_shape=[3, 3], strides=[2, 2])
+    b = g.node("LRN", [a], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    c = g.conv(g.conv(b, 16, 16, k=1, act="relu"), 16, 24, k=3, act="relu")
+    d = g.node("LRN", [c], size=3, alpha=1e-2, beta=0.6, bias=2.0)
+    return g.model([g.node("MaxPool", [d], kernel_shape=[3, 3], strides=[2, 2])]), {"NchwToNhwc": 0,
+                                                                                      "NhwcToNchw": 1}
+
+
 GRAPHS = [residual_block, branches_concat, outputs_in_middle, depthwise_chain, lone_conv, dense_block, c2f_upsample,
-          shufflenet_units, concats_in_place]
+          shufflenet_units, concats_in_place, googlenet_stem]
 
 
 def _ops(sess):

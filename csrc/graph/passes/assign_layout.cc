@@ -3,8 +3,8 @@
 // NhwcConv, and the ops after it that are layout-transparent or have an NHWC kernel follow it into
 // NHWC: MaxPool/AveragePool/GlobalAveragePool, inference BatchNormalization (-> Nhwc*), elementwise
 // unary ops, Add/Sub/Mul/Div of two same-shape values, Concat and Split on the channel axis
-// (-> axis 3), ChannelShuffle (-> NhwcChannelShuffle), and Resize with constant roi, scales or
-// sizes (permuted to NHWC order). Values cross the region's edge through one reorder each:
+// (-> axis 3), ChannelShuffle (-> NhwcChannelShuffle), LRN (-> NhwcLRN), and Resize with constant
+// roi, scales or sizes (permuted to NHWC order). Values cross the region's edge through one reorder each:
 // NchwToNhwc before the first NHWC reader of an NCHW value, NhwcToNchw after the producer of an
 // NHWC value that a graph output, a subgraph or any NCHW op reads (the reorder keeps the original
 // value, so outside readers are unchanged). A region needs two Convs to pay for its reorders.
@@ -154,6 +154,9 @@ std::vector<size_t> nhwc_inputs(const Graph& g, const Node& n, const std::vector
   } else if (op == "Resize") {
     if (!resize_ok(g, n)) return {};
     idx = {0};
+  } else if (op == "LRN") {
+    if (n.inputs.size() != 1 || !is_f32_4d(g, n.inputs[0])) return {};
+    idx = {0};
   } else if (shuffle) {
     if (n.inputs.size() != 1 || !is_f32_4d(g, n.inputs[0])) return {};
     idx = {0};
@@ -298,7 +301,7 @@ void assign_layout(Graph& g) {
     }
     n.layout = "NHWC";
     if (n.op_type == "Conv" || n.op_type == "MaxPool" || n.op_type == "AveragePool" ||
-        n.op_type == "GlobalAveragePool" || n.op_type == "BatchNormalization") {
+        n.op_type == "GlobalAveragePool" || n.op_type == "BatchNormalization" || n.op_type == "LRN") {
       n.op_type = "Nhwc" + n.op_type;
       n.domain = kDomain;
       n.opset = 1;

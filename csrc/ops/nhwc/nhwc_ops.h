@@ -13,5 +13,6 @@ void register_nhwc_dw_block(OpRegistry& r);  // NhwcDwBlock
 void register_nhwc_pool(OpRegistry& r);     // NhwcMaxPool, NhwcAveragePool, NhwcGlobalAveragePool
 void register_nhwc_reorder(OpRegistry& r);  // NchwToNhwc, NhwcToNchw
 void register_nhwc_batchnorm(OpRegistry& r);  // NhwcBatchNormalization
+void register_nhwc_lrn(OpRegistry& r);        // NhwcLRN
 
 }  // namespace fi

@@ -10,6 +10,7 @@ void register_nhwc_ops(OpRegistry& r) {
   register_nhwc_pool(r);
   register_nhwc_reorder(r);
   register_nhwc_batchnorm(r);
+  register_nhwc_lrn(r);
 }
 
 }  // namespace fi
