@@ -1,6 +1,7 @@
 // ai.fastinfer NhwcLRN: LRN (local response normalisation across channels) of float32 channels-last
 // X [N, H, W, C], made by assign_layout from an ONNX LRN inside a CNN region (AlexNet, GoogLeNet):
-//   y[c] = x[c] / (bias + alpha / size * sum of x[c']^2, c' in [c - (size-1)/2, c + size/2] ∩ [0, C))^beta
+//   y[c] = x[c] / (bias + alpha / size * sum of x[c']^2)^beta
+// over the channels c' in [c - (size-1)/2, c + size/2] that exist.
 // A pixel's channels are contiguous: its squares go into a row padded with zeros at both ends, each
 // window sum is `size` shifted adds over that row, and the power is 1 / (sqrt(t) sqrt(sqrt(t))) for
 // beta = 0.75 (those models' value) or exp(-beta log t) (kernels/vmath.h) for others, over a block
