@@ -156,9 +156,18 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
     }
 }
 
+// With several output-channel slices per block, the blocks' V are made once, in a first phase,
+// into a shared region (each slice's task would otherwise transform the block's input again:
+// ResNet-50's 14x14 layers at batch 1 on 2 threads are one block in 8 slices); the per-slot part
+// then holds Mt (and a compact plan's U_xi) only.
+namespace {
+size_t shared_v_floats(const Blocking& b, int64_t c) { return b.slices > 1 ? size_t(b.blocks * kA2 * b.tb * c) : 0; }
+size_t slot_floats(const Blocking& b, int64_t c) { return b.slot_floats - (b.slices > 1 ? size_t(kA2 * b.tb * c) : 0); }
+}  // namespace
+
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   const Blocking b = make_blocking(p, g, threads);
-  return size_t(b.slots) * b.slot_floats;
+  return shared_v_floats(b, p.c) + size_t(b.slots) * slot_floats(b, p.c);
 }
 
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
@@ -173,60 +182,86 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   const Epilogue plain;
   std::atomic<bool> bad{false};
   const TapSums& sums = tap_sums();
-  parallel_for_slots(pool, b.tasks, 1, [&](int slot, int64_t t0, int64_t t1) {
-    float* v = scratch + size_t(slot) * b.slot_floats;
-    float* mt = v + kA2 * tb * C;
+  const bool shared = b.slices > 1;
+  float* shared_v = scratch;
+  float* slots = scratch + shared_v_floats(b, C);
+  const size_t per_slot = slot_floats(b, C);
+
+  // V [36][tb][C] of tiles [i0, i1) of block blk; false when a tile holds a value Winograd rejects.
+  auto input_tiles = [&](int64_t blk, int64_t i0, int64_t i1, float* v) {
+    bool ok = true;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = blk * tb + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
+      ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
+                     v + i * C, tb * C);
+    }
+    return ok;
+  };
+  // The 36 GEMMs of block blk over output channels [m0, m0 + mc), then the output transforms.
+  auto gemm_output = [&](int64_t blk, int64_t m0, int64_t mc, const float* v, float* mt, float* uxi) {
+    const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
+    for (int xi = 0; xi < kA2; ++xi) {
+      if (!p.compact()) {
+        f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
+                 mt + xi * tb * mc, mc, plain, nullptr);
+        continue;
+      }
+      const float* src[9];
+      F32PackedB u;
+      for (int k = 0; k < sums.n[xi]; ++k) {
+        u = f32_packed_b_columns(p.taps[size_t(sums.tap[xi][k])].b, m0, mc);
+        src[k] = u.data;
+      }
+      tr.weights(src, sums.coef[xi], sums.n[xi], ceil_div(mc, u.nr) * u.nr * C, uxi);
+      u.data = uxi;
+      f32_gemm(*p.taps[0].kernel, nt, mc, C, v + xi * tb * C, C, u, mt + xi * tb * mc, mc, plain, nullptr);
+    }
+    WinogradNhwcOut st;
+    st.m = mc;
+    st.out_w = g.out_w;
+    st.ldy = ldy;
+    st.ldr = M;
+    st.bias = bias ? bias + m0 : nullptr;
+    st.lo = clamp_min;
+    st.hi = clamp_max;
+    for (int64_t i = 0; i < nt; ++i) {
+      const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
+      const int64_t pix = (img * g.out_h + oy) * g.out_w + ox, off = pix * ldy + m0;
+      const int rows = int(std::min<int64_t>(4, g.out_h - oy)), cols = int(std::min<int64_t>(4, g.out_w - ox));
+      tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + pix * M + m0 : nullptr, rows, cols);
+      if (act != Activation::None)
+        for (int u = 0; u < rows; ++u) {
+          float* yr = y + off + u * g.out_w * ldy;
+          if (mc == ldy) f32_activation(act, yr, yr, cols * ldy);  // the tile row's pixels are one run
+          else
+            for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * ldy, yr + w * ldy, mc);
+        }
+    }
+  };
+  // Phase 0 (shared V only): the input transforms, by tile; phase 1: the (block, slice) tasks.
+  const int64_t n[2] = {shared ? b.blocks * tb : 0, b.tasks}, grain[2] = {4, 1};
+  parallel_phases(pool, 2, n, grain, [&](int phase, int slot, int64_t t0, int64_t t1) {
+    if (phase == 0) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t blk = t / tb, i = t % tb;
+        if (blk * tb + i < b.tiles && !input_tiles(blk, i, i + 1, shared_v + blk * kA2 * tb * C))
+          bad.store(true, std::memory_order_relaxed);
+      }
+      return;
+    }
+    float* own = slots + size_t(slot) * per_slot;
+    float* v = shared ? nullptr : own;
+    float* mt = shared ? own : own + kA2 * tb * C;
     float* uxi = mt + kA2 * tb * std::min(M, b.slice_cols);  // compact plans: one U_xi's columns
     for (int64_t task = t0; task < t1 && !bad.load(std::memory_order_relaxed); ++task) {
       const int64_t blk = task / b.slices, m0 = task % b.slices * b.slice_cols, mc = std::min(b.slice_cols, M - m0);
-      const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
-      bool ok = true;
-      for (int64_t i = 0; i < nt; ++i) {
-        const int64_t t = first + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
-        ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
-                       v + i * C, tb * C);
-      }
-      if (!ok) {
+      if (shared) {
+        v = shared_v + blk * kA2 * tb * C;
+      } else if (!input_tiles(blk, 0, std::min(tb, b.tiles - blk * tb), v)) {
         bad.store(true, std::memory_order_relaxed);
         return;
       }
-      for (int xi = 0; xi < kA2; ++xi) {
-        if (!p.compact()) {
-          f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
-                   mt + xi * tb * mc, mc, plain, nullptr);
-          continue;
-        }
-        const float* src[9];
-        F32PackedB u;
-        for (int k = 0; k < sums.n[xi]; ++k) {
-          u = f32_packed_b_columns(p.taps[size_t(sums.tap[xi][k])].b, m0, mc);
-          src[k] = u.data;
-        }
-        tr.weights(src, sums.coef[xi], sums.n[xi], ceil_div(mc, u.nr) * u.nr * C, uxi);
-        u.data = uxi;
-        f32_gemm(*p.taps[0].kernel, nt, mc, C, v + xi * tb * C, C, u, mt + xi * tb * mc, mc, plain, nullptr);
-      }
-      WinogradNhwcOut st;
-      st.m = mc;
-      st.out_w = g.out_w;
-      st.ldy = ldy;
-      st.ldr = M;
-      st.bias = bias ? bias + m0 : nullptr;
-      st.lo = clamp_min;
-      st.hi = clamp_max;
-      for (int64_t i = 0; i < nt; ++i) {
-        const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
-        const int64_t pix = (img * g.out_h + oy) * g.out_w + ox, off = pix * ldy + m0;
-        const int rows = int(std::min<int64_t>(4, g.out_h - oy)), cols = int(std::min<int64_t>(4, g.out_w - ox));
-        tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + pix * M + m0 : nullptr, rows, cols);
-        if (act != Activation::None)
-          for (int u = 0; u < rows; ++u) {
-            float* yr = y + off + u * g.out_w * ldy;
-            if (mc == ldy) f32_activation(act, yr, yr, cols * ldy);  // the tile row's pixels are one run
-            else
-              for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * ldy, yr + w * ldy, mc);
-          }
-      }
+      gemm_output(blk, m0, mc, v, mt, uxi);
     }
   });
   return !bad.load();
