@@ -1,10 +1,10 @@
 #include "core/thread_pool.h"
 
-#include "core/error.h"
-
 #include <algorithm>
 #include <chrono>
 #include <exception>
+
+#include "core/error.h"
 
 namespace fi {
 
