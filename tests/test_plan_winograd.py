@@ -1,7 +1,7 @@
-"""The Winograd memory budget (graph pass plan_winograd): which 3x3 stride-1 convs store their
-Winograd F(4,3) transformed weights, most output tiles first, while the extra bytes stay within
-conv.winograd_budget x the model's constant bytes; the others run the compact form (W's taps);
-results stay ORT's whatever the budget."""
+"""The Winograd memory budget (graph pass plan_winograd): which 3x3 stride-1 convs store
+Winograd transformed weights, F(4,3) or F(2,3), most output tiles first, while the extra bytes stay
+within conv.winograd_budget x the model's constant bytes; the others run the compact form (W's
+taps); results stay ORT's whatever the budget."""
 
 from __future__ import annotations
 
@@ -36,39 +36,99 @@ def kernels(model, **config) -> dict[str, str]:
     return {n["name"]: n["kernel"] for n in sess._describe_nodes() if n["name"].startswith("conv")}
 
 
+def forms(model, **config) -> dict[str, str]:
+    """Each conv's Winograd form: "F4" / "F2" (transformed weights stored), "compact" (W's taps)."""
+    out = {}
+    for name, k in kernels(model, **config).items():
+        assert k.startswith("winograd") or config.get("conv_winograd") == "0", (name, k)
+        out[name] = "compact" if "compact" in k else "F2" if "F(2,3)" in k else "F4" if "F(4,3)" in k else k
+    return out
+
+
 def winograd_layers(model, **config) -> list[str]:
     """The layers whose transformed weights are stored (the others run the compact form)."""
-    ks = kernels(model, **config)
-    for name, k in ks.items():
-        assert k.startswith("winograd") or config.get("conv_winograd") == "0", (name, k)
-    return [name for name, k in ks.items() if k.startswith("winograd") and "compact" not in k]
+    return [name for name, f in forms(model, **config).items() if f in ("F4", "F2")]
 
 
-# Weights: 9,216 + 110,592 + 1,769,472 bytes (1.89 MB). Extra bytes (3x W): 27.6 KB, 332 KB, 5.3 MB.
+# Weights: 9,216 + 110,592 + 1,769,472 bytes (1.89 MB). Extra bytes: F(4,3) (3x W) 27.6 KB, 332 KB,
+# 5.3 MB; conv3's F(2,3) (7/9 W) 1.38 MB. conv3 (192 x 256 channels, under 256 x 256) prefers F(4,3).
 @pytest.mark.parametrize(("budget", "expect"), [
-    ("0", []),                                   # no budget: the compact form everywhere
-    ("0.1", ["conv1", "conv2"]),                 # 0.19 MB, but the 4 MiB floor: conv1 (most tiles), conv2
-    ("0.5", ["conv1", "conv2"]),                 # 4 MiB floor: conv3's 5.3 MB does not fit
-    ("2.5", ["conv1", "conv2"]),                 # 4.7 MB: conv3's 5.3 MB does not fit
-    ("3.1", ["conv1", "conv2", "conv3"]),        # 5.9 MB: all three
-    ("inf", ["conv1", "conv2", "conv3"]),
+    ("0", ["compact"] * 3),            # no budget: the compact form everywhere
+    ("0.1", ["F4", "F4", "F2"]),       # 0.19 MB, but the 4 MiB floor: conv1 (most tiles), conv2, then
+                                       # conv3's F(4,3) 5.3 MB does not fit, its F(2,3) 1.38 MB does
+    ("0.5", ["F4", "F4", "F2"]),
+    ("2.5", ["F4", "F4", "F2"]),       # 4.7 MB: conv3's F(4,3) does not fit
+    ("3.1", ["F4", "F4", "F4"]),       # 5.9 MB: all three
+    ("inf", ["F4", "F4", "F4"]),
 ])
-def test_budget_picks_layers_by_tiles(budget, expect):
-    assert winograd_layers(three_layer_model(), conv_winograd_budget=budget) == expect
+def test_budget_picks_forms_by_tiles(budget, expect):
+    got = forms(three_layer_model(), conv_winograd_budget=budget)
+    assert [got[n] for n in ("conv1", "conv2", "conv3")] == expect
+
+
+def wide_model(batch: int | str = 1, hw: int = 7):
+    """Two 256->256 3x3 convs (pad 1, 2.36 MB of weights each) with a ReLU between: ResNet-50's
+    late layers."""
+    w = [numpy_helper.from_array((R.standard_normal((256, 256, 3, 3)) / 48).astype(np.float32), f"w{i}")
+         for i in (1, 2)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4, name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["y"], pads=[1] * 4, name="conv2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 256, hw, hw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], w)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize(("batch", "hw", "budget", "expect"), [
+    (1, 7, "1", ("F2", "F2")),             # 4 tiles, 256 x 256: F(2,3) preferred (1.83 MB each, 4.7 MB budget)
+    (1, 7, "0.5", ("F2", "compact")),      # the 3 MiB floor: room for one
+    ("N", 14, "inf", ("F2", "F2")),        # 16 tiles (a symbolic batch counts 1): preferred whatever the budget
+    (1, 7, "0", ("compact", "compact")),   # no budget, no stored form
+    (8, 7, "inf", ("F4", "F4")),           # 32 tiles: F(4,3)
+    (8, 7, "1", ("F2", "F2")),             # F(4,3)'s 7 MB each do not fit, F(2,3)'s do
+    (8, 28, "0.5", ("compact", "compact")),  # 128 tiles: the compact F(4,3) rather than a stored F(2,3)
+])
+def test_wide_layers_take_f23(batch, hw, budget, expect):
+    got = forms(wide_model(batch, hw), conv_winograd_budget=budget)
+    assert (got["conv1"], got["conv2"]) == expect
+
+
+def test_nchw_convs_never_take_f23(monkeypatch):
+    """F(2,3) is channels-last only: with the layout pass off, a layer F(4,3) does not fit is left out."""
+    monkeypatch.setenv("FASTINFER_LAYOUT", "nchw")
+    sess = fastinfer.Session(wide_model(), threads=1)
+    ks = [n["kernel"] for n in sess._describe_nodes() if n["name"].startswith("conv")]
+    assert len(ks) == 2 and not any("F(2,3)" in k for k in ks), ks
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_f23_layers_match_ort(threads):
+    model = wide_model(2, 7)
+    x = R.standard_normal((2, 256, 7, 7)).astype(np.float32)
+    want = run_ort(model, {"x": x})[0]
+    sess = fastinfer.Session(model, threads=threads, config={"conv.winograd_budget": "1"})
+    assert set(forms(model, conv_winograd_budget="1").values()) == {"F2"}
+    for _ in range(2):
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-4)
 
 
 def test_default_budget_and_symbolic_batch():
     """The default (0.5) takes what fits; a symbolic batch counts as 1 (same choice as batch 1)."""
-    assert winograd_layers(three_layer_model()) == ["conv1", "conv2"]
-    assert winograd_layers(three_layer_model("N")) == ["conv1", "conv2"]
-    # At batch 8 conv2 and conv3 have 128 tiles each: conv1 (1568) first, then the smaller conv2.
-    assert winograd_layers(three_layer_model(8), conv_winograd_budget="2.5") == ["conv1", "conv2"]
+    assert forms(three_layer_model()) == {"conv1": "F4", "conv2": "F4", "conv3": "F2"}
+    assert forms(three_layer_model("N")) == {"conv1": "F4", "conv2": "F4", "conv3": "F2"}
+    # At batch 8 conv2 and conv3 have 128 tiles each: conv1 (1568) first, then the smaller conv2;
+    # conv3 runs the compact form (at 128 tiles it beats a stored F(2,3)).
+    assert forms(three_layer_model(8), conv_winograd_budget="2.5") == {"conv1": "F4", "conv2": "F4",
+                                                                       "conv3": "compact"}
 
 
 def test_forced_modes_and_off():
     """Forced Winograd keeps the budget's choice of form; off runs im2row whatever the budget."""
     model = three_layer_model()
-    assert winograd_layers(model, conv_winograd="4", conv_winograd_budget="0.5") == ["conv1", "conv2"]
+    assert forms(model, conv_winograd="4", conv_winograd_budget="0.5") == {"conv1": "F4", "conv2": "F4", "conv3": "F2"}
+    assert forms(model, conv_winograd="4", conv_winograd_budget="0") == dict.fromkeys(("conv1", "conv2", "conv3"),
+                                                                                      "compact")
+    assert forms(model, conv_winograd="2", conv_winograd_budget="0") == dict.fromkeys(("conv1", "conv2", "conv3"), "F2")
     assert all("im2row GEMM" in k and not k.startswith("winograd")
                for k in kernels(model, conv_winograd="0", conv_winograd_budget="inf").values())
 

@@ -1,4 +1,4 @@
-"""NhwcConv's Winograd F(4,3) path (3x3, stride 1, group 1): forced on ("4") against forced off ("0")
+"""NhwcConv's Winograd F(4,3) and F(2,3) paths (3x3, stride 1, group 1): forced on ("4", "2") against forced off ("0")
 and onnxruntime's Conv on odd spatial sizes, pads 0/1/2 and asymmetric, odd channel counts, batch
 1/2, bias, residual and clamp, 1 and 2 threads, every FASTINFER_ISA tier in a child process; and the
 relative L2 error against a float64 direct conv on realistic layers (He weights, post-ReLU inputs)."""
@@ -41,9 +41,10 @@ def _nchw(x):
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _model(x_shape, w, b, pads, clamp, res, compact=False):
+def _model(x_shape, w, b, pads, clamp, res, compact=False, planned=None):
     """A one-node NhwcConv model (X NHWC) with constant W (and B); compact: marked as the memory
-    budget marks the layers it leaves out (fi.winograd = 0), which then run the compact form."""
+    budget marks the layers it leaves out (fi.winograd = 0), which then run the compact form;
+    planned: fi.winograd as the graph pass plan_winograd would set it (2: F(2,3) stored)."""
     inits = [numpy_helper.from_array(w, "w")]
     ins = ["x", "w", ""]
     if b is not None:
@@ -54,8 +55,8 @@ def _model(x_shape, w, b, pads, clamp, res, compact=False):
         ins.append("r")
         inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
     attrs = {"kernel_shape": [3, 3], "pads": list(pads)}
-    if compact:
-        attrs["fi.winograd"] = 0
+    if compact or planned is not None:
+        attrs["fi.winograd"] = 0 if compact else planned
     if clamp is not None:
         attrs["fi.clamp_min"], attrs["fi.clamp_max"] = float(clamp[0]), float(clamp[1])
     g = helper.make_graph([helper.make_node("NhwcConv", ins, ["y"], domain=DOM, **attrs)], "c", inputs,
@@ -90,13 +91,13 @@ def case_check(case, threads):
     if clamp is not None:
         ref = np.clip(ref, clamp[0], clamp[1])
     outs = {}
-    for mode in ("4", "4c", "0"):  # stored transformed weights, compact (taps), im2row
+    for mode in ("4", "4c", "2", "0"):  # F(4,3) stored and compact (taps), F(2,3) stored, im2row
         model = _model(feeds["x"].shape, w, b, pads, clamp, res, compact=mode == "4c")
         # optimize=False: the graph pass plan_winograd would set fi.winograd itself.
         s = fastinfer.Session(model, threads=threads, config={"conv.winograd": mode[0]}, optimize=False)
         outs[mode] = _nchw(s.run(None, feeds)[0])
         np.testing.assert_allclose(outs[mode], ref, rtol=1e-4, atol=1e-4 * np.sqrt(9 * c), err_msg=f"{case} {mode}")
-    for mode in ("4", "4c"):
+    for mode in ("4", "4c", "2"):
         np.testing.assert_allclose(outs[mode], outs["0"], rtol=1e-4, atol=1e-4 * np.sqrt(9 * c), err_msg=str(case))
         if c >= 16:  # the paths round differently: each really ran
             assert not np.array_equal(outs[mode], outs["0"]), (case, mode)
@@ -114,14 +115,15 @@ def _direct64(x, w, pads):
     return y
 
 
-def accuracy(c, m, hw, threads=1, compact=False):
-    """Relative L2 error of the Winograd path against float64 on a realistic layer."""
+def accuracy(c, m, hw, threads=1, compact=False, tile="4"):
+    """Relative L2 error of the Winograd path (F(4,3) stored or compact, F(2,3)) against float64 on a
+    realistic layer."""
     r = np.random.default_rng(c + m + hw)
     x = np.maximum(r.standard_normal((1, c, hw, hw)), 0).astype(np.float32)
     w = (r.standard_normal((m, c, 3, 3)) * np.sqrt(2.0 / (9 * c))).astype(np.float32)
     ref = _direct64(x, w, (1, 1, 1, 1))
     s = fastinfer.Session(_model((1, hw, hw, c), w, None, (1, 1, 1, 1), None, False, compact), threads=threads,
-                          config={"conv.winograd": "4"}, optimize=False)
+                          config={"conv.winograd": tile}, optimize=False)
     got = _nchw(s.run(None, {"x": _nhwc(x)})[0]).astype(np.float64)
     return float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
 
@@ -133,9 +135,9 @@ def run_all(threads: int) -> None:
     """Every case once (used in the child processes)."""
     for case in CASES:
         case_check(case, threads)
-    for compact in (False, True):
-        err = accuracy(64, 64, 28, threads, compact)
-        assert err < 1e-5, (err, compact)
+    for compact, tile in ((False, "4"), (True, "4"), (False, "2")):
+        err = accuracy(64, 64, 28, threads, compact, tile)
+        assert err < 1e-5, (err, compact, tile)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -144,10 +146,10 @@ def test_winograd_nhwc(case, threads):
     case_check(case, threads)
 
 
-@pytest.mark.parametrize("compact", [False, True])
-@pytest.mark.parametrize("cm", ACCURACY, ids=str)
-def test_accuracy(cm, compact):
-    err = accuracy(*cm, compact=compact)
+@pytest.mark.parametrize(("compact", "tile"), [(False, "4"), (True, "4"), (False, "2")])
+@pytest.mark.parametrize("cm", ACCURACY + [(512, 512, 7)], ids=str)
+def test_accuracy(cm, compact, tile):
+    err = accuracy(*cm, compact=compact, tile=tile)
     assert err < 1e-5, err
 
 
@@ -172,19 +174,21 @@ def test_non_finite_input_and_bad_switch():
         fastinfer.Session(model, config={"conv.winograd": "5"})
 
 
-@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("form", ["F4", "compact", "F2"])
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3e30])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_bad_value_falls_back(bad, threads, compact):
+def test_bad_value_falls_back(bad, threads, form):
     """Inf, NaN or huge values anywhere in X (here in the last tile block): the result is im2row's,
-    residual and clamp included: its W rebuilt from the stored transformed weights (within a few
-    ulp) or unpacked from the compact plan's taps (bit for bit)."""
+    residual and clamp included: its W rebuilt from the stored F(4,3) or F(2,3) transformed weights
+    (within a few ulp) or unpacked from the compact plan's taps (bit for bit)."""
     r = np.random.default_rng(5)
     x = r.standard_normal((2, 30, 29, 17)).astype(np.float32)
     x[1, 29, 28, 16] = bad
     rr = r.standard_normal((2, 30, 29, 16)).astype(np.float32)
     w = r.standard_normal((16, 17, 3, 3)).astype(np.float32)
-    on, off = (fastinfer.Session(_model(x.shape, w, None, (1, 1, 1, 1), (-1.0, 5.0), True, compact and m == "4"),
+    compact = form == "compact"
+    on, off = (fastinfer.Session(_model(x.shape, w, None, (1, 1, 1, 1), (-1.0, 5.0), True, compact and m == "4",
+                                        2 if form == "F2" and m == "4" else None),
                                  threads=threads, config={"conv.winograd": m}, optimize=False).run(
                                      None, {"x": x, "r": rr})[0]
                for m in "40")
@@ -204,6 +208,19 @@ def test_size_rule(hw, threads, wino):
            for m in "140"}
     assert not np.array_equal(out["4"], out["0"])
     np.testing.assert_array_equal(out["1"], out["4" if wino else "0"])
+
+
+@pytest.mark.parametrize(("hw", "threads", "wino"), [(6, 1, True), (4, 1, False), (6, 2, False), (8, 2, True)])
+def test_size_rule_f23(hw, threads, wino):
+    """A layer the budget gave F(2,3) (fi.winograd = 2) takes it from 8 of its 2x2 tiles per thread."""
+    r = np.random.default_rng(hw + 1)
+    x = r.standard_normal((1, hw, hw, 16)).astype(np.float32)
+    w = r.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    out = {m: fastinfer.Session(_model(x.shape, w, None, (1, 1, 1, 1), None, False, planned=2), threads=threads,
+                                config={"conv.winograd": m}, optimize=False).run(None, {"x": x})[0]
+           for m in "120"}
+    assert not np.array_equal(out["2"], out["0"])
+    np.testing.assert_array_equal(out["1"], out["2" if wino else "0"])
 
 
 def test_through_layout_pass():
@@ -256,18 +273,21 @@ def test_fused_activation_on_the_winograd_tiles(act, n, c, hw, m, threads):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4, err_msg=f"{act} mode {mode}")
 
 
-@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("form", ["F4", "compact", "F2"])
 @pytest.mark.parametrize("small_first", [False, True])
-def test_second_form_from_the_first(compact, small_first):
+def test_second_form_from_the_first(form, small_first):
     """A layer keeps W only until its first call makes a form (the Winograd plan or the im2row
     packing); a call that needs the other form makes it from W rebuilt out of the first. Small
     calls (below the size rule: 1 image) run im2row, large ones (8 images) Winograd, in either
     order; the im2row results equal those of a session with Winograd off, bit for bit, except
     when rebuilt from a stored plan (a few ulp)."""
     r = np.random.default_rng(31)
-    hw = 8 if compact else 4  # 4 or 1 tiles per image: under the rule (32 or 4) at 1, over at 8
+    compact = form == "compact"
+    # Tiles per image under the rule at 1 image, over it at 8: compact 4 (rule 32), F(4,3) 1 (rule
+    # 4), F(2,3) 4 (rule 8).
+    hw = 8 if compact else 4
     w = r.standard_normal((24, 16, 3, 3)).astype(np.float32)
-    model = _model(("N", hw, hw, 16), w, None, (1, 1, 1, 1), None, False, compact)
+    model = _model(("N", hw, hw, 16), w, None, (1, 1, 1, 1), None, False, compact, 2 if form == "F2" else None)
     small = r.standard_normal((1, hw, hw, 16)).astype(np.float32)
     large = r.standard_normal((8, hw, hw, 16)).astype(np.float32)
     on = fastinfer.Session(model, threads=1, config={"conv.winograd": "1"}, optimize=False)

@@ -83,6 +83,10 @@ struct F32WinogradPlan {
   const F32WinogradKernel* transforms = nullptr;
 };
 
+// U = G k G^T of one 3x3 kernel k (row-major) for tile size m (2, 4 or 6): alpha x alpha, row-major,
+// in double (alpha = m + 2).
+void f32_winograd_weight_transform(int m, const float* k, double* u);
+
 // Transforms W [groups * mg, cg, 3, 3] (row-major) for tile size m (4 or 6), in double.
 // `transforms` null: the best allowed for m.
 F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t cg, int64_t mg,

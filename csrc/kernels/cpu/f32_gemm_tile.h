@@ -32,6 +32,13 @@ enum AMode : int {
 // tile sums k in the same order, so equal rows of A give bit-identical rows of C whatever tile they
 // land in. (Splitting k over 2-4 accumulator sets for small tiles was measured slower: 1x768x768
 // 40 vs 43, 2x768x768 57 vs 77 GFLOP/s.)
+// Packed B is read as one stream, panel after panel: tiles of 4+ rows fetch it 8 KB ahead into L2,
+// so the next panel is on its way while this one's tiles run. Where B comes from DRAM for a few
+// rows of A (Winograd's per-point GEMMs at batch 1: 16 tiles x 512 x 512 per point) the hardware
+// prefetcher falls behind: ResNet-50's 7x7 and 14x14 Winograd layers 0.88-0.92x the time, the
+// model 0.97x (Zen 4, batch 1). Implicit-GEMM tiles (indirect A) measured no gain and skip it.
+constexpr int64_t kBPrefetchFloats = 2048;
+
 template <class Isa, int MR, int NV, int M, int NU, int AM>
 void tile(int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* const* ind, int64_t lda, const float* b,
           float* c, int64_t ldc, bool accumulate, const Epilogue* ep) {
@@ -82,6 +89,10 @@ void tile(int64_t nc, int64_t ntaps, int64_t kc, const float* a, const float* co
     for (int64_t k = 0; k < kc; ++k) {
       const float* bk = b + k * NR;
       const float* ak = PA ? a + k * M : a + k;
+      if constexpr (M >= 4) {
+        FI_UNROLL
+        for (int l = 0; l < NR * 4 / 64; ++l) __builtin_prefetch(bk + kBPrefetchFloats + l * 16, 0, 2);
+      }
       V bv[NU];
       FI_UNROLL
       for (int v = 0; v < NU; ++v) bv[v] = Isa::load(bk + v * L);

@@ -16,6 +16,7 @@ namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // G for each tile size (alpha x 3), in double for the once-per-layer weight transform.
+const double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 const double kG4[6][3] = {{1.0 / 4, 0, 0},         {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                           {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
 const double kG6[8][3] = {{1, 0, 0},
@@ -200,6 +201,17 @@ const F32WinogradKernel* find_f32_winograd(const char* name) {
   return nullptr;
 }
 
+void f32_winograd_weight_transform(int m, const float* k, double* u) {
+  FI_CHECK(m == 2 || m == 4 || m == 6, InvalidArgument, "Winograd: tile size must be 2, 4 or 6, got ", m);
+  const double(*G)[3] = m == 2 ? kG2 : m == 4 ? kG4 : kG6;
+  const int A = m + 2;
+  double t[8][3];  // G k
+  for (int i = 0; i < A; ++i)
+    for (int s = 0; s < 3; ++s) t[i][s] = G[i][0] * k[s] + G[i][1] * k[3 + s] + G[i][2] * k[6 + s];
+  for (int i = 0; i < A; ++i)
+    for (int j = 0; j < A; ++j) u[i * A + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+}
+
 F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t cg, int64_t mg,
                                   const F32WinogradKernel* transforms) {
   FI_CHECK(m == 4 || m == 6, InvalidArgument, "Winograd: tile size must be 4 or 6, got ", m);
@@ -215,19 +227,12 @@ F32WinogradPlan f32_winograd_plan(int m, const float* w, int64_t groups, int64_t
   const size_t count = size_t(groups) * size_t(a2) * size_t(mg) * size_t(cg);
   std::shared_ptr<void> buf = alloc_buffer(count * sizeof(float));
   p.u = std::shared_ptr<float>(buf, static_cast<float*>(buf.get()));
-  const double(*G)[3] = m == 4 ? kG4 : kG6;
+  double u[64];
   for (int64_t gi = 0; gi < groups; ++gi)
     for (int64_t mo = 0; mo < mg; ++mo)
       for (int64_t c = 0; c < cg; ++c) {
-        const float* k = w + ((gi * mg + mo) * cg + c) * 9;
-        double t[8][3];  // G k
-        for (int i = 0; i < A; ++i)
-          for (int s = 0; s < 3; ++s) t[i][s] = G[i][0] * k[s] + G[i][1] * k[3 + s] + G[i][2] * k[6 + s];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j) {
-            const double v = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-            p.u.get()[((gi * a2 + i * A + j) * mg + mo) * cg + c] = float(v);
-          }
+        f32_winograd_weight_transform(m, w + ((gi * mg + mo) * cg + c) * 9, u);
+        for (int xi = 0; xi < a2; ++xi) p.u.get()[((gi * a2 + xi) * mg + mo) * cg + c] = float(u[xi]);
       }
   return p;
 }

@@ -1,4 +1,4 @@
-// The channels-last fp32 Winograd F(4,3) driver: transform selection, weight transform and packing,
+// The channels-last fp32 Winograd F(4,3) / F(2,3) driver: transform selection, weight transform and packing,
 // tile blocking and the thread split (see kernels/winograd_nhwc.h).
 #include <algorithm>
 #include <atomic>
@@ -13,7 +13,7 @@ namespace fi::kernels {
 
 namespace {
 
-constexpr int kA2 = 36;                   // alpha^2 transform points
+constexpr int kA2Max = 36;                // alpha^2 transform points, F(4,3)
 constexpr int64_t kL2Floats = 96 * 1024;  // V and Mt of one block: ~384 KB, inside a 1 MB L2
 constexpr int64_t kTapsL2Floats = 64 * 1024;  // a compact plan's 9 tap slices of one task: 256 KB
 
@@ -34,12 +34,12 @@ struct Blocking {
 // weights are then still read once per block, where smaller blocks would read them once each.
 Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   Blocking b;
-  b.tiles_h = ceil_div(g.out_h, 4);
-  b.tiles_w = ceil_div(g.out_w, 4);
+  b.tiles_h = ceil_div(g.out_h, p.tile);
+  b.tiles_w = ceil_div(g.out_w, p.tile);
   b.tiles = g.n * b.tiles_h * b.tiles_w;
   const bool planned = !(p.compact() ? p.taps : p.u).empty() && p.first().kernel;
   const int64_t mr = planned ? p.first().kernel->mr : 8, nr = planned ? p.first().kernel->nr : 16;
-  const int64_t per_tile = kA2 * (p.c + p.m);
+  const int64_t per_tile = p.points() * (p.c + p.m);
   int64_t tb = std::max(kL2Floats / per_tile, p.c * p.m / (p.c + p.m));
   tb = std::min<int64_t>(std::max<int64_t>(tb, 16), 32);
   tb = std::min(tb, std::max<int64_t>(b.tiles, 1));
@@ -57,25 +57,26 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
   b.slices = ceil_div(p.m, b.slice_cols);
   b.tasks = b.blocks * b.slices;
   b.slots = std::max<int64_t>(1, std::min<int64_t>(threads, b.tasks));
-  b.slot_floats = size_t(kA2 * tb * (p.c + std::min(p.m, b.slice_cols)));
+  b.slot_floats = size_t(p.points() * tb * (p.c + std::min(p.m, b.slice_cols)));
   if (p.compact()) b.slot_floats += size_t(p.c * b.slice_cols);  // one U_xi's columns
   return b;
 }
 
-// A compact plan's U_xi as a sum of taps: for each xi the taps with a nonzero coefficient and
-// their coefficients (G (x) G), read off the stored transform of each one-hot 3x3 kernel.
+// A compact plan's U_xi (F(4,3)) as a sum of taps: for each xi the taps with a nonzero
+// coefficient and their coefficients (G (x) G), read off the transform of each one-hot 3x3 kernel.
 struct TapSums {
-  int n[kA2];
-  int tap[kA2][9];
-  float coef[kA2][9];
+  int n[kA2Max];
+  int tap[kA2Max][9];
+  float coef[kA2Max][9];
   TapSums() {
     for (int t = 0; t < 9; ++t) {
       float unit[9] = {};
       unit[t] = 1.f;
-      const F32WinogradPlan one = f32_winograd_plan(4, unit, 1, 1, 1);
-      for (int xi = 0; xi < kA2; ++xi) {
+      double u[kA2Max];
+      f32_winograd_weight_transform(4, unit, u);
+      for (int xi = 0; xi < kA2Max; ++xi) {
         if (t == 0) n[xi] = 0;
-        const float c = one.u.get()[xi];
+        const float c = float(u[xi]);
         if (c != 0.f) {
           tap[xi][n[xi]] = t;
           coef[xi][n[xi]++] = c;
@@ -92,29 +93,41 @@ const TapSums& tap_sums() {
 
 }  // namespace
 
-const F32WinogradNhwcKernel& select_f32_winograd_nhwc() {
+#define FI_WINOGRAD_NHWC_ENTRY(isa, tier, m)                                                            \
+  {"f32_winograd_nhwc_" #m "x3__" #isa, int(IsaTier::tier), m, f32_winograd_nhwc_##m##x3__##isa##_input, \
+   f32_winograd_nhwc_##m##x3__##isa##_output, f32_winograd_nhwc__##isa##_weights}
+
+const F32WinogradNhwcKernel& select_f32_winograd_nhwc(int tile) {
+  FI_CHECK(tile == 4 || tile == 2, InvalidArgument, "Winograd NHWC: tile size must be 4 or 2, got ", tile);
   static const F32WinogradNhwcKernel table[] = {
-      {"f32_winograd_nhwc_4x3__avx512", int(IsaTier::Avx512), f32_winograd_nhwc_4x3__avx512_input,
-       f32_winograd_nhwc_4x3__avx512_output, f32_winograd_nhwc_4x3__avx512_weights},
-      {"f32_winograd_nhwc_4x3__avx2", int(IsaTier::Avx2), f32_winograd_nhwc_4x3__avx2_input,
-       f32_winograd_nhwc_4x3__avx2_output, f32_winograd_nhwc_4x3__avx2_weights},
-      {"f32_winograd_nhwc_4x3__ref", int(IsaTier::Ref), f32_winograd_nhwc_4x3__ref_input,
-       f32_winograd_nhwc_4x3__ref_output, f32_winograd_nhwc_4x3__ref_weights},
+      FI_WINOGRAD_NHWC_ENTRY(avx512, Avx512, 4), FI_WINOGRAD_NHWC_ENTRY(avx2, Avx2, 4),
+      FI_WINOGRAD_NHWC_ENTRY(ref, Ref, 4),       FI_WINOGRAD_NHWC_ENTRY(avx512, Avx512, 2),
+      FI_WINOGRAD_NHWC_ENTRY(avx2, Avx2, 2),     FI_WINOGRAD_NHWC_ENTRY(ref, Ref, 2),
   };
   for (const F32WinogradNhwcKernel& k : table)
-    if (k.tier <= int(isa_tier())) return k;
-  return table[2];
+    if (k.tile == tile && k.tier <= int(isa_tier())) return k;
+  return table[tile == 4 ? 2 : 5];
 }
+#undef FI_WINOGRAD_NHWC_ENTRY
 
-F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c) {
+F32WinogradNhwcPlan f32_winograd_nhwc_plan(const float* w, int64_t m, int64_t c, int tile) {
   FI_CHECK(m >= 1 && c >= 1, InvalidArgument, "Winograd: empty weights");
-  // U[xi][m][c] = (G W G^T)[xi] in double (the NCHW plan, one group), packed per xi as B = U_xi^T.
-  const F32WinogradPlan t = f32_winograd_plan(4, w, 1, c, m);
+  FI_CHECK(tile == 4 || tile == 2, InvalidArgument, "Winograd NHWC: tile size must be 4 or 2, got ", tile);
   F32WinogradNhwcPlan p;
   p.c = c;
   p.m = m;
-  p.u.reserve(kA2);
-  for (int xi = 0; xi < kA2; ++xi) p.u.push_back(f32_pack_weights(c, m, t.u.get() + xi * m * c, 1, c, 64));
+  p.tile = tile;
+  const int a2 = p.points();
+  // U[xi][m][c] = (G W G^T)[xi] in double, packed per xi as B = U_xi^T.
+  std::vector<float> u(size_t(a2 * m * c));
+  double one[kA2Max];
+  for (int64_t mo = 0; mo < m; ++mo)
+    for (int64_t ci = 0; ci < c; ++ci) {
+      f32_winograd_weight_transform(tile, w + (mo * c + ci) * 9, one);
+      for (int xi = 0; xi < a2; ++xi) u[size_t((xi * m + mo) * c + ci)] = float(one[xi]);
+    }
+  p.u.reserve(size_t(a2));
+  for (int xi = 0; xi < a2; ++xi) p.u.push_back(f32_pack_weights(c, m, u.data() + xi * m * c, 1, c, 64));
   return p;
 }
 
@@ -137,13 +150,16 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
     }
     return;
   }
-  // Each L row's nonzero taps (index into 0..5, coefficient).
-  static const int kTaps[3][2] = {{0, -1}, {1, 2}, {5, -1}};
-  static const double kCoef[3][2] = {{4, 0}, {-3, 3}, {1, 0}};
+  // Each L row's nonzero taps (index into 0..alpha-1, coefficient), F(4,3) and F(2,3).
+  static const int kTaps4[3][2] = {{0, -1}, {1, 2}, {5, -1}}, kTaps2[3][2] = {{0, -1}, {1, 2}, {3, -1}};
+  static const double kCoef4[3][2] = {{4, 0}, {-3, 3}, {1, 0}}, kCoef2[3][2] = {{1, 0}, {1, -1}, {1, 0}};
+  const int(*kTaps)[2] = p.tile == 4 ? kTaps4 : kTaps2;
+  const double(*kCoef)[2] = p.tile == 4 ? kCoef4 : kCoef2;
+  const int A = p.alpha();
   for (int64_t m = 0; m < p.m; ++m)
     for (int64_t c = 0; c < p.c; ++c) {
-      double u[6][6];  // U[a][b] for this (m, c), read from the packed B of each xi = a * 6 + b
-      for (int xi = 0; xi < kA2; ++xi) u[xi / 6][xi % 6] = f32_packed_b_at(p.u[size_t(xi)].b, c, m);
+      double u[6][6];  // U[a][b] for this (m, c), read from the packed B of each xi = a * alpha + b
+      for (int xi = 0; xi < A * A; ++xi) u[xi / A][xi % A] = f32_packed_b_at(p.u[size_t(xi)].b, c, m);
       for (int ky = 0; ky < 3; ++ky)
         for (int kx = 0; kx < 3; ++kx) {
           double s = 0;
@@ -161,13 +177,17 @@ void f32_winograd_nhwc_weights(const F32WinogradNhwcPlan& p, float* w) {
 // ResNet-50's 14x14 layers at batch 1 on 2 threads are one block in 8 slices); the per-slot part
 // then holds Mt (and a compact plan's U_xi) only.
 namespace {
-size_t shared_v_floats(const Blocking& b, int64_t c) { return b.slices > 1 ? size_t(b.blocks * kA2 * b.tb * c) : 0; }
-size_t slot_floats(const Blocking& b, int64_t c) { return b.slot_floats - (b.slices > 1 ? size_t(kA2 * b.tb * c) : 0); }
+size_t shared_v_floats(const Blocking& b, int a2, int64_t c) {
+  return b.slices > 1 ? size_t(b.blocks * a2 * b.tb * c) : 0;
+}
+size_t slot_floats(const Blocking& b, int a2, int64_t c) {
+  return b.slot_floats - (b.slices > 1 ? size_t(a2 * b.tb * c) : 0);
+}
 }  // namespace
 
 size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
   const Blocking b = make_blocking(p, g, threads);
-  return shared_v_floats(b, p.c) + size_t(b.slots) * slot_floats(b, p.c);
+  return shared_v_floats(b, p.points(), p.c) + size_t(b.slots) * slot_floats(b, p.points(), p.c);
 }
 
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
@@ -176,7 +196,8 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   const int threads = pool ? pool->num_threads() : 1;
   const Blocking b = make_blocking(p, g, threads);
   if (b.tiles == 0 || p.m == 0) return true;
-  const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc();
+  const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc(p.tile);
+  const int a2 = p.points(), T = p.tile;
   const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
   const int64_t ldy = g.y_stride > 0 ? g.y_stride : M;
   const Epilogue plain;
@@ -184,23 +205,23 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   const TapSums& sums = tap_sums();
   const bool shared = b.slices > 1;
   float* shared_v = scratch;
-  float* slots = scratch + shared_v_floats(b, C);
-  const size_t per_slot = slot_floats(b, C);
+  float* slots = scratch + shared_v_floats(b, a2, C);
+  const size_t per_slot = slot_floats(b, a2, C);
 
   // V [36][tb][C] of tiles [i0, i1) of block blk; false when a tile holds a value Winograd rejects.
   auto input_tiles = [&](int64_t blk, int64_t i0, int64_t i1, float* v) {
     bool ok = true;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = blk * tb + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
-      ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * 4 - g.pad_top, tx * 4 - g.pad_left,
+      ok &= tr.input(x + img * g.in_h * g.in_w * C, g.in_h, g.in_w, C, ty * T - g.pad_top, tx * T - g.pad_left,
                      v + i * C, tb * C);
     }
     return ok;
   };
-  // The 36 GEMMs of block blk over output channels [m0, m0 + mc), then the output transforms.
+  // The alpha^2 GEMMs of block blk over output channels [m0, m0 + mc), then the output transforms.
   auto gemm_output = [&](int64_t blk, int64_t m0, int64_t mc, const float* v, float* mt, float* uxi) {
     const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
-    for (int xi = 0; xi < kA2; ++xi) {
+    for (int xi = 0; xi < a2; ++xi) {
       if (!p.compact()) {
         f32_gemm(*p.u[xi].kernel, nt, mc, C, v + xi * tb * C, C, f32_packed_b_columns(p.u[xi].b, m0, mc),
                  mt + xi * tb * mc, mc, plain, nullptr);
@@ -225,9 +246,9 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
     st.lo = clamp_min;
     st.hi = clamp_max;
     for (int64_t i = 0; i < nt; ++i) {
-      const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * 4, ox = t % b.tiles_w * 4;
+      const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * T, ox = t % b.tiles_w * T;
       const int64_t pix = (img * g.out_h + oy) * g.out_w + ox, off = pix * ldy + m0;
-      const int rows = int(std::min<int64_t>(4, g.out_h - oy)), cols = int(std::min<int64_t>(4, g.out_w - ox));
+      const int rows = int(std::min<int64_t>(T, g.out_h - oy)), cols = int(std::min<int64_t>(T, g.out_w - ox));
       tr.output(mt + i * mc, tb * mc, st, y + off, residual ? residual + pix * M + m0 : nullptr, rows, cols);
       if (act != Activation::None)
         for (int u = 0; u < rows; ++u) {
@@ -244,19 +265,19 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
     if (phase == 0) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t blk = t / tb, i = t % tb;
-        if (blk * tb + i < b.tiles && !input_tiles(blk, i, i + 1, shared_v + blk * kA2 * tb * C))
+        if (blk * tb + i < b.tiles && !input_tiles(blk, i, i + 1, shared_v + blk * a2 * tb * C))
           bad.store(true, std::memory_order_relaxed);
       }
       return;
     }
     float* own = slots + size_t(slot) * per_slot;
     float* v = shared ? nullptr : own;
-    float* mt = shared ? own : own + kA2 * tb * C;
-    float* uxi = mt + kA2 * tb * std::min(M, b.slice_cols);  // compact plans: one U_xi's columns
+    float* mt = shared ? own : own + a2 * tb * C;
+    float* uxi = mt + a2 * tb * std::min(M, b.slice_cols);  // compact plans: one U_xi's columns
     for (int64_t task = t0; task < t1 && !bad.load(std::memory_order_relaxed); ++task) {
       const int64_t blk = task / b.slices, m0 = task % b.slices * b.slice_cols, mc = std::min(b.slice_cols, M - m0);
       if (shared) {
-        v = shared_v + blk * kA2 * tb * C;
+        v = shared_v + blk * a2 * tb * C;
       } else if (!input_tiles(blk, 0, std::min(tb, b.tiles - blk * tb), v)) {
         bad.store(true, std::memory_order_relaxed);
         return;

@@ -1,12 +1,13 @@
-// The Winograd F(4,3) and F(6,3) input and output transforms, written once over an ISA traits
+// The Winograd F(2,3), F(4,3) and F(6,3) input and output transforms, written once over an ISA traits
 // struct and instantiated per ISA in kernels/cpu/<isa>/f32_winograd_<isa>.cc (only the SSE
 // 4-float row store below uses intrinsics; it is instantiated by the SIMD traits alone). The traits
 // supply V (vector), VI (int32 vector), Mask, L (lanes), kStore4, load/store (unaligned), set1, add,
 // sub, mul, fmadd (a * b + c), loadi, in_range(v, k, n) (0 <= v + k < n per lane), mask_and,
 // gather(base, offsets, mask) (masked lanes read nothing and give zero) and, with kStore4,
 // store4. Each transform works on L tiles at once, one tile per lane; layouts as in
-// kernels/winograd.h. The 1-D transforms are the usual factored forms of B^T and A^T for the
-// interpolation points 0, +-1, +-2 (F(4,3)) and 0, +-1, +-2, +-1/2 (F(6,3)), plus infinity.
+// kernels/winograd.h (F(2,3) only channels-last, kernels/winograd_nhwc.h). The 1-D transforms are
+// the usual factored forms of B^T and A^T for the interpolation points 0, +-1 (F(2,3)), 0, +-1,
+// +-2 (F(4,3)) and 0, +-1, +-2, +-1/2 (F(6,3)), plus infinity.
 #pragma once
 #include <immintrin.h>
 
@@ -18,6 +19,24 @@ namespace fi::kernels::wino {
 
 template <class I, int M>
 struct Transform;
+
+template <class I>
+struct Transform<I, 2> {
+  using V = typename I::V;
+  static constexpr int kAlpha = 4;
+  // o = B^T d for one column of 4.
+  static void input_1d(const V* d, V* o) {
+    o[0] = I::sub(d[0], d[2]);
+    o[1] = I::add(d[1], d[2]);
+    o[2] = I::sub(d[2], d[1]);
+    o[3] = I::sub(d[1], d[3]);
+  }
+  // y = A^T m for one column of 4 -> 2.
+  static void output_1d(const V* m, V* y) {
+    y[0] = I::add(I::add(m[0], m[1]), m[2]);
+    y[1] = I::sub(I::sub(m[1], m[2]), m[3]);
+  }
+};
 
 template <class I>
 struct Transform<I, 4> {

@@ -96,9 +96,11 @@ class NhwcConvKernel : public OpKernel {
       kernels::f32_conv_stem_pack_weights(M, Cg, w->dim(2), w->dim(3), w->data<float>(), stem_w_.data());
     } else if (G == 1) {
       const std::string mode = nn::winograd_mode(init);
-      // fi.winograd = 0: the memory budget (graph pass plan_winograd) has no room for this layer's
-      // transformed weights: it runs Winograd on the compact form (W's taps, W's bytes) instead.
-      const bool compact = init.attrs().get_int("fi.winograd", 1) == 0;
+      // fi.winograd (graph pass plan_winograd): 1 stores F(4,3)'s transformed weights, 2 F(2,3)'s
+      // (small maps, or no room in the memory budget for F(4,3)'s), 0 neither: no room in the
+      // budget, the layer runs F(4,3) on the compact form (W's taps, W's bytes) instead.
+      const int64_t planned = init.attrs().get_int("fi.winograd", 1);
+      FI_CHECK(planned >= 0 && planned <= 2, InvalidModel, "NhwcConv: fi.winograd must be 0, 1 or 2, got ", planned);
       if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
           kernels::f32_winograd_values_ok(w->data<float>(), w->numel())) {
         // W is kept until the first call makes a form of it (the Winograd plan, stored 4x W or
@@ -106,7 +108,8 @@ class NhwcConvKernel : public OpKernel {
         // is made from W rebuilt out of the first (layers used at one size hold one form).
         wino_ = std::make_unique<Wino>();
         wino_->forced = mode != "1";
-        wino_->compact = compact;
+        wino_->tile = mode == "2" || planned == 2 ? 2 : 4;
+        wino_->compact = wino_->tile == 4 && planned == 0;
         wino_->w = *w;
       } else {
         packed_ = pack_im2row(*w);
@@ -136,8 +139,11 @@ class NhwcConvKernel : public OpKernel {
       return std::string(groups_[0].kernel->name) +
              (is_pointwise() ? " grouped direct GEMM" : " grouped implicit GEMM");
     if (nchw_input_) return std::string(kernels::select_f32_conv_stem().name) + " direct from NCHW input";
-    // Calls below the size rule (4 output tiles per thread stored, 32 compact) run the im2row GEMM.
-    if (wino_) return wino_->compact ? "winograd F(4,3) NHWC compact" : "winograd F(4,3) NHWC";
+    // Calls below the size rule (per thread: 4 output tiles F(4,3) stored, 32 compact, 8 F(2,3))
+    // run the im2row GEMM.
+    if (wino_)
+      return wino_->compact ? "winograd F(4,3) NHWC compact"
+                            : wino_->tile == 2 ? "winograd F(2,3) NHWC" : "winograd F(4,3) NHWC";
     return std::string(packed_.kernel->name) + (is_pointwise() ? " direct GEMM" : " im2row GEMM");
   }
 
@@ -223,12 +229,14 @@ class NhwcConvKernel : public OpKernel {
       // In place of R, Winograd cannot stop halfway on a bad value (Y then partly written over R):
       // such an X goes to the GEMM at once.
       const bool in_place = R && R->data<float>() == y;
-      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, wino_->compact ? 32 : 4)) &&
+      // F(2,3) (2x2 tiles) pays from 8 per thread (ResNet-50's 7x7 layers at batch 1, 2 threads).
+      const int64_t per_thread = wino_->tile == 2 ? 8 : wino_->compact ? 32 : 4;
+      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, per_thread, wino_->tile)) &&
           (!in_place || kernels::f32_winograd_values_ok(x, X.numel()))) {
         std::call_once(wino_->plan_once, [&] {
           const Tensor src = wino_source();
           wino_->plan = wino_->compact ? kernels::f32_winograd_nhwc_compact_plan(src.data<float>(), M, C)
-                                       : kernels::f32_winograd_nhwc_plan(src.data<float>(), M, C);
+                                       : kernels::f32_winograd_nhwc_plan(src.data<float>(), M, C, wino_->tile);
           std::lock_guard<std::mutex> lk(wino_->mu);
           wino_->have_plan = true;
           wino_->w = Tensor();
@@ -548,10 +556,13 @@ class NhwcConvKernel : public OpKernel {
     return std::all_of(v.begin(), v.end(), [](int64_t x) { return x == 1; });
   }
 
-  // Winograd F(4,3) state for a 3x3 group-1 layer: the transformed weights are made by the first
-  // call that takes the path (layers whose shapes never pay cost no memory).
+  // Winograd state for a 3x3 group-1 layer: the transformed weights are made by the first call
+  // that takes the path (layers whose shapes never pay cost no memory).
   struct Wino {
-    bool forced = false;   // "4" / "6": every qualifying call, whatever its size (F(4,3) here)
+    // "2" / "4" / "6": every qualifying call, whatever its size; "2" in F(2,3), the others in the
+    // budget's form (F(4,3) stored or compact, or F(2,3)).
+    bool forced = false;
+    int tile = 4;          // F(4,3) or F(2,3)
     bool compact = false;  // the plan holds W's taps, not the transformed U (over the budget)
     std::mutex mu;         // guards w, have_plan, have_im2row
     Tensor w;              // the constant W [M, C, 3, 3] until a form of it is made

@@ -23,8 +23,8 @@ bool all_ones(const std::vector<int64_t>& v) {
 std::string winograd_mode(const OpInit& init) {
   const char* env = std::getenv("FASTINFER_WINOGRAD");
   std::string mode = init.config("conv.winograd", env && *env ? env : "1");
-  FI_CHECK(mode == "0" || mode == "1" || mode == "4" || mode == "6", InvalidArgument,
-           "conv.winograd / FASTINFER_WINOGRAD must be 0, 1, 4 or 6, got '", mode, "'");
+  FI_CHECK(mode == "0" || mode == "1" || mode == "2" || mode == "4" || mode == "6", InvalidArgument,
+           "conv.winograd / FASTINFER_WINOGRAD must be 0, 1, 2, 4 or 6, got '", mode, "'");
   return mode;
 }
 
@@ -63,8 +63,8 @@ bool ConvWinograd::pays(const ConvGeom& g, int64_t n, int threads) const {
   return forced_ || winograd_tiles_pay(g.out[0], g.out[1], n, threads);
 }
 
-bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread) {
-  const int64_t tiles = n * ((out_h + 3) / 4) * ((out_w + 3) / 4);
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread, int64_t tile) {
+  const int64_t tiles = n * ((out_h + tile - 1) / tile) * ((out_w + tile - 1) / tile);
   return tiles >= per_thread * int64_t(std::max(1, threads));
 }
 

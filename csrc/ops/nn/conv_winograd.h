@@ -18,12 +18,14 @@
 namespace fi::nn {
 
 // The Winograd switch: session config "conv.winograd", else FASTINFER_WINOGRAD, else "1".
-// Throws InvalidArgument unless it is "0", "1", "4" or "6".
+// Throws InvalidArgument unless it is "0", "1", "2", "4" or "6" (forced F(2,3) is channels-last
+// only: an NCHW Conv takes F(4,3) for "2").
 std::string winograd_mode(const OpInit& init);
 
-// The size rule: Winograd F(4,3) pays from `per_thread` output tiles (4x4) per thread (16 for
-// NCHW Conv; see conv_winograd.cc).
-bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread = 16);
+// The size rule: Winograd pays from `per_thread` output tiles (tile x tile) per thread (F(4,3)
+// for NCHW Conv: 16; see conv_winograd.cc).
+bool winograd_tiles_pay(int64_t out_h, int64_t out_w, int64_t n, int threads, int64_t per_thread = 16,
+                        int64_t tile = 4);
 
 class ConvWinograd {
  public:
