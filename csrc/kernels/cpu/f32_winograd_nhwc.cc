@@ -23,13 +23,15 @@ struct Blocking {
   int64_t tiles_h = 0, tiles_w = 0, tiles = 0, tb = 0, blocks = 0;
   int64_t slices = 1, slice_cols = 0;  // output channels per task: a multiple of the GEMM's nr
   int64_t tasks = 0, slots = 1;
-  size_t slot_floats = 0;  // V [36][tb][C] and Mt [36][tb][slice_cols]
+  size_t slot_floats = 0;  // V [alpha^2][tb][C] and Mt [alpha^2][tb][slice_cols]
 };
 
-// Tiles per block: V and Mt in L2, but at least as many as balance the traffic of the 36 packed
-// weight matrices (read once per block) against that of V and Mt, within 16..32 (measured on
+// Tiles per block: V and Mt in L2, but at least as many as balance the traffic of the alpha^2
+// packed weight matrices (read once per block) against that of V and Mt, within 16..32 (measured on
 // ResNet-50's 3x3 layers, Zen 4: 16-32 within noise of each other, 48-96 up to 15% slower at
-// 256-512 channels); a multiple of the GEMM's rows per microkernel tile. With fewer than
+// 256-512 channels); a multiple of the GEMM's rows per microkernel tile, unless that would take
+// one block more (16 tiles as 12 + 4 would read a 7x7 layer's weights, the bulk of its traffic,
+// twice: then the blocks are balanced instead, 16 as one, 49 as 25 + 24). With fewer than
 // 4 blocks per thread, the output channels are split as well (up to that many tasks): the
 // weights are then still read once per block, where smaller blocks would read them once each.
 Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, int threads) {
@@ -43,7 +45,9 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
   int64_t tb = std::max(kL2Floats / per_tile, p.c * p.m / (p.c + p.m));
   tb = std::min<int64_t>(std::max<int64_t>(tb, 16), 32);
   tb = std::min(tb, std::max<int64_t>(b.tiles, 1));
+  const int64_t fewest = ceil_div(std::max<int64_t>(b.tiles, 1), tb);
   tb = std::max<int64_t>(1, tb >= mr ? tb / mr * mr : tb);
+  if (ceil_div(b.tiles, tb) > fewest) tb = ceil_div(b.tiles, fewest);
   b.tb = tb;
   b.blocks = ceil_div(b.tiles, tb);
   threads = std::max(1, threads);
@@ -208,7 +212,7 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
   float* slots = scratch + shared_v_floats(b, a2, C);
   const size_t per_slot = slot_floats(b, a2, C);
 
-  // V [36][tb][C] of tiles [i0, i1) of block blk; false when a tile holds a value Winograd rejects.
+  // V [alpha^2][tb][C] of tiles [i0, i1) of block blk; false when a tile holds a value Winograd rejects.
   auto input_tiles = [&](int64_t blk, int64_t i0, int64_t i1, float* v) {
     bool ok = true;
     for (int64_t i = i0; i < i1; ++i) {
