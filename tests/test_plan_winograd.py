@@ -157,3 +157,32 @@ def test_environment_variable_sets_the_budget(monkeypatch):
     assert winograd_layers(three_layer_model()) == ["conv1", "conv2", "conv3"]
     monkeypatch.setenv("FASTINFER_WINOGRAD_BUDGET", "0")
     assert winograd_layers(three_layer_model()) == []
+
+
+def floor_model():
+    """conv1 96->128 at 28x28 (49 tiles), a 2x2 max pool, conv2 and conv3 128->128 at 14x14 (16
+    tiles each), all 3x3 pad 1: 1.6 MB of weights, so the 3 MiB floor is the budget."""
+    shapes = {"w1": (128, 96, 3, 3), "w2": (128, 128, 3, 3), "w3": (128, 128, 3, 3)}
+    inits = [numpy_helper.from_array((R.standard_normal(s) / np.sqrt(s[1] * 9)).astype(np.float32), k)
+             for k, s in shapes.items()]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4, name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], pads=[1] * 4, name="conv2"),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w3"], ["y"], pads=[1] * 4, name="conv3")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 96, 28, 28])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_small_layers_get_f23_before_f43_upgrades():
+    """Every small layer first gets F(2,3) (the floor), then F(4,3) replaces it, most tiles first,
+    while the budget lasts. Extra bytes: F(4,3) 1.33 MB (conv1), 1.77 MB (conv2, conv3); F(2,3)
+    0.34 MB, 0.46 MB. Taking F(4,3) greedily (conv1, conv2) would leave 0.05 MB of the 3 MiB: conv3
+    would get no stored form at all."""
+    model = floor_model()
+    assert forms(model) == {"conv1": "F4", "conv2": "F2", "conv3": "F2"}
+    x = R.standard_normal((1, 96, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(fastinfer.Session(model, threads=1).run(None, {"x": x})[0],
+                               run_ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
