@@ -14,21 +14,27 @@ from op_helpers import run_ort
 R = np.random.default_rng(23)
 
 
-def three_layer_model(batch: int | str = 1):
-    """conv1 16->16 at 56x56 (196 tiles, 9 KB of weights), then a 4x4 max pool to 14x14, conv2
-    16->192 (16 tiles, 108 KB) and conv3 192->256 (16 tiles, 1.7 MB), all 3x3 pad 1, with ReLUs."""
-    shapes = {"w1": (16, 16, 3, 3), "w2": (192, 16, 3, 3), "w3": (256, 192, 3, 3)}
+def pooled_model(m1: int, m2: int, m3: int, c: int, hw: int, pool: int, batch: int | str = 1):
+    """conv1 c->m1 at hw x hw, a pool x pool max pool, conv2 m1->m2, conv3 m2->m3, all 3x3 pad 1,
+    with ReLUs between."""
+    shapes = {"w1": (m1, c, 3, 3), "w2": (m2, m1, 3, 3), "w3": (m3, m2, 3, 3)}
     inits = [numpy_helper.from_array((R.standard_normal(s) / np.sqrt(s[1] * 9)).astype(np.float32), k)
              for k, s in shapes.items()]
     nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4, name="conv1"),
              helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[4, 4], strides=[4, 4]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[pool, pool], strides=[pool, pool]),
              helper.make_node("Conv", ["p1", "w2"], ["c2"], pads=[1] * 4, name="conv2"),
              helper.make_node("Relu", ["c2"], ["r2"]),
              helper.make_node("Conv", ["r2", "w3"], ["y"], pads=[1] * 4, name="conv3")]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16, 56, 56])],
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, c, hw, hw])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def three_layer_model(batch: int | str = 1):
+    """conv1 16->16 at 56x56 (196 tiles, 9 KB of weights), then a 4x4 max pool to 14x14, conv2
+    16->192 (16 tiles, 108 KB) and conv3 192->256 (16 tiles, 1.7 MB)."""
+    return pooled_model(16, 192, 256, 16, 56, 4, batch)
 
 
 def kernels(model, **config) -> dict[str, str]:
@@ -161,19 +167,8 @@ def test_environment_variable_sets_the_budget(monkeypatch):
 
 def floor_model():
     """conv1 96->128 at 28x28 (49 tiles), a 2x2 max pool, conv2 and conv3 128->128 at 14x14 (16
-    tiles each), all 3x3 pad 1: 1.6 MB of weights, so the 3 MiB floor is the budget."""
-    shapes = {"w1": (128, 96, 3, 3), "w2": (128, 128, 3, 3), "w3": (128, 128, 3, 3)}
-    inits = [numpy_helper.from_array((R.standard_normal(s) / np.sqrt(s[1] * 9)).astype(np.float32), k)
-             for k, s in shapes.items()]
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4, name="conv1"),
-             helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("Conv", ["p1", "w2"], ["c2"], pads=[1] * 4, name="conv2"),
-             helper.make_node("Relu", ["c2"], ["r2"]),
-             helper.make_node("Conv", ["r2", "w3"], ["y"], pads=[1] * 4, name="conv3")]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 96, 28, 28])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    tiles each): 1.6 MB of weights, so the 3 MiB floor is the budget."""
+    return pooled_model(128, 128, 128, 96, 28, 2)
 
 
 def test_small_layers_get_f23_before_f43_upgrades():
