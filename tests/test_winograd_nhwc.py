@@ -172,6 +172,8 @@ def test_non_finite_input_and_bad_switch():
     assert np.isnan(on).sum() == 9 * 8
     with pytest.raises(fastinfer.InvalidArgument):
         fastinfer.Session(model, config={"conv.winograd": "5"})
+    with pytest.raises(fastinfer.InvalidModel, match="fi.winograd must be 0, 1 or 2"):
+        fastinfer.Session(_model(x.shape, w, None, (1, 1, 1, 1), None, False, planned=3), optimize=False)
 
 
 @pytest.mark.parametrize("form", ["F4", "compact", "F2"])

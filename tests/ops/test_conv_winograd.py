@@ -49,7 +49,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["1", "4", "6"])
+@pytest.mark.parametrize("mode", ["1", "2", "4", "6"])  # "2": F(2,3) channels-last, F(4,3) for NCHW Convs
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"p{c[5]}g{c[6]}")
 def test_conv_vs_ort(case, threads, mode):

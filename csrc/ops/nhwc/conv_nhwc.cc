@@ -103,8 +103,8 @@ class NhwcConvKernel : public OpKernel {
       FI_CHECK(planned >= 0 && planned <= 2, InvalidModel, "NhwcConv: fi.winograd must be 0, 1 or 2, got ", planned);
       if (mode != "0" && w->dim(2) == 3 && w->dim(3) == 3 && all_ones(attrs_.strides) && all_ones(attrs_.dilations) &&
           kernels::f32_winograd_values_ok(w->data<float>(), w->numel())) {
-        // W is kept until the first call makes a form of it (the Winograd plan, stored 4x W or
-        // compact 1x, or the im2row packing), then let go; a second form, when a call needs it,
+        // W is kept until the first call makes a form of it (the Winograd plan, stored 4x W for
+        // F(4,3) or 1.8x for F(2,3) or compact 1x, or the im2row packing), then let go; a second form, when a call needs it,
         // is made from W rebuilt out of the first (layers used at one size hold one form).
         wino_ = std::make_unique<Wino>();
         wino_->forced = mode != "1";
