@@ -13,8 +13,14 @@ namespace {
 // are running before it sleeps (and a worker for the last chunks of a phase). A node's last chunk
 // on a worker can take longer than 50 us (ResNet-50's 1x1 convs at batch 1, 2 threads: 8 tasks of
 // 60-75 us); sleeping then costs a wake-up of 25-40 us. 200 against 50: ResNet-50 b1 t2 0.99x,
-// MobileNetV2 b1 t2 0.98x (wall, alternating processes, Zen 4). Workers never spin between jobs.
+// MobileNetV2 b1 t2 0.98x (wall, alternating processes, Zen 4). Between runs, workers never spin.
 constexpr int kJoinSpinUs = 200;
+// The longest a worker waits with pause instructions for the next job of a run in progress
+// (ThreadPool::RunScope) before it sleeps. Between two nodes the caller runs the serial part of
+// the executor and any node too small to split (MobileNetV2's and SqueezeNet's take a few us to
+// some 100 us). At batch 1 on 2 threads against sleeping at once (in-process A/B, Zen 4 VM):
+// SqueezeNet 0.87x the time, MobileNetV2 0.92x, ResNet-50 0.97x.
+constexpr int kLingerUs = 300;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -111,15 +117,27 @@ void ThreadPool::run_chunks(Job& job, int slot) {
   }
 }
 
+// Within a run (RunScope), waits up to kLingerUs for a queued job; returns at once between runs.
+void ThreadPool::linger() const {
+  if (active_runs_.load(std::memory_order_relaxed) == 0) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (queued_.load(std::memory_order_relaxed) == 0 && active_runs_.load(std::memory_order_relaxed) > 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(kLingerUs)) {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+  }
+}
+
 void ThreadPool::worker_loop() {
   for (;;) {
     Job* job;
+    linger();
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
       if (stop_) return;
       job = queue_.front();
       queue_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
       job->attached.fetch_add(1);
     }
     run_chunks(*job, job->next_slot.fetch_add(1));
@@ -157,6 +175,7 @@ void ThreadPool::parallel_phases(int phases, const int64_t* n, const int64_t* gr
   {
     std::lock_guard<std::mutex> lk(mu_);
     for (int i = 0; i < helpers; ++i) queue_.push_back(&job);
+    queued_.fetch_add(helpers, std::memory_order_relaxed);
   }
   if (helpers == 1) cv_.notify_one();
   else cv_.notify_all();
@@ -164,7 +183,9 @@ void ThreadPool::parallel_phases(int phases, const int64_t* n, const int64_t* gr
   {
     // Take back queue entries no worker picked up, so none touches `job` after we return.
     std::lock_guard<std::mutex> lk(mu_);
+    const size_t queued = queue_.size();
     queue_.erase(std::remove(queue_.begin(), queue_.end(), &job), queue_.end());
+    queued_.fetch_sub(int(queued - queue_.size()), std::memory_order_relaxed);
   }
   // Every chunk is taken; what is left runs on workers right now. Sleeping on the condition
   // variable would cost a wake-up of 25-40 us on a virtual machine whose idle vCPU halts, more

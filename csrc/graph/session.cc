@@ -86,6 +86,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
     st->timings = &timings;
   }
   try {
+    ThreadPool::RunScope in_run(pool_.get());
     graph_->executor().run(*st, inputs, no_captures, outputs);
   } catch (...) {
     st->timings = nullptr;
