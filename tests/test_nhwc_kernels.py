@@ -43,6 +43,16 @@ CONV_CASES = [
     (1, 9, 4, 26, 9, 5, 1, (2, 2, 2, 2), 1, 9, True, None, False),
     (1, 21, 5, 45, 21, 5, 2, (2, 2, 2, 2), 1, 21, True, None, False),
     (0, 3, 4, 4, 5, 3, 1, (1, 1, 1, 1), 1, 1, True, None, False),
+    # rows of fewer than 8 output pixels, edges and the last pixels of a row: the wide form checked
+    # (taps in the padding skipped, the first np pixels stored)
+    (1, 35, 7, 7, 35, 3, 1, (1, 1, 1, 1), 1, 35, True, (0.0, 6.0), False),
+    (1, 48, 14, 14, 48, 3, 2, (1, 1, 1, 1), 1, 48, True, None, False),
+    (1, 19, 9, 14, 19, 3, 2, (0, 0, 1, 1), 1, 19, False, None, False),
+    (2, 20, 6, 7, 20, 5, 1, (2, 2, 2, 2), 1, 20, True, None, False),
+    (1, 9, 5, 3, 9, 5, 2, (2, 2, 2, 2), 1, 9, True, None, False),
+    (1, 16, 4, 1, 16, 3, 1, (1, 1, 1, 1), 1, 16, True, (-0.5, 0.5), False),
+    (1, 8, 5, 6, 8, 3, 1, (1, 3, 1, 3), 1, 8, True, None, False),
+    (1, 17, 3, 21, 17, 5, 2, (1, 4, 2, 0), 1, 17, False, None, False),
     # 196+ output pixels and 64+ channels: weights packed for the 6x64 tile (a partial last panel)
     (1, 16, 15, 14, 70, 1, 1, (0, 0, 0, 0), 1, 1, True, (0.0, 6.0), True),
     (1, 20, 31, 29, 96, 3, 2, (1, 1, 1, 1), 1, 1, True, None, True),
