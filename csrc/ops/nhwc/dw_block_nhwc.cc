@@ -176,8 +176,12 @@ class NhwcDwBlockKernel : public OpKernel {
     r.y = Y.data<float>();
     r.pool = ctx.pool();
     const int threads = r.pool ? r.pool->num_threads() : 1;
-    // Tasks per image: one when the images alone keep the threads busy, else a few per thread.
-    r.splits = N >= threads ? 1 : std::min<int64_t>(OH, (2 * threads + N - 1) / N);
+    // Tasks per image: one when the images alone keep the threads busy, else one per thread. Two
+    // per thread would balance better but double the halo rows, which then push the 14x14 and
+    // 28x28 blocks of MobileNetV2 at batch 1 on 2 threads past kMaxHaloShare into the staged
+    // mode, whose phase barriers cost more than the halo (those blocks 0.85-0.91x the time, the
+    // model 0.97x; Zen 4, workers kept awake within the run by the pool).
+    r.splits = N >= threads ? 1 : std::min<int64_t>(OH, (threads + N - 1) / N);
     const int64_t halo = (r.dg.kh - 1) * r.dg.dil_h + 1 - r.dg.stride_h;
     const bool stream = mode_ == "stream" ||
                         (mode_ == "auto" && double((r.splits - 1) * std::max<int64_t>(0, halo)) <= kMaxHaloShare * H);
