@@ -53,6 +53,9 @@ CONV_CASES = [
     (1, 16, 4, 1, 16, 3, 1, (1, 1, 1, 1), 1, 16, True, (-0.5, 0.5), False),
     (1, 8, 5, 6, 8, 3, 1, (1, 3, 1, 3), 1, 8, True, None, False),
     (1, 17, 3, 21, 17, 5, 2, (1, 4, 2, 0), 1, 17, False, None, False),
+    # 3x3 output rows in pairs (AVX-512): odd and even row counts, channel tails, both strides
+    (2, 40, 16, 23, 40, 3, 2, (1, 1, 1, 1), 1, 40, True, (0.0, 6.0), False),
+    (1, 24, 11, 10, 24, 3, 1, (0, 1, 2, 1), 1, 24, True, None, False),
     # 196+ output pixels and 64+ channels: weights packed for the 6x64 tile (a partial last panel)
     (1, 16, 15, 14, 70, 1, 1, (0, 0, 0, 0), 1, 1, True, (0.0, 6.0), True),
     (1, 20, 31, 29, 96, 3, 2, (1, 1, 1, 1), 1, 1, True, None, True),

@@ -2,9 +2,9 @@
 //   Y[n, oy, ox, c] = clamp(bias[c] + sum_{ky,kx} W[ky, kx, c] * X[n, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, c])
 // with taps outside the input counting as zero. The weights are repacked once into [kh*kw, C]
 // (f32_dwconv_nhwc_pack_weights), so every tap is a contiguous channel vector like the pixels.
-// A microkernel computes one output row of one image: vectorised along the channels (tails
-// masked), several output pixels per pass sharing the weight vectors, out-of-bounds taps skipped
-// per pixel. One microkernel per ISA (f32_dwconv_nhwc__avx512 ...); the driver splits the
+// A microkernel computes a run of output rows of one image: vectorised along the channels (tails
+// masked), several output pixels (and with AVX-512 and a 3x3 kernel, two rows) per pass sharing
+// the loaded inputs and the weight vectors, out-of-bounds taps skipped. One microkernel per ISA (f32_dwconv_nhwc__avx512 ...); the driver splits the
 // N*out_h rows over the thread pool.
 #pragma once
 #include <cstdint>
@@ -18,22 +18,22 @@ class ThreadPool;
 
 namespace fi::kernels {
 
-// One output row `oy` of one image: x is the image [in_h, in_w, C], y the image [out_h, out_w, C],
-// w the packed [kh*kw, C] weights, bias [C] or null; clamp to [lo, hi].
-using f32_dwconv_nhwc_row_fn = void (*)(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float* w,
-                                        const float* bias, float lo, float hi, float* y);
+// Output rows [oy0, oy1) of one image: x is the image [in_h, in_w, C], y the image
+// [out_h, out_w, C], w the packed [kh*kw, C] weights, bias [C] or null; clamp to [lo, hi].
+using f32_dwconv_nhwc_rows_fn = void (*)(const DwConvGeom& g, int64_t C, int64_t oy0, int64_t oy1, const float* x,
+                                         const float* w, const float* bias, float lo, float hi, float* y);
 
-void f32_dwconv_nhwc__ref(const DwConvGeom&, int64_t, int64_t, const float*, const float*, const float*, float, float,
-                          float*);
-void f32_dwconv_nhwc__avx2(const DwConvGeom&, int64_t, int64_t, const float*, const float*, const float*, float,
-                           float, float*);
-void f32_dwconv_nhwc__avx512(const DwConvGeom&, int64_t, int64_t, const float*, const float*, const float*, float,
-                             float, float*);
+void f32_dwconv_nhwc__ref(const DwConvGeom&, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                          float, float, float*);
+void f32_dwconv_nhwc__avx2(const DwConvGeom&, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                           float, float, float*);
+void f32_dwconv_nhwc__avx512(const DwConvGeom&, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                             float, float, float*);
 
 struct F32DwConvNhwcKernel {
   const char* name;
   int tier;  // fi::IsaTier as int
-  f32_dwconv_nhwc_row_fn fn;
+  f32_dwconv_nhwc_rows_fn fn;
 };
 
 // Every kernel (ref, avx2, avx512) and the best one the CPU and FASTINFER_ISA allow.

@@ -1,6 +1,8 @@
 // Driver and selection of the NHWC depthwise row kernels (kernels/dwconv_nhwc.h).
 #include "kernels/dwconv_nhwc.h"
 
+#include <algorithm>
+
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 
@@ -36,9 +38,10 @@ void f32_dwconv_nhwc(const F32DwConvNhwcKernel& k, const DwConvGeom& g, int64_t 
   const double row_flops = 2.0 * double(g.out_w * C * g.kh * g.kw);
   const int64_t grain = std::max<int64_t>(1, int64_t(kParallelMinFlops / 8 / std::max(1.0, row_flops)));
   parallel_for(pool, rows, grain, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t n = r / g.out_h, oy = r % g.out_h;
-      k.fn(g, C, oy, x + n * g.in_h * g.in_w * C, w_packed, bias, lo, hi, y + n * g.out_h * g.out_w * C);
+    for (int64_t r = b; r < e;) {  // the chunk's rows, image by image
+      const int64_t n = r / g.out_h, oy = r % g.out_h, oe = std::min(g.out_h, oy + (e - r));
+      k.fn(g, C, oy, oe, x + n * g.in_h * g.in_w * C, w_packed, bias, lo, hi, y + n * g.out_h * g.out_w * C);
+      r += oe - oy;
     }
   });
 }

@@ -1,5 +1,5 @@
-// The NHWC depthwise row kernel, written once over a vector traits type T (ref: one float; AVX2:
-// 8 floats; AVX-512: 16 floats) and instantiated in each ISA directory. T provides V, L,
+// The NHWC depthwise row kernels, written once over a vector traits type T (ref: one float; AVX2:
+// 8 floats; AVX-512: 16 floats) and instantiated in each ISA directory (rows<T, Pairs>). T provides V, L,
 // set1, load, loadn (first n lanes, rest zero), store, storen (first n lanes), fmadd, min, max.
 #pragma once
 #include <algorithm>
@@ -96,6 +96,56 @@ inline void pixels_wide(const DwConvGeom& g, int64_t C, int64_t ky0, int64_t ky1
     float* dst = yrow + (ox + p) * C + c;
     if (Full) T::store(dst, v);
     else T::storen(dst, v, n);
+  }
+}
+
+// Two output rows (oy, oy + 1) of a 3x3 kernel at stride S (both ways) and dilation 1, for a
+// group of kWidePixels pixels, all nine weight vectors in registers (26 of AVX-512's 32): each
+// input vector of the S + 3 input rows the two rows read is loaded once and feeds both rows'
+// accumulators, where two passes of pixels_wide load the rows they share twice (stride 1: 40 loads
+// for 144 FMAs against 60; stride 2: 85 against 102). Checked as in pixels_wide. Single layers
+// (Zen 4, 1 thread): 112x112x32 stride 1 0.166 -> 0.090 ms, 56x56x144 0.13 -> 0.11, 14x14x576
+// 0.031 -> 0.023; MobileNetV2 at batch 1 0.98x the time.
+template <class T, int S, bool Full, bool Checked>
+inline void pixels_pair(const DwConvGeom& g, int64_t C, int64_t iy0, int64_t ox, int np, int64_t c, int64_t n,
+                        const float* x, const float* w, const float* bias, float lo, float hi, float* yrow0,
+                        float* yrow1) {
+  using V = typename T::V;
+  constexpr int P = kWidePixels, K = 3, NIN = (P - 1) * S + K, NR = S + K;
+  auto ld = [&](const float* p) { return Full ? T::load(p) : T::loadn(p, n); };
+  const V b = bias ? ld(bias + c) : T::set1(0.f);
+  V acc0[P], acc1[P], wv[K][K];
+  for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = b;
+  for (int ky = 0; ky < K; ++ky)
+    for (int kx = 0; kx < K; ++kx) wv[ky][kx] = ld(w + (ky * K + kx) * C + c);
+  const int64_t ix0 = ox * S - g.pad_left;
+#pragma GCC unroll 8
+  for (int j = 0; j < NR; ++j) {
+    const float* xrow = x + (iy0 + j) * g.in_w * C + c;
+#pragma GCC unroll 64
+    for (int i = 0; i < NIN; ++i) {
+      if (Checked && (ix0 + i < 0 || ix0 + i >= g.in_w)) continue;
+      const V xv = ld(xrow + (ix0 + i) * C);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const int kx = i - p * S;  // constants once unrolled, as are the kernel rows j and j - S
+        if (kx < 0 || kx >= K) continue;
+        if (j < K) acc0[p] = T::fmadd(xv, wv[j][kx], acc0[p]);
+        if (j >= S && j - S < K) acc1[p] = T::fmadd(xv, wv[j - S][kx], acc1[p]);
+      }
+    }
+  }
+  const V vlo = T::set1(lo), vhi = T::set1(hi);
+  for (int p = 0; p < P; ++p) {
+    if (Checked && p >= np) break;
+    const V v0 = T::min(T::max(acc0[p], vlo), vhi), v1 = T::min(T::max(acc1[p], vlo), vhi);
+    if (Full) {
+      T::store(yrow0 + (ox + p) * C + c, v0);
+      T::store(yrow1 + (ox + p) * C + c, v1);
+    } else {
+      T::storen(yrow0 + (ox + p) * C + c, v0, n);
+      T::storen(yrow1 + (ox + p) * C + c, v1, n);
+    }
   }
 }
 
@@ -200,6 +250,65 @@ void row(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float
     else
       pixel_group<T, false>(g, C, ky0, ky1, iy0, ox, np, x, w, bias, lo, hi, yrow, pf);
     ox += np;
+  }
+}
+
+// True when output rows oy and oy + 1 can run as a pair: a 3x3 kernel, dilation 1, the same
+// stride 1 or 2 both ways, and every kernel row of both inside the image.
+inline bool pair_fits(const DwConvGeom& g, int64_t oy) {
+  if (g.kh != 3 || g.kw != 3 || g.dil_h != 1 || g.dil_w != 1 || g.stride_h != g.stride_w ||
+      (g.stride_h != 1 && g.stride_h != 2))
+    return false;
+  const int64_t iy0 = oy * g.stride_h - g.pad_top;
+  return iy0 >= 0 && iy0 + g.stride_h + 3 <= g.in_h;
+}
+
+template <class T, int S, bool Checked>
+void pair_group(const DwConvGeom& g, int64_t C, int64_t iy0, int64_t ox, int np, const float* x, const float* w,
+                const float* bias, float lo, float hi, float* yrow0, float* yrow1, const Prefetch& pf) {
+  over_channels<T>(C, pf, [&](auto full, int64_t c, int64_t n) {
+    pixels_pair<T, S, decltype(full)::value, Checked>(g, C, iy0, ox, np, c, n, x, w, bias, lo, hi, yrow0, yrow1);
+  });
+}
+
+// Output rows oy and oy + 1 (pair_fits) in groups of kWidePixels.
+template <class T, int S>
+void row_pair(const DwConvGeom& g, int64_t C, int64_t oy, const float* x, const float* w, const float* bias, float lo,
+              float hi, float* y) {
+  const int64_t iy0 = oy * S - g.pad_top;
+  float* yrow0 = y + oy * g.out_w * C;
+  float* yrow1 = yrow0 + g.out_w * C;
+  // The input rows the pair before did not read (as in row).
+  Prefetch pf;
+  for (int j = 3 - S; j < S + 3; ++j) pf.rows[pf.nrows++] = x + (iy0 + j) * g.in_w * C;
+  for (int64_t ox = 0; ox < g.out_w;) {
+    const int np = int(std::min<int64_t>(kWidePixels, g.out_w - ox));
+    const int64_t first = ox * S - g.pad_left;
+    const bool inside = np == kWidePixels && first >= 0 && (ox + kWidePixels - 1) * S - g.pad_left + 2 < g.in_w;
+    pf.p0 = std::max<int64_t>(0, first + (kPrefetchGroups - 1) * kWidePixels * S + 3);
+    pf.p1 = std::min<int64_t>(g.in_w, pf.p0 + kWidePixels * S);
+    if (inside) pair_group<T, S, false>(g, C, iy0, ox, np, x, w, bias, lo, hi, yrow0, yrow1, pf);
+    else pair_group<T, S, true>(g, C, iy0, ox, np, x, w, bias, lo, hi, yrow0, yrow1, pf);
+    ox += np;
+  }
+}
+
+// Output rows [oy0, oy1): in pairs where pair_fits (Pairs: the ISA has the registers for it),
+// else one at a time.
+template <class T, bool Pairs>
+void rows(const DwConvGeom& g, int64_t C, int64_t oy0, int64_t oy1, const float* x, const float* w, const float* bias,
+          float lo, float hi, float* y) {
+  for (int64_t oy = oy0; oy < oy1;) {
+    if constexpr (Pairs) {
+      if (oy + 1 < oy1 && pair_fits(g, oy)) {
+        if (g.stride_h == 1) row_pair<T, 1>(g, C, oy, x, w, bias, lo, hi, y);
+        else row_pair<T, 2>(g, C, oy, x, w, bias, lo, hi, y);
+        oy += 2;
+        continue;
+      }
+    }
+    row<T>(g, C, oy, x, w, bias, lo, hi, y);
+    ++oy;
   }
 }
 

@@ -203,7 +203,7 @@ class NhwcDwBlockKernel : public OpKernel {
   void depthwise_rows(const kernels::DwConvGeom& g, int64_t oy0, int64_t oy1, const float* x, float* y) const {
     const kernels::F32DwConvNhwcKernel& k = kernels::select_f32_dwconv_nhwc();
     const float* bias = dw_bias_.empty() ? nullptr : dw_bias_.data();
-    for (int64_t oy = oy0; oy < oy1; ++oy) k.fn(g, ce_, oy, x, dw_w_.data(), bias, dw_clamp_.lo, dw_clamp_.hi, y);
+    if (oy0 < oy1) k.fn(g, ce_, oy0, oy1, x, dw_w_.data(), bias, dw_clamp_.lo, dw_clamp_.hi, y);
   }
 
   void run_staged(KernelContext& ctx, const Run& r) const {
