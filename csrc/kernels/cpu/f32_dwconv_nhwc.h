@@ -1,6 +1,7 @@
 // The NHWC depthwise row kernels, written once over a vector traits type T (ref: one float; AVX2:
-// 8 floats; AVX-512: 16 floats) and instantiated in each ISA directory (rows<T, Pairs>). T provides V, L,
-// set1, load, loadn (first n lanes, rest zero), store, storen (first n lanes), fmadd, min, max.
+// 8 floats; AVX-512: 16 floats) and instantiated in each ISA directory (rows<T, Pairs>). T
+// provides V, L, set1, load, loadn (first n lanes, rest zero), store, storen (first n lanes),
+// fmadd, min, max.
 #pragma once
 #include <algorithm>
 #include <cstdint>
