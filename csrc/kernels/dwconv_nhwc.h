@@ -4,8 +4,8 @@
 // (f32_dwconv_nhwc_pack_weights), so every tap is a contiguous channel vector like the pixels.
 // A microkernel computes a run of output rows of one image: vectorised along the channels (tails
 // masked), several output pixels (and with AVX-512 and a 3x3 kernel, two rows) per pass sharing
-// the loaded inputs and the weight vectors, out-of-bounds taps skipped. One microkernel per ISA (f32_dwconv_nhwc__avx512 ...); the driver splits the
-// N*out_h rows over the thread pool.
+// the loaded inputs and the weight vectors, out-of-bounds taps skipped. One microkernel per ISA
+// (f32_dwconv_nhwc__avx512 ...); the driver splits the N*out_h rows over the thread pool.
 #pragma once
 #include <cstdint>
 #include <vector>
