@@ -138,16 +138,20 @@ def test_concurrent_sessions_sharing_a_pool():
     assert not results, results[:5]
 
 
-def test_workers_sleep_between_runs():
-    """Within a run, a worker waits briefly with pause instructions for the next node's job; once
-    the run returns, it sleeps: the process uses (next to) no CPU while the session sits idle."""
+@pytest.mark.parametrize("spin", ["0", "1"])
+def test_workers_sleep_between_runs(spin):
+    """Workers never spin by default; with session.intra_op.allow_spinning = 1 a worker waits
+    briefly with pause instructions for the next node's job within a run. Either way, once the run
+    returns they sleep: the process uses (next to) no CPU while the session sits idle, and the
+    results do not depend on the setting."""
     rng = np.random.default_rng(1)
     b = numpy_helper.from_array(rng.standard_normal((256, 256)).astype(np.float32), "b")
     nodes = [helper.make_node("MatMul", ["a", "b"], ["t"]), helper.make_node("Relu", ["t"], ["r"]),
              helper.make_node("MatMul", ["r", "b"], ["y"])]
     g = helper.make_graph(nodes, "mm", [helper.make_tensor_value_info("a", F, [256, 256])],
                           [helper.make_tensor_value_info("y", F, [256, 256])], [b])
-    sess = fastinfer.Session(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), threads=2)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    sess = fastinfer.Session(model, threads=2, config={"session.intra_op.allow_spinning": spin})
     a = rng.standard_normal((256, 256)).astype(np.float32)
     for _ in range(5):
         y = sess.run(None, {"a": a})[0]
@@ -157,5 +161,11 @@ def test_workers_sleep_between_runs():
     # A worker spinning through the sleep would use about `wall` of CPU. (The reference below
     # comes after: numpy's BLAS threads spin a while after a product.)
     assert cpu < 0.2 * wall, f"{cpu:.3f} s of CPU over {wall:.3f} s idle"
+    np.testing.assert_array_equal(y, fastinfer.Session(model, threads=2).run(None, {"a": a})[0])
     w = numpy_helper.to_array(b).astype(np.float64)
     np.testing.assert_allclose(y, np.maximum(a @ w, 0) @ w, rtol=1e-4, atol=1e-2)
+
+
+def test_allow_spinning_takes_0_or_1():
+    with pytest.raises(fastinfer.InvalidArgument, match="allow_spinning"):
+        fastinfer.Session(small_cnn_model(), threads=2, config={"session.intra_op.allow_spinning": "yes"})

@@ -13,9 +13,10 @@ namespace {
 // are running before it sleeps (and a worker for the last chunks of a phase). A node's last chunk
 // on a worker can take longer than 50 us (ResNet-50's 1x1 convs at batch 1, 2 threads: 8 tasks of
 // 60-75 us); sleeping then costs a wake-up of 25-40 us. 200 against 50: ResNet-50 b1 t2 0.99x,
-// MobileNetV2 b1 t2 0.98x (wall, alternating processes, Zen 4). Between runs, workers never spin.
+// MobileNetV2 b1 t2 0.98x (wall, alternating processes, Zen 4). Workers never spin between jobs
+// unless a run allows it (kLingerUs).
 constexpr int kJoinSpinUs = 200;
-// The longest a worker waits with pause instructions for the next job of a run in progress
+// The longest a worker waits with pause instructions for the next job of a run that allows it
 // (ThreadPool::RunScope) before it sleeps. Between two nodes the caller runs the serial part of
 // the executor and any node too small to split (MobileNetV2's and SqueezeNet's take a few us to
 // some 100 us). At batch 1 on 2 threads against sleeping at once (in-process A/B, Zen 4 VM):

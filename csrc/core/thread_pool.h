@@ -1,6 +1,6 @@
 // ThreadPool: our own pool of worker threads (no OpenMP). `num_threads` counts the calling
-// thread, so a pool of 1 starts no thread at all. Idle workers sleep on a condition variable;
-// between runs they never spin (within one, see RunScope). One pool may serve several sessions
+// thread, so a pool of 1 starts no thread at all. Idle workers sleep on a condition variable and
+// never spin (unless a run allows it, see RunScope). One pool may serve several sessions
 // and several concurrent callers: each parallel_for is a job whose chunks the caller and any free
 // workers take from a shared counter, and the caller can always finish its own job alone, so
 // nested or concurrent calls never deadlock.
@@ -56,12 +56,13 @@ class ThreadPool {
   // The number of hardware threads, or 1.
   static int hardware_threads();
 
-  // Marks a session run on `pool` (nullptr or one thread: nothing) for its lifetime. While any
-  // run is in progress, a worker that finishes a job waits up to kLingerUs with pause
-  // instructions for the run's next one before it sleeps: a node's job then finds it awake, where
-  // a sleeping worker costs a wake-up of 25-40 us per node (SqueezeNet at batch 1 on 2 threads
-  // runs some 30 parallel nodes). Once the last run ends, workers go back to sleep at once, so
-  // nothing spins between runs.
+  // Marks a session run on `pool` (nullptr or one thread: nothing) for its lifetime; sessions
+  // make one only when allowed to spin (session.intra_op.allow_spinning = 1; off by default).
+  // While any such run is in progress, a worker that finishes a job waits up to kLingerUs with
+  // pause instructions for the run's next one before it sleeps: a node's job then finds it awake,
+  // where a sleeping worker costs a wake-up of 25-40 us per node (SqueezeNet at batch 1 on 2
+  // threads runs some 30 parallel nodes). Once the last run ends, workers go back to sleep at
+  // once, so nothing spins between runs.
   class RunScope {
    public:
     explicit RunScope(ThreadPool* pool) : pool_(pool && pool->num_threads() > 1 ? pool : nullptr) {

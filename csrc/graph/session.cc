@@ -17,6 +17,12 @@ int64_t now_ns() {
 Session::Session(std::shared_ptr<Graph> graph, const SessionOptions& opts)
     : graph_(std::move(graph)), profile_(opts.profile), created_ns_(now_ns()) {
   if (!graph_->prepared()) graph_->prepare();
+  // ONNX Runtime's key and meaning: "1" lets the pool's workers wait for work with pause
+  // instructions, here only while one of this session's runs is in progress (ThreadPool::RunScope).
+  const std::string spin = graph_->config(kAllowSpinningKey, "0");
+  FI_CHECK(spin == "0" || spin == "1", InvalidArgument, "session config ", kAllowSpinningKey, " must be \"0\" or \"1\", got \"",
+           spin, "\"");
+  spin_ = spin == "1";
   if (opts.pool) {
     pool_ = opts.pool;
   } else {
@@ -86,7 +92,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
     st->timings = &timings;
   }
   try {
-    ThreadPool::RunScope in_run(pool_.get());
+    ThreadPool::RunScope in_run(spin_ ? pool_.get() : nullptr);
     graph_->executor().run(*st, inputs, no_captures, outputs);
   } catch (...) {
     st->timings = nullptr;

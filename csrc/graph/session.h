@@ -12,6 +12,11 @@
 
 namespace fi {
 
+// Session config entry: "1" lets the pool's workers, between the nodes of a run, wait for the next
+// node's work with pause instructions (up to ThreadPool's linger time) instead of sleeping at once;
+// "0" (the default): they never spin. The key and meaning are ONNX Runtime's.
+constexpr const char* kAllowSpinningKey = "session.intra_op.allow_spinning";
+
 struct SessionOptions {
   int num_threads = 0;                 // 0 = the number of hardware threads
   std::shared_ptr<ThreadPool> pool;    // if set, used instead of a pool of our own
@@ -51,6 +56,7 @@ class Session {
   std::mutex mu_;
   std::vector<std::unique_ptr<RunState>> free_states_;
   bool profile_ = false;
+  bool spin_ = false;  // kAllowSpinningKey: workers linger within this session's runs
   int64_t created_ns_ = 0;
   int64_t runs_ = 0;
   std::vector<ProfileEvent> events_;  // guarded by mu_

@@ -45,7 +45,8 @@ enum In { kX = 0, kWe, kBe, kWd, kBd, kWp, kBp, kR, kInputs };
 constexpr int64_t kStepBytes = 384 * 1024;
 // Auto mode streams unless the halo rows the task split adds exceed this share of the rows. 0.3
 // lets a 7x7 block split in two stream (2 of 7 rows expanded twice) rather than run staged:
-// MobileNetV2's last 7x7 blocks at batch 1 on 2 threads 0.84-0.89x the time (Zen 4).
+// MobileNetV2's last 7x7 blocks at batch 1 on 2 threads 0.84-0.89x the time with the workers
+// lingering within runs (session.intra_op.allow_spinning = 1), 1.01-1.04x without (Zen 4).
 constexpr double kMaxHaloShare = 0.3;
 
 // One pointwise stage: packed W [K -> M], its bias, clamp and activation.
@@ -181,8 +182,8 @@ class NhwcDwBlockKernel : public OpKernel {
     // Tasks per image: one when the images alone keep the threads busy, else one per thread. Two
     // per thread would balance better but double the halo rows, which then push the 14x14 and
     // 28x28 blocks of MobileNetV2 at batch 1 on 2 threads past kMaxHaloShare into the staged
-    // mode, whose phase barriers cost more than the halo (those blocks 0.85-0.91x the time, the
-    // model 0.97x; Zen 4, workers kept awake within the run by the pool).
+    // mode, whose phase barriers cost more than the halo (those blocks 0.86-0.94x the time, the
+    // model 0.99x; with session.intra_op.allow_spinning = 1, 0.85-0.91x and 0.97x; Zen 4).
     r.splits = N >= threads ? 1 : std::min<int64_t>(OH, (threads + N - 1) / N);
     const int64_t halo = (r.dg.kh - 1) * r.dg.dil_h + 1 - r.dg.stride_h;
     const bool stream = mode_ == "stream" ||
