@@ -5,7 +5,7 @@
 namespace fi::kernels {
 
 void f32_dwconv_nhwc__avx2(const DwConvGeom& g, int64_t C, int64_t oy0, int64_t oy1, const float* x, const float* w,
-                             const float* bias, float lo, float hi, float* y) {
+                           const float* bias, float lo, float hi, float* y) {
   dwnhwc::rows<simd::Avx2Fma, false>(g, C, oy0, oy1, x, w, bias, lo, hi, y);
 }
 
