@@ -323,6 +323,29 @@ def test_conv_into_a_concat_buffer():
                                   **{"fi.out_channels": 11})).run(None, {"x": x, "p": p[..., :10]})
 
 
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (3, 2)])
+def test_conv_into_a_concat_buffer_chained(k, stride):
+    """At 2 threads a planned run hands the conv (1x1 GEMM, Winograd, implicit GEMM) to the
+    executor's chained job; P's channels are then copied in a phase of their own before it."""
+    r = np.random.default_rng(k + stride)
+    x = r.standard_normal((1, 32, 32, 32)).astype(np.float32)  # NHWC
+    wt = (r.standard_normal((48, 32, k, k)) / np.sqrt(32 * k * k)).astype(np.float32)
+    w = numpy_helper.from_array(wt, "w")
+    o = (32 + 2 * (k // 2) - k) // stride + 1
+    p = r.standard_normal((1, o, o, 80)).astype(np.float32)
+    pads = [k // 2] * 4
+    sess = fastinfer.Session(_single("NhwcConv", ["x", "w", "", "", "p"], [w], pads=pads, strides=[stride] * 2,
+                                     **{"fi.out_channels": 80, "fi.out_offset": 16}), threads=2)
+    conv = helper.make_model(helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=pads, strides=[stride] * 2)], "c",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w]), opset_imports=OPSETS[:1], ir_version=8)
+    want = p.copy()
+    want[..., 16:64] = _nhwc(run_ort(conv, {"x": _nchw(x)})[0])
+    for _ in range(3):  # the first run traces, the others run the plan
+        np.testing.assert_allclose(sess.run(None, {"x": x, "p": p})[0], want, rtol=1e-4, atol=1e-4)
+
+
 def test_concat_into():
     """ConcatInto copies its inputs into the buffer's copy at their offsets, along any axis; counts and
     shapes that do not fit raise."""

@@ -9,6 +9,7 @@ import os
 import sys
 
 import fastinfer
+from fastinfer import _core
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -303,3 +304,15 @@ def test_second_form_from_the_first(form, small_first):
             np.testing.assert_array_equal(got, want)
         else:
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c,hw", [(48, 20), (64, 12), (64, 28), (16, 7)])
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_every_slot_has_its_scratch(c, hw, threads):
+    # A job may hold more threads than the conv has tasks (the shared input transforms, or a chained
+    # job with other nodes' tasks), and any of them may run a task: each slot below the thread count
+    # needs its own part of the scratch (sized for the tasks alone, a 20x20 layer on 3 threads wrote
+    # past it).
+    for slot in range(threads):
+        same, canary = _core.testing.winograd_nhwc_slot_check(c, hw, threads, slot)
+        assert same and canary, (slot, same, canary)

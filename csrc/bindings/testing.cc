@@ -3,6 +3,8 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <cmath>
+#include <random>
 #include <stdexcept>
 #include <tuple>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "graph/memory_planner.h"
+#include "kernels/winograd_nhwc.h"
 
 namespace py = pybind11;
 
@@ -85,8 +88,10 @@ void bind_testing(py::module_& m) {
   // Runs parallel_phases over the phases' sizes `n` `repeat` times (a little work per index; an
   // exception at index throw_at of the last phase when >= 0) and checks what stages rely on.
   // Returns (every index of every phase ran exactly once, the number of chunks that started
-  // before the phase before had finished, the number of slot conflicts).
-  t.def("pool_phases_check", [](int threads, std::vector<int64_t> n, int64_t grain, int repeat, int64_t throw_at) {
+  // before the phase before had finished, the number of slot conflicts). affine: each thread's
+  // own ranges first (the executor's chained jobs).
+  t.def("pool_phases_check", [](int threads, std::vector<int64_t> n, int64_t grain, int repeat, int64_t throw_at,
+                                bool affine) {
     py::gil_scoped_release nogil;
     fi::ThreadPool pool(threads);
     const int phases = int(n.size());
@@ -109,10 +114,41 @@ void bind_testing(py::module_& m) {
         if (slot >= 0 && slot < threads) busy[size_t(slot)].store(0);
         finished[size_t(p)] += e - b;
         if (p == phases - 1 && throw_at >= b && throw_at < e) throw std::runtime_error("boom");
-      });
+      }, affine);
       for (size_t p = 0; p < n.size(); ++p)
         for (auto& v : seen[p]) once &= v.load() == 1;
     }
     return std::make_tuple(once, early.load(), conflicts.load());
-  }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("repeat") = 1, py::arg("throw_at") = -1);
+  }, py::arg("threads"), py::arg("n"), py::arg("grain") = 1, py::arg("repeat") = 1, py::arg("throw_at") = -1,
+     py::arg("affine") = false);
+  // Channels-last Winograd's tasks with the scratch f32_winograd_nhwc_scratch_size gives for
+  // `threads`, followed by a canary: phase 0 on slot 0, then every phase-1 task on `slot` (any
+  // slot below threads may run one). Returns (Y equals a run on slot 0, the canary is intact).
+  t.def("winograd_nhwc_slot_check", [](int64_t c, int64_t hw, int threads, int slot) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.f, 0.1f);
+    std::vector<float> w(size_t(c * c * 9)), x(size_t(hw * hw * c));
+    for (float& v : w) v = nd(rng);
+    for (float& v : x) v = nd(rng);
+    const fi::kernels::F32WinogradNhwcPlan plan = fi::kernels::f32_winograd_nhwc_plan(w.data(), c, c, 4);
+    fi::kernels::WinogradNhwcGeom g;
+    g.n = 1, g.in_h = g.in_w = g.out_h = g.out_w = hw, g.pad_top = g.pad_left = 1;
+    const size_t floats = fi::kernels::f32_winograd_nhwc_scratch_size(plan, g, threads);
+    constexpr size_t kCanary = 4096;
+    auto run = [&](int s, std::vector<float>& y, bool& canary_ok) {
+      std::vector<float> scratch(floats + kCanary, 12345.f);
+      const fi::kernels::F32WinogradNhwcTasks tasks(plan, g, x.data(), nullptr, nullptr, -INFINITY, INFINITY, y.data(),
+                                                    scratch.data(), threads);
+      if (tasks.n(0) > 0) tasks.run(0, 0, 0, tasks.n(0));
+      for (int64_t i = 0; i < tasks.n(1); ++i) tasks.run(1, s, i, i + 1);
+      canary_ok = true;
+      for (size_t i = floats; i < scratch.size(); ++i) canary_ok &= scratch[i] == 12345.f;
+    };
+    std::vector<float> y0(x.size()), y1(x.size());
+    bool ok0 = false, ok1 = false;
+    run(0, y0, ok0);
+    run(slot, y1, ok1);
+    return std::make_tuple(y0 == y1, ok0 && ok1);
+  }, py::arg("c"), py::arg("hw"), py::arg("threads"), py::arg("slot"));
 }
+

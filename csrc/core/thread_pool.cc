@@ -39,6 +39,9 @@ struct ThreadPool::Job {
   int phases;
   int64_t n[kMaxPhases], grain[kMaxPhases];
   int64_t divisor;  // a chunk takes max(grain, remaining / divisor) items
+  int threads;
+  bool affine;
+  std::unique_ptr<std::atomic<int64_t>[]> own;  // affine: [phase * threads + slot] next item of slot's range
   std::atomic<int64_t> next[kMaxPhases];
   std::atomic<int64_t> done[kMaxPhases];  // items finished
   std::atomic<int> attached{0};           // workers currently inside run_chunks for this job
@@ -47,15 +50,19 @@ struct ThreadPool::Job {
   std::condition_variable cv;
   std::exception_ptr error;
   Job(FunctionRef<void(int, int, int64_t, int64_t)> f, int phases_, const int64_t* n_, const int64_t* grain_,
-      int threads)
-      : fn(f), phases(phases_), divisor(2 * int64_t(threads)) {
+      int threads_, bool affine_)
+      : fn(f), phases(phases_), divisor(2 * int64_t(threads_)), threads(threads_), affine(affine_) {
+    if (affine) own.reset(new std::atomic<int64_t>[size_t(phases * threads)]);
     for (int p = 0; p < phases; ++p) {
       n[p] = std::max<int64_t>(0, n_[p]);
       grain[p] = std::max<int64_t>(1, grain_[p]);
       next[p].store(0, std::memory_order_relaxed);
       done[p].store(0, std::memory_order_relaxed);
+      if (affine)
+        for (int s = 0; s < threads; ++s) own[size_t(p * threads + s)].store(range_begin(p, s), std::memory_order_relaxed);
     }
   }
+  int64_t range_begin(int p, int s) const { return n[p] * s / threads; }
   bool phase_done(int p) const { return done[p].load(std::memory_order_acquire) == n[p]; }
 };
 
@@ -94,9 +101,36 @@ void ThreadPool::wait_phase(Job& job, int p) {
   job.cv.wait(lk, [&] { return job.phase_done(p); });
 }
 
+void ThreadPool::run_chunk(Job& job, int p, int slot, int64_t b, int64_t e) {
+  try {
+    job.fn(p, slot, b, e);
+  } catch (...) {
+    std::lock_guard<std::mutex> lk(job.mu);
+    if (!job.error) job.error = std::current_exception();
+  }
+  if (job.done[p].fetch_add(e - b, std::memory_order_acq_rel) + (e - b) == job.n[p]) {
+    std::lock_guard<std::mutex> lk(job.mu);
+    job.cv.notify_all();
+  }
+}
+
 void ThreadPool::run_chunks(Job& job, int slot) {
   for (int p = 0; p < job.phases; ++p) {
     if (p > 0) wait_phase(job, p - 1);
+    if (job.affine) {
+      // Its own range first, then what is left of the others' (from their fronts).
+      for (int i = 0; i < job.threads; ++i) {
+        const int s = (slot + i) % job.threads;
+        const int64_t end = job.range_begin(p, s + 1);
+        std::atomic<int64_t>& pos = job.own[size_t(p * job.threads + s)];
+        for (;;) {
+          const int64_t b = pos.fetch_add(job.grain[p], std::memory_order_relaxed);
+          if (b >= end) break;
+          run_chunk(job, p, slot, b, std::min(end, b + job.grain[p]));
+        }
+      }
+      continue;
+    }
     for (;;) {
       int64_t b = job.next[p].load(std::memory_order_relaxed), take;
       do {
@@ -104,16 +138,7 @@ void ThreadPool::run_chunks(Job& job, int slot) {
         take = std::min(job.n[p] - b, std::max(job.grain[p], (job.n[p] - b) / job.divisor));
       } while (!job.next[p].compare_exchange_weak(b, b + take, std::memory_order_relaxed));
       if (b >= job.n[p]) break;
-      try {
-        job.fn(p, slot, b, b + take);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(job.mu);
-        if (!job.error) job.error = std::current_exception();
-      }
-      if (job.done[p].fetch_add(take, std::memory_order_acq_rel) + take == job.n[p]) {
-        std::lock_guard<std::mutex> lk(job.mu);
-        job.cv.notify_all();
-      }
+      run_chunk(job, p, slot, b, b + take);
     }
   }
 }
@@ -159,7 +184,7 @@ void ThreadPool::parallel_for_slots(int64_t n, int64_t grain, FunctionRef<void(i
 }
 
 void ThreadPool::parallel_phases(int phases, const int64_t* n, const int64_t* grain,
-                                 FunctionRef<void(int, int, int64_t, int64_t)> fn) {
+                                 FunctionRef<void(int, int, int64_t, int64_t)> fn, bool affine) {
   FI_CHECK(phases >= 1 && phases <= kMaxPhases, InvalidArgument, "parallel_phases: 1 to ", kMaxPhases,
            " phases, got ", phases);
   // Helpers: at most one queue entry per other thread (so slots stay below num_threads), and none
@@ -171,7 +196,7 @@ void ThreadPool::parallel_phases(int phases, const int64_t* n, const int64_t* gr
       if (n[p] > 0) fn(p, 0, 0, n[p]);
     return;
   }
-  Job job(fn, phases, n, grain, num_threads_);
+  Job job(fn, phases, n, grain, num_threads_, affine);
   const int helpers = int(std::min<int64_t>(most, num_threads_ - 1));
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -218,11 +243,11 @@ void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<
 }
 
 void parallel_phases(ThreadPool* pool, int phases, const int64_t* n, const int64_t* grain,
-                     FunctionRef<void(int, int, int64_t, int64_t)> fn) {
+                     FunctionRef<void(int, int, int64_t, int64_t)> fn, bool affine) {
   FI_CHECK(phases >= 1 && phases <= ThreadPool::kMaxPhases, InvalidArgument, "parallel_phases: 1 to ",
            ThreadPool::kMaxPhases, " phases, got ", phases);
   if (pool && pool->num_threads() > 1) {
-    pool->parallel_phases(phases, n, grain, fn);
+    pool->parallel_phases(phases, n, grain, fn, affine);
     return;
   }
   for (int p = 0; p < phases; ++p)

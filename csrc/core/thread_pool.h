@@ -48,10 +48,14 @@ class ThreadPool {
   // least grain[p], every chunk of phase p finished before any of phase p + 1 starts (each phase
   // may read what the one before wrote). The workers it wakes stay with the job between phases
   // (waiting on the last chunks of a phase as the caller's join does), so a node of dependent
-  // stages pays one wake-up, not one per stage. At most kMaxPhases.
-  static constexpr int kMaxPhases = 4;
+  // stages pays one wake-up, not one per stage. At most kMaxPhases (the executor chains several
+  // nodes' phases into one job).
+  // affine: each thread owns an equal contiguous range of every phase and takes from the others'
+  // only when its own is done, so the thread that wrote part of one phase's output mostly reads
+  // it back in the next (from its own L2); else chunks go to whichever thread asks first.
+  static constexpr int kMaxPhases = 32;
   void parallel_phases(int phases, const int64_t* n, const int64_t* grain,
-                       FunctionRef<void(int, int, int64_t, int64_t)> fn);
+                       FunctionRef<void(int, int, int64_t, int64_t)> fn, bool affine = false);
 
   // The number of hardware threads, or 1.
   static int hardware_threads();
@@ -83,6 +87,7 @@ class ThreadPool {
   void worker_loop();
   void linger() const;
   static void run_chunks(Job& job, int slot);
+  static void run_chunk(Job& job, int phase, int slot, int64_t begin, int64_t end);
   static void wait_phase(Job& job, int phase);
   static bool job_finished(const Job& job);
 
@@ -100,7 +105,7 @@ class ThreadPool {
 void parallel_for(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 void parallel_for_slots(ThreadPool* pool, int64_t n, int64_t grain, FunctionRef<void(int, int64_t, int64_t)> fn);
 void parallel_phases(ThreadPool* pool, int phases, const int64_t* n, const int64_t* grain,
-                     FunctionRef<void(int, int, int64_t, int64_t)> fn);
+                     FunctionRef<void(int, int, int64_t, int64_t)> fn, bool affine = false);
 
 // Work below about this many flops (some 20 us of GEMM on one core) runs inline: waking a worker
 // would not pay. Kernels pass it to their split decisions (memory-bound ones divide it). Measured

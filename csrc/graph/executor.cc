@@ -11,7 +11,21 @@ namespace fi {
 
 namespace {
 constexpr int kNeverRelease = 1 << 30;
+
+// Runs f, and an exception it throws comes out as an fi error that names the node.
+template <class F>
+auto naming_node(const Node& node, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    rethrow_with_prefix(e, node.where());
+  } catch (const std::bad_alloc&) {
+    throw RuntimeError(node.where() + "out of memory");
+  } catch (const std::exception& e) {
+    throw RuntimeError(node.where() + e.what());
+  }
 }
+}  // namespace
 
 void AlignedBuffer::reserve(size_t bytes) {
   if (bytes <= capacity) return;
@@ -150,19 +164,21 @@ void Executor::run_node(RunState& st, const Node& node) const {
   KernelContext ctx(st, node);
   st.scratch_used = 0;
   st.scratch_peak = 0;
-  try {
-    node.kernel->compute(ctx);
-  } catch (const Error& e) {
-    rethrow_with_prefix(e, node.where());
-  } catch (const std::bad_alloc&) {
-    throw RuntimeError(node.where() + "out of memory");
-  } catch (const std::exception& e) {
-    throw RuntimeError(node.where() + e.what());
-  }
-  if (!st.scratch_overflow.empty()) {  // grow once so the next run needs no extra block
+  naming_node(node, [&] { node.kernel->compute(ctx); });
+  end_scratch(st);
+  finish_node(st, node);
+}
+
+// Scratch taken past the buffer this time: grow it once so the next run needs no extra block.
+void Executor::end_scratch(RunState& st) const {
+  if (!st.scratch_overflow.empty()) {
     st.scratch_overflow.clear();
     st.scratch.reserve(st.scratch_peak);
   }
+}
+
+// After a node's work: its outputs are there, and the values it was the last to read are let go.
+void Executor::finish_node(RunState& st, const Node& node) const {
   for (size_t o = 0; o < node.outputs.size(); ++o) {
     int v = node.outputs[o];
     if (v < 0) continue;
@@ -177,6 +193,65 @@ void Executor::run_node(RunState& st, const Node& node) const {
   };
   for (int v : node.inputs) release(v);
   for (int v : node.implicit_inputs) release(v);
+}
+
+// Queues the node's work for the chained job when its kernel defers it (false: it did nothing).
+// The scratch of every queued node stays taken until the job has run.
+bool Executor::defer_node(RunState& st, const Node& node) const {
+  if (st.pending_phases + DeferredWork::kMaxPhases > ThreadPool::kMaxPhases) run_pending(st);
+  if (st.pending.empty()) {
+    st.scratch_used = 0;
+    st.scratch_peak = 0;
+  }
+  KernelContext ctx(st, node);
+  DeferredWork work;
+  if (!naming_node(node, [&] { return node.kernel->defer(ctx, work); })) return false;
+  FI_CHECK(work.phases >= 0 && work.phases <= DeferredWork::kMaxPhases && (work.phases == 0 || work.fn), RuntimeError,
+           node.where(), "deferred work of ", work.phases, " phases");
+  const bool ends = work.ends_chain;
+  st.pending_phases += work.phases;
+  st.pending.push_back({&node, std::move(work)});
+  if (ends) run_pending(st);
+  return true;
+}
+
+// The queued nodes' phases, in order, as one job: a worker woken for the first node's tasks
+// stays for the others' (waiting, as parallel_phases does, only on tasks still running).
+void Executor::run_pending(RunState& st) const {
+  if (st.pending.empty()) return;
+  int64_t n[ThreadPool::kMaxPhases], grain[ThreadPool::kMaxPhases];
+  int owner[ThreadPool::kMaxPhases], local[ThreadPool::kMaxPhases];
+  int phases = 0;
+  for (size_t i = 0; i < st.pending.size(); ++i) {
+    const DeferredWork& w = st.pending[i].work;
+    for (int p = 0; p < w.phases; ++p, ++phases) {
+      n[phases] = w.n[p];
+      grain[phases] = w.grain[p];
+      owner[phases] = int(i);
+      local[phases] = p;
+    }
+  }
+  try {
+    if (phases > 0)
+      parallel_phases(st.pool, phases, n, grain, [&](int phase, int slot, int64_t b, int64_t e) {
+        const RunState::Pending& q = st.pending[size_t(owner[phase])];
+        naming_node(*q.node, [&] { q.work.fn(local[phase], slot, b, e); });
+      }, /*affine=*/st.pending.size() > 1);  // a lone node keeps its usual schedule
+    for (RunState::Pending& q : st.pending) {
+      if (q.work.finish) {
+        KernelContext ctx(st, *q.node);
+        naming_node(*q.node, [&] { q.work.finish(ctx); });
+      }
+      finish_node(st, *q.node);
+    }
+  } catch (...) {
+    st.pending.clear();
+    st.pending_phases = 0;
+    throw;
+  }
+  st.pending.clear();
+  st.pending_phases = 0;
+  end_scratch(st);
 }
 
 void Executor::finish_trace(RunState& st) const {
@@ -260,9 +335,15 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
     st.arena.reserve(st.plan->arena_bytes);
   }
   const auto& nodes = g_.nodes();
+  // Chained jobs only on a planned run (the trace allocates and frees as it goes) and not while
+  // profiling (which times each node on its own).
+  const bool chain = st.pool && st.pool->num_threads() > 1 && !st.tracing && !st.timings &&
+                     g_.config(kChainNodesKey, "1") != "0";
   try {
     for (size_t k = 0; k < nodes.size(); ++k) {
       st.step = int(k);
+      if (chain && defer_node(st, nodes[k])) continue;
+      run_pending(st);
       if (st.timings) {
         auto t0 = std::chrono::steady_clock::now();
         run_node(st, nodes[k]);
@@ -273,7 +354,10 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
         run_node(st, nodes[k]);
       }
     }
+    run_pending(st);
   } catch (...) {
+    st.pending.clear();
+    st.pending_phases = 0;
     for (auto& t : st.values) t.reset();
     throw;
   }
@@ -291,6 +375,11 @@ void Executor::run(RunState& st, const std::vector<Tensor>& inputs, const std::v
   if (st.tracing) finish_trace(st);
   st.tracing = false;
   st.plan.reset();
+}
+
+void run_deferred(const DeferredWork& work, KernelContext& ctx, ThreadPool* pool) {
+  if (work.phases > 0) parallel_phases(pool, work.phases, work.n, work.grain, work.fn);
+  if (work.finish) work.finish(ctx);
 }
 
 // ---- KernelContext (declared in ops/kernel.h) ---------------------------------------------------

@@ -17,11 +17,16 @@
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "ops/kernel.h"
 
 namespace fi {
 
 class Graph;
 struct Node;
+
+// Session config: "1" (default) runs consecutive nodes that defer their work (OpKernel::defer)
+// as the phases of one pool job at 2+ threads; "0" runs every node on its own.
+constexpr const char* kChainNodesKey = "session.fastinfer.chain_nodes";
 
 struct Plan {
   std::vector<int64_t> key;       // input-shape signature
@@ -69,6 +74,13 @@ struct RunState {
   std::unordered_map<const Graph*, std::unique_ptr<RunState>> substates;
   int step = 0;
   std::vector<NodeTiming>* timings = nullptr;  // set while profiling: each node's time is appended
+  // Nodes whose work is deferred to the next chained job, in graph order.
+  struct Pending {
+    const Node* node;
+    DeferredWork work;
+  };
+  std::vector<Pending> pending;
+  int pending_phases = 0;
 };
 
 class Executor {
@@ -91,6 +103,10 @@ class Executor {
  private:
   void bind(RunState& st, const std::vector<Tensor>& inputs, const std::vector<Tensor>& captured) const;
   void run_node(RunState& st, const Node& node) const;
+  bool defer_node(RunState& st, const Node& node) const;
+  void run_pending(RunState& st) const;
+  void finish_node(RunState& st, const Node& node) const;
+  void end_scratch(RunState& st) const;
   void finish_trace(RunState& st) const;
   std::shared_ptr<const Plan> find_plan(const std::vector<int64_t>& key) const;
 

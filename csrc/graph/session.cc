@@ -23,6 +23,9 @@ Session::Session(std::shared_ptr<Graph> graph, const SessionOptions& opts)
   FI_CHECK(spin == "0" || spin == "1", InvalidArgument, "session config ", kAllowSpinningKey, " must be \"0\" or \"1\", got \"",
            spin, "\"");
   spin_ = spin == "1";
+  const std::string chain = graph_->config(kChainNodesKey, "1");
+  FI_CHECK(chain == "0" || chain == "1", InvalidArgument, "session config ", kChainNodesKey, " must be \"0\" or \"1\", got \"",
+           chain, "\"");
   if (opts.pool) {
     pool_ = opts.pool;
   } else {

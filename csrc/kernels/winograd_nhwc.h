@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -119,5 +120,27 @@ size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const Winogr
 bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
                             const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
                             float* scratch, ThreadPool* pool, Activation act = Activation::None);
+
+// The same conv cut into the two phases of a job of the caller's own (OpKernel::defer): run(phase,
+// slot, begin, end) over [0, n(phase)), every chunk of phase 0 before any of phase 1, slot below
+// `threads` (the scratch is sized for them); ok() is false once a tile held a value Winograd
+// rejects (Y then partly written, as above).
+class F32WinogradNhwcTasks {
+ public:
+  F32WinogradNhwcTasks(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x, const float* bias,
+                       const float* residual, float clamp_min, float clamp_max, float* y, float* scratch, int threads,
+                       Activation act = Activation::None);
+  ~F32WinogradNhwcTasks();
+  F32WinogradNhwcTasks(const F32WinogradNhwcTasks&) = delete;
+  F32WinogradNhwcTasks& operator=(const F32WinogradNhwcTasks&) = delete;
+  int64_t n(int phase) const;
+  int64_t grain(int phase) const;
+  void run(int phase, int slot, int64_t begin, int64_t end) const;
+  bool ok() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace fi::kernels

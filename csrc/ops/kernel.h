@@ -9,6 +9,7 @@
 // arena (or the heap) so kernels never allocate their outputs themselves.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,25 @@ struct StaticInput {
   }
 };
 
+// A node's work handed to the executor instead of run inside compute (OpKernel::defer): the
+// phases of one pool job, as ThreadPool::parallel_phases runs them. fn(phase, slot, begin, end)
+// reads the node's inputs and writes its outputs only inside those tasks; it owns whatever
+// state it needs (it runs after defer has returned) and never uses the pool itself. finish, when set, runs on the calling thread
+// once the job is done (a check that may recompute the output serially); ends_chain: nothing
+// after this node may run in the same job (finish may still change its output).
+struct DeferredWork {
+  static constexpr int kMaxPhases = 4;
+  int phases = 0;
+  int64_t n[kMaxPhases] = {}, grain[kMaxPhases] = {};
+  std::function<void(int, int, int64_t, int64_t)> fn;
+  std::function<void(KernelContext&)> finish;
+  bool ends_chain = false;
+};
+
+// Runs `work` now (compute's path for a kernel that also defers): its phases on `pool` (or
+// inline when null), then finish.
+void run_deferred(const DeferredWork& work, KernelContext& ctx, ThreadPool* pool);
+
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
@@ -86,6 +106,19 @@ class OpKernel {
   virtual bool reads_constant_input(int i) const {
     (void)i;
     return true;
+  }
+  // At 2+ threads the executor runs consecutive nodes that defer their work as the phases of one
+  // pool job: the workers woken for the first stay for the rest (one wake-up, not one per node;
+  // a wake-up costs 15-40 us on a VM whose idle vCPU halts, a small node at batch 1 20-100 us).
+  // defer either returns false having done nothing (this node runs through compute, after the
+  // pending job), or checks its inputs' shapes as compute would, takes its outputs and fills
+  // `work`. It must not read input data (earlier nodes' tasks have not run yet), and only work
+  // that splits over the threads is worth deferring: a phase of one task keeps the other
+  // threads waiting.
+  virtual bool defer(KernelContext& ctx, DeferredWork& work) const {
+    (void)ctx;
+    (void)work;
+    return false;
   }
   // How this kernel runs for inputs like these, for `fastinfer inspect`: e.g. the microkernel it
   // picks ("f32_gemm_8x32__avx512 packed B"). Empty when there is nothing to add to the op type.

@@ -60,7 +60,10 @@ Blocking make_blocking(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, 
   b.slice_cols = ceil_div(panels, slices) * nr;
   b.slices = ceil_div(p.m, b.slice_cols);
   b.tasks = b.blocks * b.slices;
-  b.slots = std::max<int64_t>(1, std::min<int64_t>(threads, b.tasks));
+  // Every thread of the job gets a slot: a job may hold more threads than this conv has tasks
+  // (the shared-V phase has one item per tile, a chained job the other nodes' tasks; slots for
+  // the tasks alone let a 20x20 layer on 3 threads write past the scratch).
+  b.slots = threads;
   b.slot_floats = size_t(p.points() * tb * (p.c + std::min(p.m, b.slice_cols)));
   if (p.compact()) b.slot_floats += size_t(p.c * b.slice_cols);  // one U_xi's columns
   return b;
@@ -194,26 +197,33 @@ size_t f32_winograd_nhwc_scratch_size(const F32WinogradNhwcPlan& p, const Winogr
   return shared_v_floats(b, p.points(), p.c) + size_t(b.slots) * slot_floats(b, p.points(), p.c);
 }
 
-bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
-                            const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
-                            float* scratch, ThreadPool* pool, Activation act) {
-  const int threads = pool ? pool->num_threads() : 1;
-  const Blocking b = make_blocking(p, g, threads);
-  if (b.tiles == 0 || p.m == 0) return true;
-  const F32WinogradNhwcKernel& tr = select_f32_winograd_nhwc(p.tile);
-  const int a2 = p.points(), T = p.tile;
-  const int64_t C = p.c, M = p.m, tb = b.tb, per_image = b.tiles_h * b.tiles_w;
-  const int64_t ldy = g.y_stride > 0 ? g.y_stride : M;
-  const Epilogue plain;
-  std::atomic<bool> bad{false};
-  const TapSums& sums = tap_sums();
-  const bool shared = b.slices > 1;
-  float* shared_v = scratch;
-  float* slots = scratch + shared_v_floats(b, a2, C);
-  const size_t per_slot = slot_floats(b, a2, C);
+struct F32WinogradNhwcTasks::Impl {
+  const F32WinogradNhwcPlan& p;
+  WinogradNhwcGeom g;
+  const float *x, *bias, *residual;
+  float lo, hi;
+  float* y;
+  Activation act;
+  Blocking b;
+  const F32WinogradNhwcKernel& tr;
+  const TapSums& sums;
+  int a2, T;
+  int64_t C, M, tb, per_image, ldy;
+  bool shared;
+  float *shared_v, *slots;
+  size_t per_slot;
+  mutable std::atomic<bool> bad{false};
+
+  Impl(const F32WinogradNhwcPlan& p_, const WinogradNhwcGeom& g_, const float* x_, const float* bias_,
+       const float* residual_, float lo_, float hi_, float* y_, float* scratch, int threads, Activation act_)
+      : p(p_), g(g_), x(x_), bias(bias_), residual(residual_), lo(lo_), hi(hi_), y(y_), act(act_),
+        b(make_blocking(p_, g_, threads)), tr(select_f32_winograd_nhwc(p_.tile)), sums(tap_sums()),
+        a2(p_.points()), T(p_.tile), C(p_.c), M(p_.m), tb(b.tb), per_image(b.tiles_h * b.tiles_w),
+        ldy(g_.y_stride > 0 ? g_.y_stride : p_.m), shared(b.slices > 1), shared_v(scratch),
+        slots(scratch + shared_v_floats(b, a2, C)), per_slot(slot_floats(b, a2, C)) {}
 
   // V [alpha^2][tb][C] of tiles [i0, i1) of block blk; false when a tile holds a value Winograd rejects.
-  auto input_tiles = [&](int64_t blk, int64_t i0, int64_t i1, float* v) {
+  bool input_tiles(int64_t blk, int64_t i0, int64_t i1, float* v) const {
     bool ok = true;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = blk * tb + i, img = t / per_image, ty = (t / b.tiles_w) % b.tiles_h, tx = t % b.tiles_w;
@@ -221,9 +231,11 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
                      v + i * C, tb * C);
     }
     return ok;
-  };
+  }
+
   // The alpha^2 GEMMs of block blk over output channels [m0, m0 + mc), then the output transforms.
-  auto gemm_output = [&](int64_t blk, int64_t m0, int64_t mc, const float* v, float* mt, float* uxi) {
+  void gemm_output(int64_t blk, int64_t m0, int64_t mc, const float* v, float* mt, float* uxi) const {
+    const Epilogue plain;
     const int64_t first = blk * tb, nt = std::min(tb, b.tiles - first);
     for (int xi = 0; xi < a2; ++xi) {
       if (!p.compact()) {
@@ -247,8 +259,8 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
     st.ldy = ldy;
     st.ldr = M;
     st.bias = bias ? bias + m0 : nullptr;
-    st.lo = clamp_min;
-    st.hi = clamp_max;
+    st.lo = lo;
+    st.hi = hi;
     for (int64_t i = 0; i < nt; ++i) {
       const int64_t t = first + i, img = t / per_image, oy = (t / b.tiles_w) % b.tiles_h * T, ox = t % b.tiles_w * T;
       const int64_t pix = (img * g.out_h + oy) * g.out_w + ox, off = pix * ldy + m0;
@@ -262,10 +274,10 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
             for (int w = 0; w < cols; ++w) f32_activation(act, yr + w * ldy, yr + w * ldy, mc);
         }
     }
-  };
+  }
+
   // Phase 0 (shared V only): the input transforms, by tile; phase 1: the (block, slice) tasks.
-  const int64_t n[2] = {shared ? b.blocks * tb : 0, b.tasks}, grain[2] = {4, 1};
-  parallel_phases(pool, 2, n, grain, [&](int phase, int slot, int64_t t0, int64_t t1) {
+  void run(int phase, int slot, int64_t t0, int64_t t1) const {
     if (phase == 0) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t blk = t / tb, i = t % tb;
@@ -288,8 +300,34 @@ bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom
       }
       gemm_output(blk, m0, mc, v, mt, uxi);
     }
-  });
-  return !bad.load();
+  }
+};
+
+F32WinogradNhwcTasks::F32WinogradNhwcTasks(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
+                                           const float* bias, const float* residual, float clamp_min, float clamp_max,
+                                           float* y, float* scratch, int threads, Activation act)
+    : impl_(std::make_unique<Impl>(p, g, x, bias, residual, clamp_min, clamp_max, y, scratch, threads, act)) {}
+F32WinogradNhwcTasks::~F32WinogradNhwcTasks() = default;
+
+int64_t F32WinogradNhwcTasks::n(int phase) const {
+  const Blocking& b = impl_->b;
+  if (b.tiles == 0 || impl_->M == 0) return 0;
+  return phase == 0 ? (impl_->shared ? b.blocks * b.tb : 0) : b.tasks;
+}
+int64_t F32WinogradNhwcTasks::grain(int phase) const { return phase == 0 ? 4 : 1; }
+void F32WinogradNhwcTasks::run(int phase, int slot, int64_t begin, int64_t end) const {
+  impl_->run(phase, slot, begin, end);
+}
+bool F32WinogradNhwcTasks::ok() const { return !impl_->bad.load(); }
+
+bool f32_winograd_nhwc_conv(const F32WinogradNhwcPlan& p, const WinogradNhwcGeom& g, const float* x,
+                            const float* bias, const float* residual, float clamp_min, float clamp_max, float* y,
+                            float* scratch, ThreadPool* pool, Activation act) {
+  const F32WinogradNhwcTasks tasks(p, g, x, bias, residual, clamp_min, clamp_max, y, scratch,
+                                   pool ? pool->num_threads() : 1, act);
+  const int64_t n[2] = {tasks.n(0), tasks.n(1)}, grain[2] = {tasks.grain(0), tasks.grain(1)};
+  parallel_phases(pool, 2, n, grain, [&](int phase, int slot, int64_t t0, int64_t t1) { tasks.run(phase, slot, t0, t1); });
+  return tasks.ok();
 }
 
 }  // namespace fi::kernels

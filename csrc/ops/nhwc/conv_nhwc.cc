@@ -157,38 +157,17 @@ class NhwcConvKernel : public OpKernel {
   int inplace_input() const override { return out_channels_ > 0 ? 4 : depthwise_ ? -1 : 3; }
 
   void compute(KernelContext& ctx) const override {
-    const Tensor& X = ctx.in(0);
-    const Tensor* B = ctx.input(2);
-    const Tensor* R = ctx.input(3);
-    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, "NhwcConv: X must be float32 ",
-             nchw_input_ ? "NCHW" : "NHWC", ", got ", dtype_name(X.dtype()), " ", X.shape().str());
-    const int64_t N = X.dim(0), M = wshape_[0];
-    const int64_t C = X.dim(nchw_input_ ? 1 : 3), H = X.dim(nchw_input_ ? 2 : 1), W = X.dim(nchw_input_ ? 3 : 2);
-    nn::ConvGeom g = nn::conv_geometry(attrs_, Shape{N, C, H, W}, wshape_, "NhwcConv");
-    FI_CHECK(wshape_[1] * attrs_.group == C, InvalidArgument, "NhwcConv: X has ", C, " channels, W is ",
-             wshape_.str(), " with group ", attrs_.group);
-    FI_CHECK(!B || (B->dtype() == DataType::Float && B->rank() == 1 && B->dim(0) == M), InvalidArgument,
-             "NhwcConv: B must be float32 [", M, "]");
-    const int64_t OH = g.out[0], OW = g.out[1];
-    const Shape rs{N, OH, OW, M};
-    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == rs), InvalidArgument,
-             "NhwcConv: fused residual of shape ", R ? R->shape().str() : "", " does not match the output ", rs.str());
-    // Into a channel Concat's buffer (fi.out_channels): Y has all its channels, this conv writes
-    // [out_offset, out_offset + M) of each pixel, the rest comes from P (input 4: the buffer as the
-    // convs before this one left it), in place when the planner let Y take P's memory.
-    const int64_t ldy = out_channels_ > 0 ? out_channels_ : M;
-    const Shape ys{N, OH, OW, ldy};
-    const Tensor* P = ctx.input(4);
-    FI_CHECK(!P || (P->dtype() == DataType::Float && P->shape() == ys), InvalidArgument,
-             "NhwcConv: the buffer it writes into has shape ", P ? P->shape().str() : "", ", not the output's ",
-             ys.str());
-    Tensor& Y = ctx.output(0, DataType::Float, ys);
+    const Call c = check(ctx);
+    Tensor& Y = ctx.output(0, DataType::Float, Shape{c.N, c.OH, c.OW, c.ldy});
     if (Y.numel() == 0) return;
-    if (P && P->data<float>() != Y.data<float>())
-      std::memcpy(Y.data<float>(), P->data<float>(), size_t(Y.numel()) * sizeof(float));
-    const float* x = X.data<float>();
+    if (c.P && c.P->data<float>() != Y.data<float>())
+      std::memcpy(Y.data<float>(), c.P->data<float>(), size_t(Y.numel()) * sizeof(float));
     float* y = Y.data<float>() + out_offset_;
-    const float* bias = B ? B->data<float>() : nullptr;
+    const float* x = c.x;
+    const nn::ConvGeom& g = c.g;
+    const int64_t N = c.N, H = c.H, W = c.W, C = c.C, M = c.M, ldy = c.ldy;
+    const float* bias = c.bias;
+    const Tensor* R = c.R;
 
     if (!groups_.empty()) {
       run_grouped(ctx, x, g, N, H, W, C, bias, R ? R->data<float>() : nullptr, y, ldy);
@@ -210,101 +189,253 @@ class NhwcConvKernel : public OpKernel {
 
     if (nchw_input_ && !R) {  // an RGB stem: direct, no im2row copy
       kernels::ConvStemGeom sg;
-      sg.C = C, sg.H = H, sg.W = W, sg.M = M, sg.OH = OH, sg.OW = OW;
+      sg.C = C, sg.H = H, sg.W = W, sg.M = M, sg.OH = c.OH, sg.OW = c.OW;
       sg.kh = g.k[0], sg.kw = g.k[1], sg.sh = g.s[0], sg.sw = g.s[1], sg.dh = g.d[0], sg.dw = g.d[1];
       sg.pt = g.pad[0], sg.pl = g.pad[1];
       kernels::f32_conv_stem(kernels::select_f32_conv_stem(), sg, N, x, stem_w_.data(), bias, clamp_.lo, clamp_.hi, y,
                              ctx.pool(), act_.act);
       return;
     }
-    if (wino_ && g.k[0] == 3 && g.k[1] == 3 && g.s[0] == 1 && g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1) {
-      const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
-      // Channels-last Winograd pays from 4 tiles per thread (measured against im2row on the 2-core
-      // Zen 4, 1 thread: 7x7 at batch 1, 4 tiles, takes 0.4-0.5x im2row's time for 64-256
-      // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
-      // channels 1.3x, with 4 each 0.8x).
-      // The compact form rebuilds U_xi per task (about 5.4 / tiles-per-block of the GEMMs' work):
-      // it beats im2row from 32 tiles per thread (measured on ResNet-50 and SqueezeNet layers, Zen 4:
-      // 16 tiles of 256 channels at par with im2row, 49 of 128 1.7x faster, 128 of 64 1.4x).
-      // In place of R, Winograd cannot stop halfway on a bad value (Y then partly written over R):
-      // such an X goes to the GEMM at once.
-      const bool in_place = R && R->data<float>() == y;
-      // F(2,3) (2x2 tiles) pays from 8 per thread (ResNet-50's 7x7 layers at batch 1, 2 threads).
-      const int64_t per_thread = wino_->tile == 2 ? 8 : wino_->compact ? 32 : 4;
-      if ((wino_->forced || nn::winograd_tiles_pay(OH, OW, N, threads, per_thread, wino_->tile)) &&
-          (!in_place || kernels::f32_winograd_values_ok(x, X.numel()))) {
-        std::call_once(wino_->plan_once, [&] {
-          const Tensor src = wino_source();
-          wino_->plan = wino_->compact ? kernels::f32_winograd_nhwc_compact_plan(src.data<float>(), M, C)
-                                       : kernels::f32_winograd_nhwc_plan(src.data<float>(), M, C, wino_->tile);
-          std::lock_guard<std::mutex> lk(wino_->mu);
-          wino_->have_plan = true;
-          wino_->w = Tensor();
-        });
-        kernels::WinogradNhwcGeom wg;
-        wg.n = N;
-        wg.in_h = H;
-        wg.in_w = W;
-        wg.out_h = OH;
-        wg.out_w = OW;
-        wg.pad_top = g.pad[0];
-        wg.pad_left = g.pad[1];
-        wg.y_stride = ldy;
-        const size_t floats = kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads);
-        float* scratch = ctx.scratch_as<float>(std::max<size_t>(1, floats));
-        // false: X holds NaN, Inf or huge values (never when Y is R: checked above); Y is then computed below.
-        if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, x, bias, R ? R->data<float>() : nullptr, clamp_.lo,
-                                            clamp_.hi, y, scratch, ctx.pool(), act_.act))
-          return;
-      }
+    winograd_or_gemm(ctx, c, y);
+  }
+
+  // At 2+ threads the GEMM paths over NHWC X (a 1x1 as it lies, the implicit GEMM: ResNet's,
+  // SqueezeNet's, Inception's and YOLO's convs) and Winograd (3x3 stride-1 convs whose size pays;
+  // it ends the chain, as a bad value in X has it compute Y again afterwards) are handed to the
+  // executor, which may chain them with their neighbours' work. Everything else runs through
+  // compute.
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    ThreadPool* pool = ctx.pool();
+    if (!pool || pool->num_threads() < 2 || !groups_.empty() || depthwise_ || nchw_input_) return false;
+    const Call c = check(ctx);
+    const int threads = pool->num_threads();
+    const bool pointwise = pointwise_in_place(c.g, c.H, c.W);
+    const bool wino = !pointwise && winograd_applies(c, threads);
+    const bool implicit = !pointwise && !wino && c.C >= kIndirectMinChannels;
+    const double flops = 2.0 * double(c.N * c.OH * c.OW) * double(c.M) * double(c.g.k[0] * c.g.k[1] * c.C);
+    if (!(pointwise || wino || implicit) || (!wino && flops < kParallelMinFlops)) return false;
+    Tensor& Y = ctx.output(0, DataType::Float, Shape{c.N, c.OH, c.OW, c.ldy});
+    if (Y.numel() == 0) return true;
+    float* y = Y.data<float>() + out_offset_;
+    if (wino && c.R && c.R->data<float>() == y) {
+      // Y over R: X's values decide the path (winograd_or_gemm), which then runs once the job
+      // before it has made X.
+      work.finish = [this, c, y](KernelContext& cx) { winograd_or_gemm(cx, c, y); };
+      work.ends_chain = true;
+      return true;
     }
-    const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
-    if (wino_)
-      std::call_once(wino_->im2row_once, [&] {
-        const Tensor src = wino_source();
-        packed_ = pack_im2row(src);
-        std::lock_guard<std::mutex> lk(wino_->mu);
-        wino_->have_im2row = true;
-        wino_->w = Tensor();
-      });
-    const kernels::F32GemmKernel& kern = *packed_.kernel;
-    auto epilogue = [&](int64_t r0) {
-      kernels::Epilogue ep;
-      ep.bias = bias;
-      ep.bias_per_row = false;
-      ep.clamp_min = clamp_.lo;
-      ep.clamp_max = clamp_.hi;
-      ep.act = act_.act;
-      if (R) {
-        ep.residual = R->data<float>() + r0 * M;
-        ep.res_row_stride = M;
-        ep.res_col_stride = 1;
+    if (implicit) {
+      work = implicit_gemm(ctx, c, y, threads);
+    } else if (pointwise) {
+      auto gemm = std::make_shared<kernels::F32GemmTasks>(*packed_.kernel, c.N * c.H * c.W, c.M, c.C, c.x, c.C,
+                                                          packed_.b, y, c.ldy, epilogue(c.bias, c.R, c.M, 0), threads);
+      work.phases = 1;
+      work.n[0] = gemm->count();
+      work.grain[0] = 1;
+      work.fn = [gemm](int, int, int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) gemm->run(t);
+      };
+    } else {
+      const kernels::WinogradNhwcGeom wg = winograd_plan(c);
+      float* scratch =
+          ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+      auto tasks = std::make_shared<kernels::F32WinogradNhwcTasks>(wino_->plan, wg, c.x, c.bias,
+                                                                   c.R ? c.R->data<float>() : nullptr, clamp_.lo,
+                                                                   clamp_.hi, y, scratch, threads, act_.act);
+      work.phases = 2;
+      for (int p = 0; p < 2; ++p) work.n[p] = tasks->n(p), work.grain[p] = tasks->grain(p);
+      work.fn = [tasks](int phase, int slot, int64_t b, int64_t e) { tasks->run(phase, slot, b, e); };
+      work.ends_chain = true;
+      work.finish = [this, c, y, tasks](KernelContext& cx) {
+        if (!tasks->ok()) gemm_paths(cx, c, y);  // X held NaN, Inf or huge values
+      };
+    }
+    // Into a Concat's buffer not shared with P: P's channels first, in a phase of their own.
+    if (c.P && c.P->data<float>() != Y.data<float>()) copy_first(work, c.P->data<float>(), Y.data<float>(), Y.numel());
+    return true;
+  }
+
+ private:
+  // A call's inputs, checked, and its geometry.
+  struct Call {
+    nn::ConvGeom g;
+    int64_t N = 0, H = 0, W = 0, C = 0, M = 0, OH = 0, OW = 0, ldy = 0;
+    const Tensor* X = nullptr;
+    const float* x = nullptr;
+    const float* bias = nullptr;
+    const Tensor* R = nullptr;  // fused residual
+    const Tensor* P = nullptr;  // the Concat buffer as the convs before this one left it
+  };
+
+  // Puts a copy of `count` floats from src to dst before work's phases, as a phase of its own.
+  static void copy_first(DeferredWork& work, const float* src, float* dst, int64_t count) {
+    constexpr int64_t kChunk = 16 * 1024;
+    FI_CHECK(work.phases < DeferredWork::kMaxPhases, RuntimeError, "NhwcConv: no phase left for the copy");
+    for (int p = work.phases; p > 0; --p) work.n[p] = work.n[p - 1], work.grain[p] = work.grain[p - 1];
+    work.n[0] = (count + kChunk - 1) / kChunk;
+    work.grain[0] = 1;
+    work.phases += 1;
+    auto inner = std::move(work.fn);
+    work.fn = [inner, src, dst, count](int phase, int slot, int64_t b, int64_t e) {
+      if (phase > 0) {
+        inner(phase - 1, slot, b, e);
+        return;
       }
-      return ep;
+      const int64_t lo = b * kChunk, hi = std::min(count, e * kChunk);
+      std::memcpy(dst + lo, src + lo, size_t(hi - lo) * sizeof(float));
     };
-    const bool direct = !nchw_input_ && kh == 1 && kw == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
-                        OH == H && OW == W;
-    if (direct) {
+  }
+
+  Call check(KernelContext& ctx) const {
+    Call c;
+    const Tensor& X = ctx.in(0);
+    const Tensor* B = ctx.input(2);
+    c.R = ctx.input(3);
+    FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4, InvalidArgument, "NhwcConv: X must be float32 ",
+             nchw_input_ ? "NCHW" : "NHWC", ", got ", dtype_name(X.dtype()), " ", X.shape().str());
+    c.N = X.dim(0), c.M = wshape_[0];
+    c.C = X.dim(nchw_input_ ? 1 : 3), c.H = X.dim(nchw_input_ ? 2 : 1), c.W = X.dim(nchw_input_ ? 3 : 2);
+    c.g = nn::conv_geometry(attrs_, Shape{c.N, c.C, c.H, c.W}, wshape_, "NhwcConv");
+    FI_CHECK(wshape_[1] * attrs_.group == c.C, InvalidArgument, "NhwcConv: X has ", c.C, " channels, W is ",
+             wshape_.str(), " with group ", attrs_.group);
+    FI_CHECK(!B || (B->dtype() == DataType::Float && B->rank() == 1 && B->dim(0) == c.M), InvalidArgument,
+             "NhwcConv: B must be float32 [", c.M, "]");
+    c.OH = c.g.out[0], c.OW = c.g.out[1];
+    const Shape rs{c.N, c.OH, c.OW, c.M};
+    FI_CHECK(!c.R || (c.R->dtype() == DataType::Float && c.R->shape() == rs), InvalidArgument,
+             "NhwcConv: fused residual of shape ", c.R ? c.R->shape().str() : "", " does not match the output ",
+             rs.str());
+    // Into a channel Concat's buffer (fi.out_channels): Y has all its channels, this conv writes
+    // [out_offset, out_offset + M) of each pixel, the rest comes from P (input 4: the buffer as the
+    // convs before this one left it), in place when the planner let Y take P's memory.
+    c.ldy = out_channels_ > 0 ? out_channels_ : c.M;
+    const Shape ys{c.N, c.OH, c.OW, c.ldy};
+    c.P = ctx.input(4);
+    FI_CHECK(!c.P || (c.P->dtype() == DataType::Float && c.P->shape() == ys), InvalidArgument,
+             "NhwcConv: the buffer it writes into has shape ", c.P ? c.P->shape().str() : "", ", not the output's ",
+             ys.str());
+    c.X = &X;
+    c.x = X.data<float>();
+    c.bias = B ? B->data<float>() : nullptr;
+    return c;
+  }
+
+  // A 3x3 stride-1 conv whose size pays for Winograd (or forced to it).
+  bool winograd_applies(const Call& c, int threads) const {
+    const nn::ConvGeom& g = c.g;
+    if (!wino_ || g.k[0] != 3 || g.k[1] != 3 || g.s[0] != 1 || g.s[1] != 1 || g.d[0] != 1 || g.d[1] != 1) return false;
+    // Channels-last Winograd pays from 4 tiles per thread (measured against im2row on the 2-core
+    // Zen 4, 1 thread: 7x7 at batch 1, 4 tiles, takes 0.4-0.5x im2row's time for 64-256
+    // channels and 0.8x for 512; 4x4, one tile, 2x; 2 threads with 2 tiles each at 512
+    // channels 1.3x, with 4 each 0.8x).
+    // The compact form rebuilds U_xi per task (about 5.4 / tiles-per-block of the GEMMs' work):
+    // it beats im2row from 32 tiles per thread (measured on ResNet-50 and SqueezeNet layers, Zen 4:
+    // 16 tiles of 256 channels at par with im2row, 49 of 128 1.7x faster, 128 of 64 1.4x).
+    // F(2,3) (2x2 tiles) pays from 8 per thread (ResNet-50's 7x7 layers at batch 1, 2 threads).
+    const int64_t per_thread = wino_->tile == 2 ? 8 : wino_->compact ? 32 : 4;
+    return wino_->forced || nn::winograd_tiles_pay(c.OH, c.OW, c.N, threads, per_thread, wino_->tile);
+  }
+
+  // The Winograd weights (made on the first call that needs them) and the call's geometry.
+  kernels::WinogradNhwcGeom winograd_plan(const Call& c) const {
+    std::call_once(wino_->plan_once, [&] {
+      const Tensor src = wino_source();
+      wino_->plan = wino_->compact ? kernels::f32_winograd_nhwc_compact_plan(src.data<float>(), c.M, c.C)
+                                   : kernels::f32_winograd_nhwc_plan(src.data<float>(), c.M, c.C, wino_->tile);
+      std::lock_guard<std::mutex> lk(wino_->mu);
+      wino_->have_plan = true;
+      wino_->w = Tensor();
+    });
+    kernels::WinogradNhwcGeom wg;
+    wg.n = c.N;
+    wg.in_h = c.H;
+    wg.in_w = c.W;
+    wg.out_h = c.OH;
+    wg.out_w = c.OW;
+    wg.pad_top = c.g.pad[0];
+    wg.pad_left = c.g.pad[1];
+    wg.y_stride = c.ldy;
+    return wg;
+  }
+
+  // Group 1, X channels-last: Winograd where it applies, else (or when X holds a value Winograd
+  // rejects) gemm_paths.
+  void winograd_or_gemm(KernelContext& ctx, const Call& c, float* y) const {
+    const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
+    // In place of R, Winograd cannot stop halfway on a bad value (Y then partly written over R):
+    // such an X goes to the GEMM at once.
+    const bool in_place = c.R && c.R->data<float>() == y;
+    if (winograd_applies(c, threads) && (!in_place || kernels::f32_winograd_values_ok(c.x, c.X->numel()))) {
+      const kernels::WinogradNhwcGeom wg = winograd_plan(c);
+      float* scratch =
+          ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+      // false: X holds NaN, Inf or huge values (never when Y is R: checked above); Y is then computed below.
+      if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, c.x, c.bias, c.R ? c.R->data<float>() : nullptr, clamp_.lo,
+                                          clamp_.hi, y, scratch, ctx.pool(), act_.act))
+        return;
+    }
+    gemm_paths(ctx, c, y);
+  }
+
+  // Implicit GEMM: the microkernels read each output pixel's input pixels through a pointer per
+  // kernel tap (padding taps point at C zeros), so no im2row copy is made. Two phases of one job
+  // (one wake-up of the workers): the pointers, then the GEMM.
+  DeferredWork implicit_gemm(KernelContext& ctx, const Call& c, float* y, int threads) const {
+    const int64_t taps = c.g.k[0] * c.g.k[1], rows = c.N * c.OH * c.OW;
+    void* mem = ctx.scratch(size_t(rows * taps) * sizeof(const float*) + size_t(c.C) * sizeof(float));
+    const float** ind = static_cast<const float**>(mem);
+    float* zeros = reinterpret_cast<float*>(ind + rows * taps);
+    std::memset(zeros, 0, size_t(c.C) * sizeof(float));
+    im2row_weights();
+    auto gemm = std::make_shared<kernels::F32GemmTasks>(*packed_.kernel, rows, c.M, taps, c.C, ind, packed_.b, y, c.ldy,
+                                                        epilogue(c.bias, c.R, c.M, 0), threads);
+    DeferredWork w;
+    w.phases = 2;
+    w.n[0] = rows;
+    w.n[1] = gemm->count();
+    w.grain[0] = std::max<int64_t>(256, 4096 / taps);
+    w.grain[1] = 1;
+    w.fn = [c, gemm, ind, zeros](int phase, int, int64_t b, int64_t e) {
+      if (phase == 0) indirection(c.x, c.g, c.H, c.W, c.C, c.OH, c.OW, b, e, zeros, ind);
+      else
+        for (int64_t t = b; t < e; ++t) gemm->run(t);
+    };
+    return w;
+  }
+
+  // A conv with Winograd weights that takes a GEMM path: its im2row weights, packed on the
+  // first such call.
+  void im2row_weights() const {
+    if (!wino_) return;
+    std::call_once(wino_->im2row_once, [&] {
+      const Tensor src = wino_source();
+      packed_ = pack_im2row(src);
+      std::lock_guard<std::mutex> lk(wino_->mu);
+      wino_->have_im2row = true;
+      wino_->w = Tensor();
+    });
+  }
+
+  // Group 1, X channels-last, no Winograd: a GEMM over X as it lies (1x1), the implicit GEMM, or
+  // im2row rows (few channels).
+  void gemm_paths(KernelContext& ctx, const Call& c, float* y) const {
+    const float* x = c.x;
+    const nn::ConvGeom& g = c.g;
+    const int64_t N = c.N, H = c.H, W = c.W, C = c.C, M = c.M, OH = c.OH, OW = c.OW, ldy = c.ldy;
+    const float* bias = c.bias;
+    const Tensor* R = c.R;
+    const int64_t kh = g.k[0], kw = g.k[1], K = kh * kw * C, rows = N * OH * OW;
+    im2row_weights();
+    const kernels::F32GemmKernel& kern = *packed_.kernel;
+    auto epilogue = [&](int64_t r0) { return this->epilogue(bias, R, M, r0); };
+    if (!nchw_input_ && pointwise_in_place(g, H, W)) {
       kernels::f32_gemm(kern, rows, M, K, x, C, packed_.b, y, ldy, epilogue(0), ctx.pool());
       return;
     }
     if (!nchw_input_ && C >= kIndirectMinChannels) {
-      // Implicit GEMM: the microkernels read each output pixel's input pixels through a pointer
-      // per kernel tap (padding taps point at C zeros), so no im2row copy is made.
-      const int64_t taps = kh * kw;
-      void* mem = ctx.scratch(size_t(rows * taps) * sizeof(const float*) + size_t(C) * sizeof(float));
-      const float** ind = static_cast<const float**>(mem);
-      float* zeros = reinterpret_cast<float*>(ind + rows * taps);
-      std::memset(zeros, 0, size_t(C) * sizeof(float));
-      // The pointers, then the GEMM: two phases of one job (one wake-up of the workers).
       const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
-      const kernels::F32GemmTasks gemm(kern, rows, M, taps, C, ind, packed_.b, y, ldy, epilogue(0), threads);
-      const int64_t n[2] = {rows, gemm.count()}, grain[2] = {std::max<int64_t>(256, 4096 / taps), 1};
-      parallel_phases(gemm.count() > 1 ? ctx.pool() : nullptr, 2, n, grain, [&](int phase, int, int64_t b, int64_t e) {
-        if (phase == 0) indirection(x, g, H, W, C, OH, OW, b, e, zeros, ind);
-        else
-          for (int64_t t = b; t < e; ++t) gemm.run(t);
-      });
+      const DeferredWork w = implicit_gemm(ctx, c, y, threads);
+      run_deferred(w, ctx, w.n[1] > 1 ? ctx.pool() : nullptr);
       return;
     }
     // (Few input channels.) im2row in chunks of rows whose A stays in L2 (256 KiB), but no smaller than the weights, so
@@ -361,6 +492,29 @@ class NhwcConvKernel : public OpKernel {
   }
 
  private:
+  // A 1x1 conv, stride 1, no padding: X's pixels are the GEMM's rows as they lie.
+  static bool pointwise_in_place(const nn::ConvGeom& g, int64_t H, int64_t W) {
+    return g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pad[0] == 0 && g.pad[1] == 0 &&
+           g.out[0] == H && g.out[1] == W;
+  }
+
+  // The GEMM's epilogue for output rows from r0: bias per column, the fused clamp and
+  // activation, the residual R (NHWC, M channels) when there is one.
+  kernels::Epilogue epilogue(const float* bias, const Tensor* R, int64_t M, int64_t r0) const {
+    kernels::Epilogue ep;
+    ep.bias = bias;
+    ep.bias_per_row = false;
+    ep.clamp_min = clamp_.lo;
+    ep.clamp_max = clamp_.hi;
+    ep.act = act_.act;
+    if (R) {
+      ep.residual = R->data<float>() + r0 * M;
+      ep.res_row_stride = M;
+      ep.res_col_stride = 1;
+    }
+    return ep;
+  }
+
   // A GEMM per group (see the top): tasks are (group, block of output rows), about 4 per thread
   // when the groups alone are fewer, each GEMM on one thread.
   void run_grouped(KernelContext& ctx, const float* x, const nn::ConvGeom& g, int64_t N, int64_t H, int64_t W,

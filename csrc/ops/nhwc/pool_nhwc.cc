@@ -54,16 +54,13 @@ class NhwcWindowPoolKernel : public OpKernel {
     const int64_t OH = g.out[1], OW = g.out[2];
     Tensor& Y = ctx.output(0, DataType::Float, Shape{N, OH, OW, C});
     if (Y.numel() == 0) return;
-    const std::vector<PoolGeom::Taps> th = pool_taps(g, 1), tw = pool_taps(g, 2);
     const float* x = X.data<float>();
     float* y = Y.data<float>();
-    // row buffer: head padding, the W input pixels, then padding up to the last window's end
-    const int64_t ph = g.pad_head[2];
-    const int64_t bw = std::max((OW - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1, ph + W);
-    if (ph <= 64 && bw <= 2 * W + 256) {
-      separable(ctx, g, th, tw, N, H, W, C, x, y);
+    if (fits_separable(g, W)) {
+      run_deferred(separable(g, N, H, W, C, x, y), ctx, ctx.pool());
       return;
     }
+    const std::vector<PoolGeom::Taps> th = pool_taps(g, 1), tw = pool_taps(g, 2);
     const int64_t grain = pool_grain(N * OH, OW * C * g.k[1] * g.k[2]);
     parallel_for(ctx.pool(), N * OH, grain, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
@@ -91,33 +88,63 @@ class NhwcWindowPoolKernel : public OpKernel {
     });
   }
 
+  // The separable form, when it splits over the threads, is handed to the executor (chained
+  // with the convs around it: SqueezeNet's and ResNet's max pools at batch 1).
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    const Tensor& X = ctx.in(0);
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2 || X.dtype() != DataType::Float || X.rank() != 4) return false;
+    const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2), C = X.dim(3);
+    PoolGeom g = resolve_pool(a_, Shape{N, C, H, W}, name());
+    const int64_t OH = g.out[1], OW = g.out[2];
+    if (!fits_separable(g, W) || pool_grain(N * OH, separable_work(g, W, C)) >= N * OH) return false;
+    Tensor& Y = ctx.output(0, DataType::Float, Shape{N, OH, OW, C});
+    if (Y.numel() > 0) work = separable(g, N, H, W, C, X.data<float>(), Y.data<float>());
+    return true;
+  }
+
  private:
+  // The row buffer (head padding, the W input pixels, then padding up to the last window's end)
+  // stays small: else (pads far beyond the input) the direct per-pixel loop.
+  static bool fits_separable(const PoolGeom& g, int64_t W) {
+    const int64_t ph = g.pad_head[2];
+    const int64_t bw = std::max((g.out[2] - 1) * g.s[2] + (g.k[2] - 1) * g.d[2] + 1, ph + W);
+    return ph <= 64 && bw <= 2 * W + 256;
+  }
+  static int64_t separable_work(const PoolGeom& g, int64_t W, int64_t C) {
+    return W * C * g.k[1] + g.out[2] * C * g.k[2];
+  }
+
   // Output columns go in blocks whose buffer (their windows' pixels) stays in L1 between the
   // fold and the window pass: a whole row's buffer (112 x 64 floats for ResNet-50's max pool)
-  // left L1 before the window pass read it.
-  void separable(KernelContext& ctx, const PoolGeom& g, const std::vector<PoolGeom::Taps>& th,
-                 const std::vector<PoolGeom::Taps>& tw, int64_t N, int64_t H, int64_t W, int64_t C, const float* x,
-                 float* y) const {
-    const kernels::F32PoolKernel& k = kernels::select_f32_pool();
+  // left L1 before the window pass read it. One phase over the output rows.
+  DeferredWork separable(const PoolGeom& g, int64_t N, int64_t H, int64_t W, int64_t C, const float* x,
+                         float* y) const {
     const int64_t OH = g.out[1], OW = g.out[2], ph = g.pad_head[2];
     const int64_t sw = g.s[2], span = (g.k[2] - 1) * g.d[2] + 1;  // buffer pixels one window covers
     const int64_t blk_budget = std::max<int64_t>(span, kBlockBytes / (4 * C));  // buffer pixels
     const int64_t ob = std::min(OW, std::max<int64_t>(1, (blk_budget - span) / sw + 1));  // outputs per block
     const int64_t blk_px = (ob - 1) * sw + span;
     const float init = max_ ? std::numeric_limits<float>::lowest() : 0.f;
+    const std::vector<PoolGeom::Taps> tw = pool_taps(g, 2);
     std::vector<float> inv_cols(static_cast<size_t>(OW));
     for (int64_t o = 0; o < OW; ++o) {
       const PoolGeom::Taps& t = tw[size_t(o)];
       inv_cols[size_t(o)] = 1.f / float(include_pad_ ? t.npad : t.n);  // inf for an empty window: 0 * inf = NaN
     }
-    const int64_t work = W * C * g.k[1] + OW * C * g.k[2];
-    parallel_for(ctx.pool(), N * OH, pool_grain(N * OH, work), [&](int64_t b, int64_t e) {
+    auto th = std::make_shared<const std::vector<PoolGeom::Taps>>(pool_taps(g, 1));
+    DeferredWork w;
+    w.phases = 1;
+    w.n[0] = N * OH;
+    w.grain[0] = pool_grain(N * OH, separable_work(g, W, C));
+    w.fn = [this, g, th, inv_cols, N, H, W, C, x, y, OH, OW, ph, sw, span, ob, blk_px, init](int, int, int64_t b,
+                                                                                              int64_t e) {
+      const kernels::F32PoolKernel& k = kernels::select_f32_pool();
       std::vector<float> buf(size_t(blk_px * C));
       std::vector<float> scale(max_ ? 0 : size_t(OW));
       std::vector<const float*> rows(static_cast<size_t>(g.k[1])), shifted(rows.size());
       for (int64_t r = b; r < e; ++r) {
         const int64_t n = r / OH, oy = r % OH;
-        const PoolGeom::Taps& ay = th[size_t(oy)];
+        const PoolGeom::Taps& ay = (*th)[size_t(oy)];
         for (int64_t i = 0; i < ay.n; ++i) rows[size_t(i)] = x + (n * H + ay.p0 + i * g.d[1]) * W * C;
         if (!max_) {
           const float inv_rows = 1.f / float(include_pad_ ? ay.npad : ay.n);
@@ -139,7 +166,8 @@ class NhwcWindowPoolKernel : public OpKernel {
                       yrow + ox0 * C);
         }
       }
-    });
+    };
+    return w;
   }
 
   // Bytes of one column block's buffer (half of Zen 4's 32 KiB L1).

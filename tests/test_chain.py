@@ -1,0 +1,179 @@
+"""Chained jobs: at 2+ threads the executor runs consecutive nodes that defer their work (1x1
+convs channels-last, ...) as the phases of one pool job. Results must not depend on it: the same
+bits with session.fastinfer.chain_nodes on and off, ORT's numbers, clean errors after a chain."""
+
+from __future__ import annotations
+
+import threading
+
+import fastinfer
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+CHAIN = "session.fastinfer.chain_nodes"
+
+
+def residual_cnn(c: int = 48, hw: int = 56, seed: int = 0) -> bytes:
+    """A stem conv and a 3x3 stride-2 max pool, then 1x1 -> Relu -> 1x1 -> Add(skip) -> Relu blocks (chained 1x1 convs with a
+    residual written in place), a 3x3 conv in between, a concat of two 1x1 branches, a Reshape to
+    an input-given shape at the end."""
+    rng = np.random.default_rng(seed)
+    inits, nodes = [], []
+
+    def conv(x, cin, cout, k, name, pad=0):
+        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+        b = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        inits.extend([numpy_helper.from_array(w, name + "_w"), numpy_helper.from_array(b, name + "_b")])
+        nodes.append(helper.make_node("Conv", [x, name + "_w", name + "_b"], [name], name=name, pads=[pad] * 4))
+        return name
+
+    x = conv("x", 3, c, 3, "stem", pad=1)
+    nodes.append(helper.make_node("Relu", ["stem"], ["stem_relu"], name="stem_relu"))
+    x = "pool"
+    nodes.append(helper.make_node("MaxPool", ["stem_relu"], [x], name=x, kernel_shape=[3, 3], strides=[2, 2],
+                                  pads=[1, 1, 1, 1]))
+    for i in range(3):
+        h = conv(x, c, 2 * c, 1, f"b{i}_expand")
+        nodes.append(helper.make_node("Relu", [h], [h + "_r"], name=h + "_relu"))
+        p = conv(h + "_r", 2 * c, c, 1, f"b{i}_project")
+        nodes.append(helper.make_node("Add", [p, x], [p + "_add"], name=p + "_add"))
+        nodes.append(helper.make_node("Relu", [p + "_add"], [f"b{i}_out"], name=f"b{i}_out"))
+        x = f"b{i}_out"
+        if i == 1:
+            x = conv(x, c, c, 3, "mid3x3", pad=1)
+    left = conv(x, c, c // 2, 1, "left")
+    right = conv(x, c, c // 2, 1, "right")
+    nodes.append(helper.make_node("Concat", [left, right], ["cat"], name="cat", axis=1))
+    nodes.append(helper.make_node("Reshape", ["cat", "shape"], ["y"], name="final_reshape"))
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", F, ["N", 3, hw, hw]),
+                                           helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+                          [helper.make_tensor_value_info("y", F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def feeds(batch: int, hw: int = 56, seed: int = 1):
+    x = np.random.default_rng(seed).standard_normal((batch, 3, hw, hw)).astype(np.float32)
+    return {"x": x, "shape": np.array([batch, -1], np.int64)}
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_chained_run_matches_unchained_and_ort(threads, batch):
+    model = residual_cnn()
+    f = feeds(batch)
+    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, f)[0]
+    first = on.run(None, f)[0]  # the first call traces (never chained), later ones run the plan
+    for _ in range(3):
+        got = on.run(None, f)[0]
+        np.testing.assert_array_equal(got, off.run(None, f)[0])
+        np.testing.assert_array_equal(got, first)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def test_chained_runs_from_many_threads():
+    model = residual_cnn(c=32, hw=16)
+    sess = fastinfer.Session(model, threads=2)
+    inputs = [feeds(1 + i % 2, hw=16, seed=i) for i in range(4)]
+    want = [sess.run(None, f)[0] for f in inputs]
+    for f in inputs:
+        sess.run(None, f)
+    errors, results = [], {}
+
+    def worker(k):
+        try:
+            for r in range(6):
+                i = (k + r) % len(inputs)
+                results[(k, r)] = (i, sess.run(None, inputs[i])[0])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    for i, got in results.values():
+        np.testing.assert_array_equal(got, want[i])
+
+
+def test_error_after_a_chain_names_the_node_and_the_session_recovers():
+    model = residual_cnn()
+    sess = fastinfer.Session(model, threads=2)
+    good = feeds(1)
+    want = sess.run(None, good)[0]
+    sess.run(None, good)
+    bad = dict(good, shape=np.array([5, -1], np.int64))  # 5 does not divide the element count
+    with pytest.raises(fastinfer.Error, match="final_reshape"):
+        sess.run(None, bad)
+    np.testing.assert_array_equal(sess.run(None, good)[0], want)
+
+
+def test_bad_shape_in_a_chained_node_names_it():
+    sess = fastinfer.Session(residual_cnn(), threads=2)
+    sess.run(None, feeds(1))
+    with pytest.raises(fastinfer.Error):
+        sess.run(None, {"x": np.zeros((1, 4, 56, 56), np.float32), "shape": np.array([1, -1], np.int64)})
+    assert sess.run(None, feeds(1))[0].shape == (1, 48 * 28 * 28)
+
+
+def test_chain_config_value_is_checked():
+    with pytest.raises(fastinfer.InvalidArgument, match="chain_nodes"):
+        fastinfer.Session(residual_cnn(), threads=2, config={CHAIN: "yes"})
+
+
+def pointwise_then_3x3(c: int, hw: int, seed: int = 0) -> bytes:
+    """Four Conv 1x1 -> Relu, then a Conv 3x3 (Winograd): by the time the 3x3's tasks come up in
+    the chained job, every thread has joined it."""
+    rng = np.random.default_rng(seed)
+    inits, nodes, x = [], [], "x"
+    for i in range(4):
+        w1 = (rng.standard_normal((c, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w1, f"w{i}"))
+        nodes += [helper.make_node("Conv", [x, f"w{i}"], [f"h{i}"]), helper.make_node("Relu", [f"h{i}"], [f"r{i}"])]
+        x = f"r{i}"
+    w3 = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    inits.append(numpy_helper.from_array(w3, "w3x3"))
+    nodes.append(helper.make_node("Conv", [x, "w3x3"], ["y"], pads=[1, 1, 1, 1]))
+    g = helper.make_graph(nodes, "p3", [helper.make_tensor_value_info("x", F, [1, c, hw, hw])],
+                          [helper.make_tensor_value_info("y", F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [3, 8])
+@pytest.mark.parametrize("hw", [20])
+def test_winograd_with_more_threads_than_tasks(hw, threads):
+    # The 3x3's (block, slice) tasks are fewer than the threads: any thread of the job may run one,
+    # each in its own slot of the scratch (slots sized for the tasks let a 20x20 layer on 3 threads
+    # write past the scratch; which thread takes a task varies from run to run).
+    model = pointwise_then_3x3(64, hw)
+    x = np.random.default_rng(hw).standard_normal((1, 64, hw, hw)).astype(np.float32)
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    sess = fastinfer.Session(model, threads=threads)
+    for _ in range(300):
+        got = sess.run(None, {"x": x})[0]
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_nan_in_a_chained_winograd_conv_falls_back(threads):
+    # A NaN reaching the 3x3 conv: Winograd would spread it over whole tiles, so the conv computes
+    # its output again with the GEMM once the chained job is done: the NaNs stay where ORT has them.
+    model = pointwise_then_3x3(64, 20)
+    x = np.random.default_rng(3).standard_normal((1, 64, 20, 20)).astype(np.float32)
+    x[0, :, 7, 9] = np.nan
+    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for _ in range(3):
+        got = on.run(None, {"x": x})[0]
+        np.testing.assert_array_equal(got, off.run(None, {"x": x})[0])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert 0 < np.isnan(got).sum() < got.size // 4
+    ok = ~np.isnan(want)
+    assert np.linalg.norm(got[ok] - want[ok]) <= 1e-5 * np.linalg.norm(want[ok])
