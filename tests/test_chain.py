@@ -177,3 +177,42 @@ def test_nan_in_a_chained_winograd_conv_falls_back(threads):
     assert 0 < np.isnan(got).sum() < got.size // 4
     ok = ~np.isnan(want)
     assert np.linalg.norm(got[ok] - want[ok]) <= 1e-5 * np.linalg.norm(want[ok])
+
+
+def feed_forward_stack(d: int = 96, layers: int = 3, seed: int = 0) -> bytes:
+    """Transformer-style blocks from plain ops: MatMul + Add (bias) -> Relu -> MatMul + Add ->
+    Add(skip) -> LayerNormalization, which the fusions turn into MatMulBias and
+    SkipLayerNormalization nodes (both chained at 2+ threads)."""
+    rng = np.random.default_rng(seed)
+    inits, nodes, x = [], [], "x"
+    for i in range(layers):
+        for name, shape in ((f"w1_{i}", (d, 4 * d)), (f"w2_{i}", (4 * d, d))):
+            inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name))
+        for name, n in ((f"b1_{i}", 4 * d), (f"b2_{i}", d), (f"g_{i}", d), (f"be_{i}", d)):
+            inits.append(numpy_helper.from_array((1 + 0.1 * rng.standard_normal(n)).astype(np.float32), name))
+        nodes += [helper.make_node("MatMul", [x, f"w1_{i}"], [f"m1_{i}"]),
+                  helper.make_node("Add", [f"m1_{i}", f"b1_{i}"], [f"a1_{i}"]),
+                  helper.make_node("Relu", [f"a1_{i}"], [f"r_{i}"]),
+                  helper.make_node("MatMul", [f"r_{i}", f"w2_{i}"], [f"m2_{i}"]),
+                  helper.make_node("Add", [f"m2_{i}", f"b2_{i}"], [f"a2_{i}"]),
+                  helper.make_node("Add", [f"a2_{i}", x], [f"s_{i}"]),
+                  helper.make_node("LayerNormalization", [f"s_{i}", f"g_{i}", f"be_{i}"], [f"y_{i}"], axis=-1)]
+        x = f"y_{i}"
+    g = helper.make_graph(nodes, "ffn", [helper.make_tensor_value_info("x", F, [2, 64, d])],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_chained_transformer_blocks(threads):
+    model = feed_forward_stack()
+    ops = [n["op_type"] for n in fastinfer.Session(model, threads=threads)._describe_nodes()]
+    assert ops.count("MatMulBias") == 6 and ops.count("SkipLayerNormalization") == 3, ops
+    x = np.random.default_rng(5).standard_normal((2, 64, 96)).astype(np.float32)
+    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for _ in range(3):
+        got = on.run(None, {"x": x})[0]
+        np.testing.assert_array_equal(got, off.run(None, {"x": x})[0])
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)

@@ -38,6 +38,26 @@ class SkipLayerNormKernel : public OpKernel {
   }
 
   void compute(KernelContext& ctx) const override {
+    const DeferredWork work = rows_work(ctx);
+    run_deferred(work, ctx, ctx.pool());
+  }
+
+  // At 2+ threads, the rows go to the executor's chained job (after the feed-forward GEMMs).
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2) return false;
+    const Tensor& x = ctx.in(0);
+    if (x.dtype() != DataType::Float || x.rank() < 1 || x.shape().back() <= 0) return false;
+    const int64_t n = x.shape().back(), rows = x.numel() / n;
+    if (rows <= grain(n)) return false;  // one chunk: nothing to split
+    work = rows_work(ctx);
+    return true;
+  }
+
+ private:
+  static int64_t grain(int64_t n) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n)); }
+
+  // Checks the inputs, takes the outputs, and returns the rows as one phase.
+  DeferredWork rows_work(KernelContext& ctx) const {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.dtype() == DataType::Float, InvalidArgument, name_, ": only float32 is supported, got ",
              dtype_name(x.dtype()));
@@ -70,13 +90,16 @@ class SkipLayerNormKernel : public OpKernel {
     float* mean_out = ctx.has_output(1) ? ctx.output(1, DataType::Float, stat_shape).data<float>() : nullptr;
     float* inv_out = ctx.has_output(2) ? ctx.output(2, DataType::Float, stat_shape).data<float>() : nullptr;
     float* sum_out = skip_ && ctx.has_output(3) ? ctx.output(3, DataType::Float, s).data<float>() : nullptr;
-    if (rows == 0) return;
+    DeferredWork w;
+    if (rows == 0) return w;
     const float* px = x.data<float>();
     const float* pk = skip ? skip->data<float>() : nullptr;
     float* py = y.data<float>();
-    float eps = eps_;
-    int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n));
-    parallel_for(ctx.pool(), rows, grain, [&](int64_t lo, int64_t hi) {
+    const float eps = eps_;
+    w.phases = 1;
+    w.n[0] = rows;
+    w.grain[0] = grain(n);
+    w.fn = [=](int, int, int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {
         const float* src = px + r * n;
         float* dst = py + r * n;
@@ -101,8 +124,10 @@ class SkipLayerNormKernel : public OpKernel {
         }
         kernels::f32_layernorm_row(src, gamma, beta, dst, n, eps);
       }
-    });
+    };
+    return w;
   }
+
 
  private:
   std::string name_;
