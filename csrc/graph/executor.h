@@ -10,6 +10,7 @@
 // Concurrency: the graph, its kernels and the plan cache are shared; everything a run mutates
 // lives in a RunState, one per concurrent call (the session keeps a pool of them).
 #pragma once
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -81,6 +82,11 @@ struct RunState {
   };
   std::vector<Pending> pending;
   int pending_phases = 0;
+  // While tracing: the buffers of values that died, by size, for the trace's later values (a new
+  // shape's first call then maps and faults in about its live set, not every intermediate), and
+  // the size of each buffer the trace mapped. Both are emptied when the trace ends.
+  std::multimap<size_t, std::shared_ptr<void>> trace_free;
+  std::unordered_map<const void*, size_t> trace_size;
 };
 
 class Executor {
@@ -107,6 +113,8 @@ class Executor {
   void run_pending(RunState& st) const;
   void finish_node(RunState& st, const Node& node) const;
   void end_scratch(RunState& st) const;
+  void drop(RunState& st, int value) const;
+  static Tensor trace_buffer(RunState& st, DataType dt, const Shape& shape, size_t bytes);
   void finish_trace(RunState& st) const;
   std::shared_ptr<const Plan> find_plan(const std::vector<int64_t>& key) const;
 
