@@ -10,7 +10,7 @@
 // Concurrency: the graph, its kernels and the plan cache are shared; everything a run mutates
 // lives in a RunState, one per concurrent call (the session keeps a pool of them).
 #pragma once
-#include <map>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -84,9 +84,15 @@ struct RunState {
   int pending_phases = 0;
   // While tracing: the buffers of values that died, by size, for the trace's later values (a new
   // shape's first call then maps and faults in about its live set, not every intermediate), and
-  // the size of each buffer the trace mapped. Both are emptied when the trace ends.
-  std::multimap<size_t, std::shared_ptr<void>> trace_free;
+  // the size of each buffer the trace mapped. Both are emptied when the trace ends; the list holds
+  // at most twice the trace's largest buffer, its oldest entries going back to the OS first.
+  struct FreeBuffer {
+    size_t bytes;
+    std::shared_ptr<void> mem;
+  };
+  std::deque<FreeBuffer> trace_free;  // oldest first
   std::unordered_map<const void*, size_t> trace_size;
+  size_t trace_free_bytes = 0, trace_largest = 0;  // the list's bytes; the largest buffer mapped
 };
 
 class Executor {
