@@ -59,19 +59,24 @@ def feeds(batch: int, hw: int = 56, seed: int = 1):
     return {"x": x, "shape": np.array([batch, -1], np.int64)}
 
 
+def chained_vs_unchained(model: bytes, feed: dict, threads: int):
+    """Runs model with chained jobs on and off: the traced first call and three planned ones give
+    the same bits (NaNs in the same places). Returns the chained output and ORT's."""
+    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    first = on.run(None, feed)[0]  # the first call traces (never chained), later ones run the plan
+    for _ in range(3):
+        got = on.run(None, feed)[0]
+        np.testing.assert_array_equal(got, off.run(None, feed)[0])
+        np.testing.assert_array_equal(got, first)
+    return got, want
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("batch", [1, 2])
 def test_chained_run_matches_unchained_and_ort(threads, batch):
-    model = residual_cnn()
-    f = feeds(batch)
-    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
-    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, f)[0]
-    first = on.run(None, f)[0]  # the first call traces (never chained), later ones run the plan
-    for _ in range(3):
-        got = on.run(None, f)[0]
-        np.testing.assert_array_equal(got, off.run(None, f)[0])
-        np.testing.assert_array_equal(got, first)
+    got, want = chained_vs_unchained(residual_cnn(), feeds(batch), threads)
     assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
 
 
@@ -164,15 +169,9 @@ def test_winograd_with_more_threads_than_tasks(hw, threads):
 def test_nan_in_a_chained_winograd_conv_falls_back(threads):
     # A NaN reaching the 3x3 conv: Winograd would spread it over whole tiles, so the conv computes
     # its output again with the GEMM once the chained job is done: the NaNs stay where ORT has them.
-    model = pointwise_then_3x3(64, 20)
     x = np.random.default_rng(3).standard_normal((1, 64, 20, 20)).astype(np.float32)
     x[0, :, 7, 9] = np.nan
-    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
-    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    for _ in range(3):
-        got = on.run(None, {"x": x})[0]
-        np.testing.assert_array_equal(got, off.run(None, {"x": x})[0])
+    got, want = chained_vs_unchained(pointwise_then_3x3(64, 20), {"x": x}, threads)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert 0 < np.isnan(got).sum() < got.size // 4
     ok = ~np.isnan(want)
@@ -209,10 +208,5 @@ def test_chained_transformer_blocks(threads):
     ops = [n["op_type"] for n in fastinfer.Session(model, threads=threads)._describe_nodes()]
     assert ops.count("MatMulBias") == 6 and ops.count("SkipLayerNormalization") == 3, ops
     x = np.random.default_rng(5).standard_normal((2, 64, 96)).astype(np.float32)
-    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
-    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
-    want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    for _ in range(3):
-        got = on.run(None, {"x": x})[0]
-        np.testing.assert_array_equal(got, off.run(None, {"x": x})[0])
+    got, want = chained_vs_unchained(model, {"x": x}, threads)
     assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)

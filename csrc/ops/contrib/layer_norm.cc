@@ -128,8 +128,6 @@ class SkipLayerNormKernel : public OpKernel {
     return w;
   }
 
-
- private:
   std::string name_;
   bool skip_;
   float eps_;
