@@ -17,9 +17,9 @@ CHAIN = "session.fastinfer.chain_nodes"
 
 
 def residual_cnn(c: int = 48, hw: int = 56, seed: int = 0) -> bytes:
-    """A stem conv and a 3x3 stride-2 max pool, then 1x1 -> Relu -> 1x1 -> Add(skip) -> Relu blocks (chained 1x1 convs with a
-    residual written in place), a 3x3 conv in between, a concat of two 1x1 branches, a Reshape to
-    an input-given shape at the end."""
+    """A stem conv and a 3x3 stride-2 max pool, then 1x1 -> Relu -> 1x1 -> Add(skip) -> Relu blocks
+    (chained 1x1 convs with a residual written in place), a 3x3 conv in between, a concat of two
+    1x1 branches, a Reshape to an input-given shape at the end."""
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
 
@@ -30,7 +30,7 @@ def residual_cnn(c: int = 48, hw: int = 56, seed: int = 0) -> bytes:
         nodes.append(helper.make_node("Conv", [x, name + "_w", name + "_b"], [name], name=name, pads=[pad] * 4))
         return name
 
-    x = conv("x", 3, c, 3, "stem", pad=1)
+    conv("x", 3, c, 3, "stem", pad=1)
     nodes.append(helper.make_node("Relu", ["stem"], ["stem_relu"], name="stem_relu"))
     x = "pool"
     nodes.append(helper.make_node("MaxPool", ["stem_relu"], [x], name=x, kernel_shape=[3, 3], strides=[2, 2],
@@ -186,7 +186,8 @@ def feed_forward_stack(d: int = 96, layers: int = 3, seed: int = 0) -> bytes:
     inits, nodes, x = [], [], "x"
     for i in range(layers):
         for name, shape in ((f"w1_{i}", (d, 4 * d)), (f"w2_{i}", (4 * d, d))):
-            inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name))
+            w = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32)
+            inits.append(numpy_helper.from_array(w, name))
         for name, n in ((f"b1_{i}", 4 * d), (f"b2_{i}", d), (f"g_{i}", d), (f"be_{i}", d)):
             inits.append(numpy_helper.from_array((1 + 0.1 * rng.standard_normal(n)).astype(np.float32), name))
         nodes += [helper.make_node("MatMul", [x, f"w1_{i}"], [f"m1_{i}"]),
