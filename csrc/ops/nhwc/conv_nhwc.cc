@@ -237,8 +237,7 @@ class NhwcConvKernel : public OpKernel {
       };
     } else {
       const kernels::WinogradNhwcGeom wg = winograd_plan(c);
-      float* scratch =
-          ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+      float* scratch = winograd_scratch(ctx, wg, threads);
       auto tasks = std::make_shared<kernels::F32WinogradNhwcTasks>(wino_->plan, wg, c.x, c.bias,
                                                                    c.R ? c.R->data<float>() : nullptr, clamp_.lo,
                                                                    clamp_.hi, y, scratch, threads, act_.act);
@@ -358,6 +357,11 @@ class NhwcConvKernel : public OpKernel {
     return wg;
   }
 
+  // The Winograd conv's scratch for a job of `threads` threads (every one with its slot).
+  float* winograd_scratch(KernelContext& ctx, const kernels::WinogradNhwcGeom& wg, int threads) const {
+    return ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+  }
+
   // Group 1, X channels-last: Winograd where it applies, else (or when X holds a value Winograd
   // rejects) gemm_paths.
   void winograd_or_gemm(KernelContext& ctx, const Call& c, float* y) const {
@@ -367,8 +371,7 @@ class NhwcConvKernel : public OpKernel {
     const bool in_place = c.R && c.R->data<float>() == y;
     if (winograd_applies(c, threads) && (!in_place || kernels::f32_winograd_values_ok(c.x, c.X->numel()))) {
       const kernels::WinogradNhwcGeom wg = winograd_plan(c);
-      float* scratch =
-          ctx.scratch_as<float>(std::max<size_t>(1, kernels::f32_winograd_nhwc_scratch_size(wino_->plan, wg, threads)));
+      float* scratch = winograd_scratch(ctx, wg, threads);
       // false: X holds NaN, Inf or huge values (never when Y is R: checked above); Y is then computed below.
       if (kernels::f32_winograd_nhwc_conv(wino_->plan, wg, c.x, c.bias, c.R ? c.R->data<float>() : nullptr, clamp_.lo,
                                           clamp_.hi, y, scratch, ctx.pool(), act_.act))
