@@ -191,6 +191,21 @@ def test_epilogues(name, rshape):
 
 
 @pytest.mark.parametrize("name", kernel_ids())
+def test_packed_transposed_b(name):
+    """B given as B^T [n, k] and packed (an attention's K): columns copied 4 at a time through the
+    register transpose, with tails in n (not a multiple of 4 or of the tile width) and in k."""
+    k_ = need(name)
+    rng = np.random.default_rng(13)
+    for n in (1, 3, 4, 6, k_["nr"] + 1, 2 * k_["nr"] + 7):
+        for k in (1, 3, 32, 37):
+            m = int(rng.choice([1, 13, 30]))
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            bt = rng.standard_normal((n, k), dtype=np.float32)
+            got = _core.kernels.f32_gemm(name, a, bt, trans_b=True, packed=True, threads=1 + n % 2)
+            check(got, reference(a, bt.T), k)
+
+
+@pytest.mark.parametrize("name", kernel_ids())
 def test_strided_a_and_c(name):
     need(name)
     rng = np.random.default_rng(3)

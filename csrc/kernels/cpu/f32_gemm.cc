@@ -302,6 +302,18 @@ F32PackedB f32_pack_b(int64_t k, int64_t n, const float* b, int64_t stride_k, in
     for (int64_t p = p0; p < p1; ++p) {
       float* dst = out + p * k * nr;
       int64_t j0 = p * nr, w = std::min<int64_t>(nr, n - j0);
+      if (stride_k == 1 && stride_n != 1) {  // B^T row-major (an attention's K): columns are contiguous runs
+        const float* s = b + j0 * stride_n;
+        int64_t j = 0;
+        for (; j + 4 <= w; j += 4)
+          transpose_4_rows(s + j * stride_n, s + (j + 1) * stride_n, s + (j + 2) * stride_n, s + (j + 3) * stride_n,
+                           k, dst + j, nr);
+        for (; j < w; ++j)
+          for (int64_t kk = 0; kk < k; ++kk) dst[kk * nr + j] = s[j * stride_n + kk];
+        for (int64_t kk = 0; kk < k; ++kk)
+          for (int64_t jj = w; jj < nr; ++jj) dst[kk * nr + jj] = 0.f;
+        continue;
+      }
       for (int64_t kk = 0; kk < k; ++kk) {
         float* d = dst + kk * nr;
         const float* s = b + kk * stride_k + j0 * stride_n;

@@ -10,21 +10,20 @@ namespace fi::kernels {
 
 namespace {
 
-// exp(x) for x <= 0 (Cephes polynomial, about 1 ulp); x below -87.3 gives the smallest normal.
+// exp(x) for x <= 0, as in the AVX-512 file (one rounded ln2, the degree-6 fit of
+// kernels/cpu/vmath_impl.h, 2^n through the exponent bits); x below -87.3 gives the smallest normal.
 inline __m256 exp_nonpos(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
   __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  __m256 r2 = _mm256_mul_ps(r, r);
-  __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.f));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693147182f), x);
+  __m256 p = _mm256_set1_ps(0.00139013526f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00836331304f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0416668542f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166665763f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  __m256 y = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
