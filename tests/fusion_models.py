@@ -75,20 +75,29 @@ if torch is not None:
                 return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
             return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
-        def forward(self, x):
+        def forward(self, x, mask=None):
             b, s, d = x.shape
             q = self.q(x).view(b, s, self.h, self.dh).transpose(1, 2)
             k = self.k(x).view(b, s, self.h, self.dh).transpose(1, 2)
             v = self.v(x).view(b, s, self.h, self.dh).transpose(1, 2)
-            att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh), dim=-1)
-            ctx = torch.matmul(att, v).transpose(1, 2).reshape(b, s, d)
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh)
+            att = torch.softmax(scores if mask is None else scores + mask, dim=-1)
+            ctx = torch.matmul(att, v).transpose(1, 2)
+            if mask is not None:  # the merged heads' sizes read off the context itself, as HF's BERT does
+                b, s = ctx.shape[0], ctx.shape[1]
+            ctx = ctx.reshape(b, s, d)
             x = self.ln1(x + self.o(ctx))
             return self.ln2(x + self.fc2(self.act(self.fc1(x))))
 
 
 def export_layer(dynamo: bool, hidden: int = 32, heads: int = 4, ffn: int = 64, seq: int = 7, batch: int = 2,
-                 gelu: str = "erf", manual_ln: bool = False, seed: int = 0, opset: int | None = None) -> onnx.ModelProto:
-    """The EncoderLayer exported by the TorchScript exporter (dynamo=False) or the dynamo one."""
+                 gelu: str = "erf", manual_ln: bool = False, seed: int = 0, opset: int | None = None,
+                 dynamic: bool = False) -> onnx.ModelProto:
+    """The EncoderLayer exported by the TorchScript exporter (dynamo=False) or the dynamo one.
+    ``dynamic`` (TorchScript): an additive mask input [batch, 1, 1, sequence] as well, and every
+    size but the hidden one symbolic, the mask's under names of its own, and the attention's
+    merged heads reshaped to the context's own sizes (as in HF's BERT, whose hidden states, made by
+    adding embeddings, get sizes shape inference cannot tie to its mask's)."""
     torch.manual_seed(seed)
     m = EncoderLayer(hidden, heads, ffn, gelu, manual_ln).eval()
     x = torch.randn(batch, seq, hidden)
@@ -98,5 +107,11 @@ def export_layer(dynamo: bool, hidden: int = 32, heads: int = 4, ffn: int = 64, 
         if dynamo:
             prog = torch.onnx.export(m, (x,), dynamo=True, input_names=["x"], output_names=["y"], **kw)
             return prog.model_proto
-        torch.onnx.export(m, (x,), f, dynamo=False, input_names=["x"], output_names=["y"], **kw)
+        if dynamic:
+            kw["dynamic_axes"] = {"x": {0: "batch", 1: "sequence"}, "mask": {0: "mask_batch", 3: "mask_sequence"},
+                                  "y": {0: "batch", 1: "sequence"}}
+            torch.onnx.export(m, (x, torch.zeros(batch, 1, 1, seq)), f, dynamo=False, input_names=["x", "mask"],
+                              output_names=["y"], **kw)
+        else:
+            torch.onnx.export(m, (x,), f, dynamo=False, input_names=["x"], output_names=["y"], **kw)
     return onnx.load_from_string(f.getvalue())

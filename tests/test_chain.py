@@ -211,3 +211,57 @@ def test_chained_transformer_blocks(threads):
     x = np.random.default_rng(5).standard_normal((2, 64, 96)).astype(np.float32)
     got, want = chained_vs_unchained(model, {"x": x}, threads)
     assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def attention_stack(layers: int = 2, d: int = 32, heads: int = 4, padding_mask: bool = False) -> bytes:
+    """Self-attention layers: Q/K/V projections -> com.microsoft MultiHeadAttention (with an
+    additive attention bias, or a key padding mask) -> output projection -> Add(x) -> LayerNorm.
+    The attention defers (between the chained projections) unless it has the padding mask."""
+    rng = np.random.default_rng(7)
+    inits, nodes, x = [], [], "x"
+
+    def const(name, shape, scale):
+        inits.append(numpy_helper.from_array((scale * rng.standard_normal(shape)).astype(np.float32), name))
+        return name
+
+    def linear(src, name):
+        const(name + "_w", (d, d), d ** -0.5)
+        const(name + "_b", (d,), 0.1)
+        nodes.extend([helper.make_node("MatMul", [src, name + "_w"], [name + "_m"]),
+                      helper.make_node("Add", [name + "_m", name + "_b"], [name])])
+        return name
+
+    for i in range(layers):
+        q, k, v = (linear(x, f"{p}{i}") for p in "qkv")
+        extra = ["", "kpm"] if padding_mask else ["", "", "bias"]
+        nodes.append(helper.make_node("MultiHeadAttention", [q, k, v, *extra], [f"att{i}"], domain="com.microsoft",
+                                      num_heads=heads))
+        o = linear(f"att{i}", f"o{i}")
+        nodes.append(helper.make_node("Add", [o, x], [f"s{i}"]))
+        const(f"g{i}", (d,), 1.0)
+        const(f"be{i}", (d,), 0.1)
+        nodes.append(helper.make_node("LayerNormalization", [f"s{i}", f"g{i}", f"be{i}"], [f"y{i}"], axis=-1))
+        x = f"y{i}"
+    extra_in = ([helper.make_tensor_value_info("kpm", TensorProto.INT32, ["B", "S"])] if padding_mask else
+                [helper.make_tensor_value_info("bias", F, ["B", 1, "S", "S"])])
+    g = helper.make_graph(nodes, "attn", [helper.make_tensor_value_info("x", F, ["B", "S", d]), *extra_in],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                               helper.make_opsetid("com.microsoft", 1)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("padding_mask", [False, True])
+def test_chained_attention(threads, padding_mask):
+    model = attention_stack(padding_mask=padding_mask)
+    ops = [n["op_type"] for n in fastinfer.Session(model, threads=threads)._describe_nodes()]
+    assert ops.count("MultiHeadAttention") == 2 and ops.count("SkipLayerNormalization") == 2, ops
+    r = np.random.default_rng(8)
+    feed = {"x": r.standard_normal((2, 24, 32)).astype(np.float32)}
+    if padding_mask:
+        feed["kpm"] = (r.random((2, 24)) > 0.3).astype(np.int32)
+        feed["kpm"][:, 0] = 1
+    else:
+        feed["bias"] = np.where(r.random((2, 1, 24, 24)) > 0.3, 0.0, -10000.0).astype(np.float32)
+    got, want = chained_vs_unchained(model, feed, threads)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)

@@ -41,3 +41,21 @@ def test_torch_encoder_layer_fuses(exporter, gelu, manual_ln):
     ops = check(model, feeds, present=["MatMulBias", "SkipLayerNormalization", "MultiHeadAttention"],
                 absent=absent + ["Softmax", "Transpose"])
     assert ops <= {"MatMulBias", "SkipLayerNormalization", "MultiHeadAttention"}
+
+
+@pytest.mark.parametrize("gelu", ["erf", "tanh_manual"])
+def test_symbolic_batch_and_sequence_still_fuse(gelu):
+    """With symbolic sizes, the scores + mask broadcast gives the attention's output sizes of its
+    own in shape inference; the fused attention node's inference gives it the query's, so the
+    residual Add + LayerNorm after the output projection still becomes SkipLayerNormalization."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = export_layer(False, gelu=gelu, dynamic=True)
+    absent = ["ReduceMean", "Erf", "Tanh", "Pow", "Sqrt", "Add", "Mul", "LayerNormalization", "Gelu", "FastGelu"]
+    for b, s in ((2, 7), (3, 5)):
+        r = rng(13)
+        feeds = {"x": r.standard_normal((b, s, 32)).astype(np.float32),
+                 "mask": np.where(r.random((b, 1, 1, s)) > 0.3, 0.0, -10000.0).astype(np.float32)}
+        ops = check(model, feeds, present=["MatMulBias", "SkipLayerNormalization", "MultiHeadAttention"],
+                    absent=absent + ["Softmax", "Transpose"])
+        assert ops <= {"MatMulBias", "SkipLayerNormalization", "MultiHeadAttention"}

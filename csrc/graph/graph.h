@@ -126,6 +126,9 @@ class Graph {
   void release_if_packed(int v, int uses, int packed);
 
   std::string name_;
+  // The next fresh symbol's number: kept across inference runs (passes infer again), so a symbol
+  // made in one never names another dimension in the next.
+  int symbol_counter_ = 0;
   std::map<std::string, int> opsets_;
   std::vector<Value> values_;
   std::unordered_map<std::string, int> by_name_;

@@ -228,7 +228,7 @@ TypeInfo to_info(const ValueType& t) {
 void infer_types(Graph& g) {
   const OpRegistry& reg = op_registry();
   const bool subgraph = g.parent_ != nullptr;
-  int counter = 0;
+  int& counter = g.symbol_counter_;
   std::vector<ValueType> types(g.values_.size());
   for (size_t id = 0; id < g.values_.size(); ++id) {
     const Value& v = g.values_[id];
@@ -258,6 +258,11 @@ void infer_types(Graph& g) {
         // Unsure (GiveUp, a bad attribute the kernel will report): unknown outputs.
         ctx.outputs().assign(n.outputs.size(), ValueType());
       }
+    } else {
+      // No inference for this op (a fused node a pass made, an op without one): its outputs keep
+      // what an earlier run found for the values it computes (nothing, on the first).
+      for (size_t o = 0; o < n.outputs.size(); ++o)
+        if (n.outputs[o] >= 0) ctx.outputs()[o] = from_declared(g.values_[size_t(n.outputs[o])].inferred, &counter);
     }
     for (size_t o = 0; o < n.outputs.size(); ++o)
       if (n.outputs[o] >= 0) types[size_t(n.outputs[o])] = std::move(ctx.outputs()[o]);

@@ -70,6 +70,26 @@ struct F32AttentionKernel {
 const std::vector<F32AttentionKernel>& f32_attention_kernels();
 const F32AttentionKernel& select_f32_attention();
 
+struct F32GemmKernel;
+
+// The attention described by p as tasks over (batch, head, query block), for a caller that runs
+// them itself (the executor's chained jobs, ops/kernel.h): tasks() of them, chunks of at least
+// grain(); run(t0, t1) computes tasks [t0, t1) on the calling thread (any thread, any order, each
+// once). The split suits `threads` threads. p's pointers are read only in run.
+class F32AttentionTasks {
+ public:
+  F32AttentionTasks(const F32AttentionKernel& kernel, const AttentionParams& p, int threads);
+  int64_t tasks() const { return tasks_; }
+  int64_t grain() const { return grain_; }
+  void run(int64_t t0, int64_t t1) const;
+
+ private:
+  const F32AttentionKernel* kernel_;
+  AttentionParams p_;
+  const F32GemmKernel* gemm_ = nullptr;
+  int64_t kb_ = 0, mb_ = 1, qblocks_ = 1, tasks_ = 0, grain_ = 1;
+};
+
 // Runs the attention described by p, split over (batch, head, query block) on the pool.
 // Throws InvalidArgument for negative sizes; sizes of zero are fine (nothing to do).
 void f32_attention(const AttentionParams& p, ThreadPool* pool);

@@ -21,6 +21,8 @@ void run_graph_passes(Graph& g) {
   fuse_layernorm(g);
   fuse_gelu(g);
   fuse_attention(g);    // before fuse_matmul_bias: it starts from the projections' outputs
+  reinfer_types(g);     // the attention's output has the query's batch and sequence: the residual
+                        // Add after the output projection sees equal shapes (SkipLayerNormalization)
   fuse_matmul_bias(g);  // before fuse_bias_gelu: MatMul -> Add -> Gelu is one GEMM
   fuse_bias_gelu(g);
   fuse_skip_layernorm(g);

@@ -140,29 +140,36 @@ const F32AttentionKernel& select_f32_attention() {
 
 void f32_attention(const AttentionParams& p, ThreadPool* pool) { f32_attention(select_f32_attention(), p, pool); }
 
-void f32_attention(const F32AttentionKernel& kernel, const AttentionParams& p, ThreadPool* pool) {
+F32AttentionTasks::F32AttentionTasks(const F32AttentionKernel& kernel, const AttentionParams& p, int threads)
+    : kernel_(&kernel), p_(p) {
   FI_CHECK(p.batch >= 0 && p.heads >= 0 && p.q_len >= 0 && p.kv_len >= 0 && p.head_dim >= 0 && p.v_head_dim >= 0,
            InvalidArgument, "attention: negative size");
   if (p.batch == 0 || p.heads == 0 || p.q_len == 0 || p.v_head_dim == 0) return;
-  const F32GemmKernel& gk = select_f32_gemm(kQueryBlock, std::max<int64_t>(p.v_head_dim, 1), p.head_dim);
-  const int64_t kb = std::min(ceil_div(p.kv_len, gk.nr) * gk.nr, kKeyBlock);
-  const int threads = pool ? pool->num_threads() : 1;
+  gemm_ = &select_f32_gemm(kQueryBlock, std::max<int64_t>(p.v_head_dim, 1), p.head_dim);
+  kb_ = std::min(ceil_div(p.kv_len, gemm_->nr) * gemm_->nr, kKeyBlock);
   const int64_t heads = p.batch * p.heads;
-  int64_t mb = kQueryBlock;
-  if (threads > 1 && heads * ceil_div(p.q_len, mb) < 4 * threads) {
+  mb_ = kQueryBlock;
+  if (threads > 1 && heads * ceil_div(p.q_len, mb_) < 4 * threads) {
     const int64_t want = ceil_div(4 * threads, heads);  // query blocks per head
-    mb = std::max<int64_t>(gk.mr, ceil_div(ceil_div(p.q_len, want), gk.mr) * gk.mr);
+    mb_ = std::max<int64_t>(gemm_->mr, ceil_div(ceil_div(p.q_len, want), gemm_->mr) * gemm_->mr);
   }
-  const int64_t qblocks = ceil_div(p.q_len, mb);
-  const double flops = 4.0 * double(mb) * double(p.kv_len) * double(p.head_dim + p.v_head_dim);
-  const int64_t grain = flops >= 1e5 ? 1 : std::max<int64_t>(1, int64_t(1e5 / std::max(flops, 1.0)));
-  parallel_for(pool, heads * qblocks, grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t bh = t / qblocks, qb = t % qblocks;
-      const int64_t i0 = qb * mb, i1 = std::min(p.q_len, i0 + mb);
-      attention_block(kernel, gk, p, bh / p.heads, bh % p.heads, i0, i1, kb);
-    }
-  });
+  qblocks_ = ceil_div(p.q_len, mb_);
+  tasks_ = heads * qblocks_;
+  const double flops = 4.0 * double(mb_) * double(p.kv_len) * double(p.head_dim + p.v_head_dim);
+  grain_ = flops >= 1e5 ? 1 : std::max<int64_t>(1, int64_t(1e5 / std::max(flops, 1.0)));
+}
+
+void F32AttentionTasks::run(int64_t t0, int64_t t1) const {
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t bh = t / qblocks_, qb = t % qblocks_;
+    const int64_t i0 = qb * mb_, i1 = std::min(p_.q_len, i0 + mb_);
+    attention_block(*kernel_, *gemm_, p_, bh / p_.heads, bh % p_.heads, i0, i1, kb_);
+  }
+}
+
+void f32_attention(const F32AttentionKernel& kernel, const AttentionParams& p, ThreadPool* pool) {
+  const F32AttentionTasks job(kernel, p, pool ? pool->num_threads() : 1);
+  parallel_for(pool, job.tasks(), job.grain(), [&](int64_t t0, int64_t t1) { job.run(t0, t1); });
 }
 
 }  // namespace fi::kernels

@@ -7,6 +7,7 @@
 //   key-value caches are not supported (NotImplemented).
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "kernels/attention.h"
 #include "ops/kernel.h"
@@ -32,7 +33,27 @@ class MultiHeadAttention final : public OpKernel {
       FI_CHECK(!init.has_output(i), NotImplemented, "MultiHeadAttention: only output 0 is supported");
   }
 
-  void compute(KernelContext& ctx) const override {
+  void compute(KernelContext& ctx) const override { kernels::f32_attention(setup(ctx), ctx.pool()); }
+
+  // At 2+ threads the (batch, head, query block) tasks go to the executor's chained job (between
+  // the Q/K/V and output projections). Not with a bias or key padding mask, which are read to
+  // set the attention up.
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2 || ctx.input(3) || ctx.input(4)) return false;
+    auto job = std::make_shared<kernels::F32AttentionTasks>(kernels::select_f32_attention(), setup(ctx),
+                                                            ctx.pool()->num_threads());
+    if (job->tasks() < 2) return false;  // compute runs it (one task keeps the other threads waiting)
+    work.phases = 1;
+    work.n[0] = job->tasks();
+    work.grain[0] = job->grain();
+    work.fn = [job](int, int, int64_t t0, int64_t t1) { job->run(t0, t1); };
+    return true;
+  }
+
+ private:
+  // Checks the inputs, takes the output and describes the attention; a bias or key padding mask
+  // is read here (into scratch).
+  kernels::AttentionParams setup(KernelContext& ctx) const {
     const Tensor& q = ctx.in(0);
     const Tensor& k = ctx.in(1);
     const Tensor& v = ctx.in(2);
@@ -135,10 +156,9 @@ class MultiHeadAttention final : public OpKernel {
     Tensor& out = ctx.output(0, DataType::Float, Shape{B, S, vh});
     p.out = out.data<float>();
     p.out_st = {S * vh, Dv, vh};
-    kernels::f32_attention(p, ctx.pool());
+    return p;
   }
 
- private:
   static const float* add_bias(KernelContext& ctx, const float* x, int64_t rows, int64_t cols, const float* b) {
     float* y = ctx.scratch_as<float>(size_t(std::max<int64_t>(1, rows * cols)));
     for (int64_t r = 0; r < rows; ++r)

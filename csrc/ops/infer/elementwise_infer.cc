@@ -120,6 +120,10 @@ void register_elementwise_infer(OpRegistry& r) {
                          "InstanceNormalization", "LpNormalization", "MeanVarianceNormalization",
                          "BatchNormalization", "LayerNormalization", "CumSum", "Trilu", "ReverseSequence", "Swish"})
     r.add_infer(op, 1, infer_unary);
+  // The nodes the fusion passes make before inference runs again (graph/passes/run_passes.cc).
+  for (const char* op : {"Gelu", "FastGelu"}) r.add_infer("com.microsoft", op, 1, infer_unary);
+  r.add_infer("com.microsoft", "BiasGelu", 1, infer_binary);
+  r.add_infer("ai.fastinfer", "LayerNormalization", 1, infer_unary);
   r.add_infer("PRelu", 1, infer_prelu);
   for (const char* op : {"IsNaN", "IsInf"}) r.add_infer(op, 1, infer_bool_unary);
   r.add_infer("Identity", 1, infer_identity);

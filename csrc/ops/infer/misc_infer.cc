@@ -1,6 +1,6 @@
 // Inference for the recurrent ops (RNN/GRU/LSTM: layout, direction, hidden_size), ops whose
 // output has their data's or indices' shape (Scatter*, GatherElements, normalizations), and
-// NonMaxSuppression.
+// NonMaxSuppression, and com.microsoft MultiHeadAttention (the attention fusion's node).
 #include "ops/infer/infer_util.h"
 
 namespace fi {
@@ -48,6 +48,20 @@ void infer_nonzero(InferContext& ctx) {
   else ctx.set_output(0, make_type(DataType::Int64));
 }
 
+// com.microsoft MultiHeadAttention: [B, S, N*Dv] from query [B, S, N*D] and value [B, L, N*Dv] or
+// [B, N, L, Dv] (the kernel checks the rest).
+void infer_multi_head_attention(InferContext& ctx) {
+  ValueType q = in_type(ctx, 0);
+  const ValueType* v = ctx.input(2);
+  if (!q.shape.has_rank || q.shape.rank() != 3 || !v || !v->shape.has_rank) ctx.give_up();
+  const auto& vd = v->shape.dims;
+  SymDim hidden;
+  if (vd.size() == 3) hidden = vd[2];
+  else if (vd.size() == 4) hidden = dim_mul(ctx, vd[1], vd[3]);
+  else ctx.give_up();
+  ctx.set_output(0, make_type(q.dtype, {q.shape.dims[0], q.shape.dims[1], hidden}));
+}
+
 }  // namespace
 
 void register_misc_infer(OpRegistry& r) {
@@ -57,6 +71,7 @@ void register_misc_infer(OpRegistry& r) {
   r.add_infer("GatherElements", 11, infer_gather_elements);
   r.add_infer("NonMaxSuppression", 10, infer_nms);
   r.add_infer("NonZero", 9, infer_nonzero);
+  r.add_infer("com.microsoft", "MultiHeadAttention", 1, infer_multi_head_attention);
 }
 
 }  // namespace fi
