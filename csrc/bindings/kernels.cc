@@ -346,6 +346,17 @@ void bind_kernels(py::module_& m) {
         "Implicit GEMM: row i of A is src[ind[i, t], a_offset:a_offset + tap_k] for t < taps (-1: zeros)\n"
         "concatenated, tap_k = B's rows / taps; C = A @ B with bias, residual (in C's memory when in_place),\n"
         "clamp and act.");
+  k.def(
+      "f32_gemm_split",
+      [](const std::string& name, int64_t m, int64_t n, int64_t k, int threads) {
+        const fi::kernels::F32GemmKernel* kern = fi::kernels::find_f32_gemm(name.c_str());
+        if (!kern) throw py::value_error("unknown kernel " + name);
+        int64_t ms = 1, ns = 1;
+        fi::kernels::f32_gemm_split(*kern, m, n, k, threads, ms, ns);
+        return py::make_tuple(ms, ns);
+      },
+      py::arg("name"), py::arg("m"), py::arg("n"), py::arg("k"), py::arg("threads"),
+      "(m_split, n_split): the blocks of C's tiles f32_gemm makes for `threads` threads, one task each.");
   k.def("f32_gemm_time", &f32_gemm_time, py::arg("name"), py::arg("m"), py::arg("n"), py::arg("k"),
         py::arg("threads") = 1, py::arg("runs") = 20,
         "Seconds per fp32 GEMM run (B packed beforehand) for each of `runs` runs with the named kernel.");

@@ -183,6 +183,11 @@ void f32_gemm_indirect(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_
                        const float* const* ind, const F32PackedB& b, float* c, int64_t ldc, const Epilogue& ep,
                        ThreadPool* pool, int64_t a_offset = 0);
 
+// How f32_gemm splits C's tiles for `threads` threads: m_split x n_split blocks, one task each
+// (1 x 1 below kParallelMinFlops). For tests and benchmarks.
+void f32_gemm_split(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, int threads, int64_t& m_split,
+                    int64_t& n_split);
+
 // The f32_gemm of a row-major A (lda) and packed B cut into tasks for a job of the caller's own (a
 // stage of parallel_phases): split for `threads` threads as f32_gemm would split it (one task
 // below kParallelMinFlops); run(t) computes task t's tiles, in any order, on any thread.

@@ -343,3 +343,36 @@ def test_matmul_packs_for_the_tile_its_rows_suit(m, wide):
     assert ("6x64" in kernel) == wide, kernel
     a = rng.standard_normal((m, 70)).astype(np.float32)
     check(sess.run(None, {"a": a})[0], reference(a, b), 70)
+
+
+def _thread_shares(m, n, mr, nr, ms, ns, threads):
+    """Each thread's part of C (rows x columns) when the ms x ns blocks of C's tiles go to the
+    threads in contiguous runs of tasks, task i*ns + j being block (i, j)."""
+    mt, nt = -(-m // mr), -(-n // nr)
+    rows = [min(m, mt * (i + 1) // ms * mr) - min(m, mt * i // ms * mr) for i in range(ms)]
+    cols = [min(n, nt * (j + 1) // ns * nr) - min(n, nt * j // ns * nr) for j in range(ns)]
+    tasks = ms * ns
+    return [sum(rows[t // ns] * cols[t % ns] for t in range(tasks * s // threads, tasks * (s + 1) // threads))
+            for s in range(threads)]
+
+
+def test_split_gives_threads_even_shares():
+    """The 2-D task split puts the threads' shares of C as close to even as any candidate split
+    (within 2 %): 128x384x384 on 12x32 tiles, 2 threads, as 1 x 8 blocks (6 column panels a
+    thread), not 2 x 4 (72 rows for one thread, 56 for the other)."""
+    k_ = need("f32_gemm_12x32__avx512")
+    assert _core.kernels.f32_gemm_split(k_["name"], 128, 384, 384, 2) == (1, 8)
+    rng = np.random.default_rng(21)
+    for _ in range(60):
+        m, n, k = int(rng.integers(24, 700)), int(rng.integers(40, 900)), int(rng.choice([64, 384, 768]))
+        threads = int(rng.choice([2, 3]))
+        ms, ns = _core.kernels.f32_gemm_split(k_["name"], m, n, k, threads)
+        if ms * ns == 1:
+            assert 2 * m * n * k < 2e6 or (-(-m // 12)) * (-(-n // 32)) == 1, (m, n, k, threads)
+            continue
+        share = max(_thread_shares(m, n, 12, 32, ms, ns, threads)) * threads / (m * n)
+        mt, nt = -(-m // 12), -(-n // 32)
+        target = min(4 * threads, mt * nt) if k < 1024 else threads
+        best = min(max(_thread_shares(m, n, 12, 32, a, min(nt, max(1, target // a)), threads)) * threads / (m * n)
+                   for a in range(1, min(mt, target) + 1))
+        assert share <= best + 0.02 + 1e-9, (m, n, k, threads, (ms, ns), share, best)

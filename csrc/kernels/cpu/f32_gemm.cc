@@ -115,23 +115,48 @@ void pack_a_block(const ASource& src, const MTiles& mtiles, int64_t t0, int64_t 
   }
 }
 
-// Splits C's mt x nt tiles into ms x ns blocks, `target` of them, a multiple of the thread count
-// where possible, with the least memory traffic: every M block of every task streams its panels of
-// B (ms x K x N floats in all, at least once per MC rows), and every N block packs its rows of A
-// again (ns x M x K floats, counted twice: packing writes as well as reads). Returns the largest
-// task's tiles over the average (1: even).
-double split_for(int64_t target, int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k,
-                 int threads, int64_t& ms, int64_t& ns) {
+// The busiest thread's share of C over the average when the a x b blocks of C's mt x nt tiles go
+// to the threads in contiguous runs of tasks (task i*b + j is block (i, j)), as a chained job
+// hands them out (ops/kernel.h), counting the rows and columns each block holds.
+double thread_imbalance(int64_t a, int64_t b, int64_t mt, int64_t nt, int MR, int NR, int64_t m, int64_t n,
+                        int threads) {
+  const int64_t tasks = a * b;
+  double worst = 0;
+  for (int s = 0; s < threads; ++s) {
+    double load = 0;
+    for (int64_t t = tasks * s / threads; t < tasks * (s + 1) / threads; ++t) {
+      const int64_t i = t / b, j = t % b;
+      const int64_t rows = std::min(m, mt * (i + 1) / a * MR) - std::min(m, mt * i / a * MR);
+      const int64_t cols = std::min(n, nt * (j + 1) / b * NR) - std::min(n, nt * j / b * NR);
+      load += double(rows) * double(cols);
+    }
+    worst = std::max(worst, load);
+  }
+  return worst * threads / std::max(1.0, double(m) * double(n));
+}
+
+// Splits C's mt x nt tiles into ms x ns blocks, `target` of them, with the threads' shares of C
+// closest to even (within 2 %), then a multiple of the thread count where possible, then the least
+// memory traffic: every M block of every task streams its panels of B (ms x K x N floats in all,
+// at least once per MC rows), and every N block packs its rows of A again (ns x M x K floats,
+// counted twice: packing writes as well as reads). 128x384x384 on 12x32 tiles, 2 threads: 1 x 8
+// blocks (6 panels a thread), not 2 x 4 (72 and 56 rows). Returns the largest task's tiles over
+// the average (1: even).
+double split_for(int64_t target, int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int MR,
+                 int NR, int threads, int64_t& ms, int64_t& ns) {
   ms = ns = 1;
-  double best = 0;
+  double best = 0, best_imb = 0;
   bool best_even = false;
   for (int64_t a = 1; a <= std::min(mt, target); ++a) {
     const int64_t b = std::min(nt, std::max<int64_t>(1, target / a));
     const bool even = (a * b) % threads == 0;
+    const double imb = thread_imbalance(a, b, mt, nt, MR, NR, m, n, threads);
     const double b_reads = double(std::max(a, ceil_div(mt, mc_tiles))) * double(k) * double(n);
     const double cost = b_reads + 2.0 * double(b) * double(m) * double(k);
-    if (ms * ns == 1 || (even && !best_even) || (even == best_even && cost < best)) {
-      ms = a, ns = b, best = cost, best_even = even;
+    const bool close = std::abs(imb - best_imb) <= 0.02;
+    if (ms * ns == 1 || imb < best_imb - 0.02 ||
+        (close && ((even && !best_even) || (even == best_even && cost < best)))) {
+      ms = a, ns = b, best = cost, best_even = even, best_imb = imb;
     }
   }
   return double(ceil_div(mt, ms) * ceil_div(nt, ns) * ms * ns) / double(mt * nt);
@@ -142,14 +167,26 @@ double split_for(int64_t target, int64_t mt, int64_t nt, int64_t mc_tiles, int64
 // balance saves (ResNet-50 at batch 1, 2 threads: the 1x1 convs over 1024 and 2048 channels
 // 0.76-0.83x the time, 0.94x the model's node time; K = 512 no change either way). An uneven split
 // (33x65 at K = 4096: 3 x 3 tiles over 2 threads) keeps 4 per thread.
-void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int threads,
+void split_2d(int64_t mt, int64_t nt, int64_t mc_tiles, int64_t m, int64_t n, int64_t k, int MR, int NR, int threads,
               int64_t& ms, int64_t& ns) {
   ms = ns = 1;
   if (threads <= 1) return;
-  if (k >= 1024 && split_for(std::min<int64_t>(threads, mt * nt), mt, nt, mc_tiles, m, n, k, threads, ms, ns) <= 1.2)
+  if (k >= 1024 &&
+      split_for(std::min<int64_t>(threads, mt * nt), mt, nt, mc_tiles, m, n, k, MR, NR, threads, ms, ns) <= 1.2)
     return;
-  split_for(std::min<int64_t>(int64_t(threads) * 4, mt * nt), mt, nt, mc_tiles, m, n, k, threads, ms, ns);
+  split_for(std::min<int64_t>(int64_t(threads) * 4, mt * nt), mt, nt, mc_tiles, m, n, k, MR, NR, threads, ms, ns);
 }
+
+}  // namespace
+
+void f32_gemm_split(const F32GemmKernel& kernel, int64_t m, int64_t n, int64_t k, int threads, int64_t& m_split,
+                    int64_t& n_split) {
+  if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
+  const int64_t mt = ceil_div(std::max<int64_t>(m, 1), kernel.mr), nt = ceil_div(std::max<int64_t>(n, 1), kernel.nr);
+  split_2d(mt, nt, std::max<int64_t>(1, kMC / kernel.mr), m, n, k, kernel.mr, kernel.nr, threads, m_split, n_split);
+}
+
+namespace {
 
 void apply_activation(const Epilogue& ep, float* c, int64_t ldc, int64_t mr, int64_t nc) {
   const bool clamp = ep.clamp_min > -INFINITY || ep.clamp_max < INFINITY;
@@ -207,8 +244,7 @@ struct GemmRun {
     // applies): they take no epilogue, whose per-row checks cost a few % of a short-K tile.
     trivial_ep = base_ep.alpha == 1.f && !base_ep.bias && !base_ep.residual && base_ep.clamp_min == -INFINITY &&
                  base_ep.clamp_max == INFINITY;
-    if (2.0 * double(m) * double(n) * double(std::max<int64_t>(k, 1)) < kParallelMinFlops) threads = 1;
-    split_2d(mt, nt, mc_tiles, m, n, k, threads, m_split, n_split);
+    f32_gemm_split(kernel, m, n, k, threads, m_split, n_split);
   }
 
   int64_t tasks() const { return m_split * n_split; }
