@@ -309,11 +309,14 @@ def test_equal_rows_give_identical_rows(name):
 
 @pytest.mark.parametrize("name", kernel_ids())
 def test_wide_n_packs_a_in_the_driver(name):
-    """More than 4 B panels per task: the driver packs A blocks (tests above mostly read A in place)."""
+    """More than 8 B panels per task: the driver packs A blocks when a tile's rows of a K block pass
+    40 KiB or the tile has under 6 rows (k = 1000), else the tiles read A in place (tests above
+    mostly read it in place)."""
     kern = need(name)
     rng = np.random.default_rng(4)
-    for m, k, threads in [(1, 33, 1), (kern["mr"] + 3, 1025, 1), (2 * kern["mr"] + 1, 17, 2), (100, 64, 3)]:
-        n = 6 * kern["nr"] + 5
+    for m, k, threads in [(1, 33, 1), (kern["mr"] + 3, 1025, 1), (2 * kern["mr"] + 1, 17, 2), (100, 64, 3),
+                          (2 * kern["mr"] + 5, 1000, 1), (3 * kern["mr"], 1000, 2)]:
+        n = 10 * kern["nr"] + 5
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         bias = rng.standard_normal(m, dtype=np.float32)

@@ -31,6 +31,15 @@ constexpr int64_t kMC = 96;  // rows, rounded down to a multiple of MR
 // in every task (MiniLM b1 t2 0.977x, b8 0.984x, SqueezeNet b1 t2 0.975x, MobileNetV2 0.982x,
 // ResNet-50 1.000x b1 and 1.007x b8).
 constexpr int64_t kDirectMaxPanels = 8;
+// Tasks with more panels read A in place too when a tile's rows of one K block take at most this
+// many bytes (12 x 768 floats, 6 x 1706), which then stay in L1 and L2 from one panel to the next
+// as well as a packed copy would: the packing pass is saved (MiniLM b1 t1 0.988-0.989x, b8 0.986x,
+// SqueezeNet 0.990x, ResNet-50 0.994-0.999x, BERT 0.997x, MobileNetV2 and DenseNet-121 0.996-1.005x;
+// 1024^3 on one thread 110 -> 112 GFLOP/s with the 6x64 tile, 2048^3 the same). The 1024^3 above
+// was 12x32 tiles, whose 1024-float K block of 12 rows is 48 KiB. Not for implicit-GEMM A, nor for
+// tiles of fewer than 6 rows: the AVX2 4x24 tile lost 1-5 % reading A in place (511^3 101 against
+// 106 GFLOP/s packed, 128x3072x768 98 against 100).
+constexpr int64_t kDirectMaxATileBytes = 40 * 1024;
 // B panels up to this size (all of a task's, for one K block) are walked tile by tile.
 constexpr int64_t kL1TileMajorBytes = 16 * 1024;
 
@@ -256,9 +265,10 @@ struct GemmRun {
     int64_t tm = t / n_split, tn = t % n_split;
     int64_t i_begin = mt * tm / m_split, i_end = mt * (tm + 1) / m_split;
     int64_t p_begin = nt * tn / n_split, p_end = nt * (tn + 1) / n_split;
-    // Packing A pays back over several B panels; with few, the tiles read A in place.
-    const bool direct =
-        !src.packed && (src.ind ? kernel.indirect != nullptr : kernel.direct != nullptr) && p_end - p_begin <= kDirectMaxPanels;
+    // Packing A pays back over several B panels of a long K block; else the tiles read A in place.
+    const bool small_a_tile = !src.ind && MR >= 6 && MR * kcb * int64_t(sizeof(float)) <= kDirectMaxATileBytes;
+    const bool direct = !src.packed && (src.ind ? kernel.indirect != nullptr : kernel.direct != nullptr) &&
+                        (p_end - p_begin <= kDirectMaxPanels || small_a_tile);
     float* abuf = src.packed || direct ? nullptr : a_block_buffer(size_t(mc_tiles * MR * kcb));
     for (int64_t kb = 0; kb < nkb; ++kb) {
       int64_t k0 = kb * kcb, kc = std::max<int64_t>(0, std::min(kcb, k - k0));
