@@ -41,7 +41,10 @@ void x32_transpose_batch(const float* src, float* dst, int64_t n, int64_t rows, 
     return;
   }
   const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
-  parallel_for(pool, n * tr * tc, 64, [&](int64_t b, int64_t e) {
+  // Chunks of about kChunk elements: a matrix of one row or a few (a pooled [1, C] map back to
+  // NCHW) has tiles of a few elements, and 64 of them did not pay for waking a worker.
+  const int64_t tile_elems = std::max<int64_t>(1, std::min(rows, kTile) * std::min(cols, kTile));
+  parallel_for(pool, n * tr * tc, std::max<int64_t>(1, kChunk / tile_elems), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t img = t / (tr * tc), i0 = (t / tc) % tr * kTile, j0 = t % tc * kTile;
       transpose_tile(src + img * rows * cols, dst + img * rows * cols, rows, cols, i0, std::min(rows, i0 + kTile),
