@@ -1,50 +1,23 @@
-// AVX2+FMA softmax step of an attention score tile (online softmax) with an inline vector exp.
+// AVX2+FMA softmax step of an attention score tile (online softmax), exp from the vectorised math.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/attention.h"
+#include "kernels/cpu/avx2/vmath_traits.h"
+#include "kernels/cpu/vmath_impl.h"
 
 namespace fi::kernels {
 
 namespace {
 
-// exp(x) for x <= 0, as in the AVX-512 file (one rounded ln2, the degree-6 fit of
-// kernels/cpu/vmath_impl.h, 2^n through the exponent bits); x below -87.3 gives the smallest normal.
-inline __m256 exp_nonpos(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693147182f), x);
-  __m256 p = _mm256_set1_ps(0.00139013526f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.00836331304f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0416668542f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166665763f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
-  __m256 y = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
+// exp(x) for x <= 0 (the softmax's fast exp of kernels/cpu/vmath_impl.h).
+inline __m256 exp_nonpos(__m256 x) { return vm::Math<simd::Avx2Math>::exp_softmax(x); }
 
 // Lanes [0, n) of a mask vector, n in 1..8.
 inline __m256i lanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-inline float hmax(__m256 v) {
-  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
-  return _mm_cvtss_f32(x);
-}
-
-inline float hsum(__m256 v) {
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
-  return _mm_cvtss_f32(x);
 }
 
 }  // namespace
@@ -58,7 +31,7 @@ void f32_attention_softmax__avx2(float* s, int64_t ld, int64_t rows, int64_t col
     int64_t n8 = n & ~int64_t(7);
     __m256 vmx = _mm256_set1_ps(m[r]);
     for (int64_t j = 0; j < n8; j += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(sr + j));
-    float mx = hmax(vmx);
+    float mx = simd::Avx2Math::hmax(vmx);
     for (int64_t j = n8; j < n; ++j) mx = std::max(mx, sr[j]);
     if (mx == -INFINITY) {
       for (int64_t j = 0; j < cols; ++j) sr[j] = 0.f;
@@ -82,7 +55,7 @@ void f32_attention_softmax__avx2(float* s, int64_t ld, int64_t rows, int64_t col
     for (int64_t j = n; j < cols; ++j) sr[j] = 0.f;
     float a = m[r] == -INFINITY ? 0.f : _mm256_cvtss_f32(exp_nonpos(_mm256_set1_ps(m[r] - mx)));
     alpha[r] = a;
-    l[r] = l[r] * a + hsum(acc);
+    l[r] = l[r] * a + simd::Avx2Math::hsum(acc);
     m[r] = mx;
   }
 }

@@ -1,10 +1,15 @@
-// AVX-512 softmax step of an attention score tile (online softmax) with an inline vector exp.
+// AVX-512 softmax step of an attention score tile (online softmax), exp from the vectorised math.
+// GCC 12 reports its own _mm512_undefined_ps() pass-through operands as uninitialised.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/attention.h"
+#include "kernels/cpu/avx512/vmath_traits.h"
+#include "kernels/cpu/vmath_impl.h"
 
 namespace fi::kernels {
 
@@ -12,23 +17,8 @@ namespace {
 
 inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
 
-// exp(x) for x <= 0: n = round(x / ln2), r = x - n ln2 with one rounded ln2 (|n| <= 126 here, so r is
-// off by at most 2.4e-7 relative, on terms below e^-80 only where it reaches that), exp(r) by the
-// degree-6 fit of kernels/cpu/vmath_impl.h, then 2^n. x below -87.3 gives the smallest normal.
-// 12 operations a vector: the softmax of a short-head attention spends most of its time here.
-inline __m512 exp_nonpos(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693147182f), x);
-  __m512 p = _mm512_set1_ps(0.00139013526f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.00836331304f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.0416668542f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166665763f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(_mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f)), n);
-}
+// exp(x) for x <= 0 (the softmax's fast exp of kernels/cpu/vmath_impl.h).
+inline __m512 exp_nonpos(__m512 x) { return vm::Math<simd::Avx512Math>::exp_softmax(x); }
 
 inline float exp_scalar(float x) {
   __m512 v = exp_nonpos(_mm512_set1_ps(x));
