@@ -45,11 +45,8 @@ struct Math {
     V r = I::fnmadd(n, c(kLn2Hi), x);
     return I::fnmadd(n, c(kLn2Lo), r);
   }
-  // exp(x) for -104 <= x <= 104 (or NaN): the callers below clamp as far as their range needs.
-  // n up to 150 makes 2^n overflow to inf by itself; from -104 down the result is 0.
-  static V exp_in_range(V x) {
-    V n;
-    V r = reduce(x, n);
+  // 2^n exp(r) for |r| <= ln2/2 + a little: 1 + r P(r).
+  static V exp_reduced(V r, V n) {
     V p = c(0.00139013526f);
     p = I::fmadd(p, r, c(0.00836331304f));
     p = I::fmadd(p, r, c(0.0416668542f));
@@ -58,20 +55,20 @@ struct Math {
     p = I::fmadd(p, r, c(1.f));
     return I::scale2(I::fmadd(p, r, c(1.f)), n);
   }
+  // exp(x) for -104 <= x <= 104 (or NaN): the callers below clamp as far as their range needs.
+  // n up to 150 makes 2^n overflow to inf by itself; from -104 down the result is 0.
+  static V exp_in_range(V x) {
+    V n;
+    V r = reduce(x, n);
+    return exp_reduced(r, n);
+  }
   // exp(x) for a softmax's x - max (x <= 0; -inf gives the smallest normal): n from one rounded ln 2,
   // which puts r off by |n| * 1.9e-9 (at most 2.4e-7 relative, on terms below e^-80), then the fit
   // above. 12 operations a vector with scalef: the attention kernels' softmax is bound by them.
   static V exp_softmax(V x) {
     x = I::max(c(-87.33654f), x);
     V n = I::round(I::mul(x, c(kLog2e)));
-    V r = I::fnmadd(n, c(0.693147182f), x);
-    V p = c(0.00139013526f);
-    p = I::fmadd(p, r, c(0.00836331304f));
-    p = I::fmadd(p, r, c(0.0416668542f));
-    p = I::fmadd(p, r, c(0.166665763f));
-    p = I::fmadd(p, r, c(0.5f));
-    p = I::fmadd(p, r, c(1.f));
-    return I::scale2(I::fmadd(p, r, c(1.f)), n);
+    return exp_reduced(I::fnmadd(n, c(0.693147182f), x), n);
   }
   // exp(x): inf above ln(FLT_MAX), 0 below the smallest denormal, NaN stays NaN.
   static V exp(V x) { return exp_in_range(I::clamp_abs(x, 104.f)); }
