@@ -1,6 +1,6 @@
 // Inference for the recurrent ops (RNN/GRU/LSTM: layout, direction, hidden_size), ops whose
-// output has their data's or indices' shape (Scatter*, GatherElements, normalizations), and
-// NonMaxSuppression, and com.microsoft MultiHeadAttention (the attention fusion's node).
+// output has their data's or indices' shape (Scatter*, GatherElements, normalizations),
+// NonMaxSuppression, NonZero and com.microsoft MultiHeadAttention (the attention fusion's node).
 #include "ops/infer/infer_util.h"
 
 namespace fi {
