@@ -2,6 +2,7 @@
 
     PYTHONPATH=python python bench/bench_gemm.py [--runs 30] [--threads 1] [--shapes 1024x1024x1024,...]
     PYTHONPATH=python python bench/bench_gemm.py --tiles        # every microkernel, no Python overhead
+    PYTHONPATH=python python bench/bench_gemm.py --threads 2 --gap-ms 2  # one call after 2 ms idle
     PYTHONPATH=python python -m pytest bench/bench_gemm.py --benchmark-only [--benchmark-timer time.thread_time]
 
 Both run a one-node model MatMul(A[M, K], B[K, N]) with B an initializer (both pack it once);
@@ -65,18 +66,21 @@ def clock(threads: int):
     return time.thread_time if threads == 1 else time.perf_counter
 
 
-def compare(m: int, k: int, n: int, threads: int, runs: int) -> tuple[float, float]:
-    """Median seconds per run of fastinfer and ORT, interleaved."""
+def compare(m: int, k: int, n: int, threads: int, runs: int, gap_ms: float = 0.0) -> tuple[float, float]:
+    """Median seconds per run of fastinfer and ORT, interleaved. With gap_ms, each sample is one call
+    after an idle gap of that many ms (no call right after one of the same runtime's own)."""
     run_fi, run_ort, _ = sessions(m, k, n, threads)
     now = clock(threads)
     flops = 2.0 * m * n * k
-    inner = max(1, int(2e8 / (flops * threads)))  # ~2 ms of work per sample at 100 GFLOP/s
+    inner = 1 if gap_ms > 0 else max(1, int(2e8 / (flops * threads)))  # ~2 ms of work per sample at 100 GFLOP/s
     for f in (run_fi, run_ort):
         for _ in range(3):
             f()
     t_fi, t_ort = [], []
     for _ in range(runs):
         for f, out in ((run_fi, t_fi), (run_ort, t_ort)):
+            if gap_ms > 0:
+                time.sleep(gap_ms / 1e3)
             t0 = now()
             for _ in range(inner):
                 f()
@@ -105,6 +109,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--shapes", default="", help="comma-separated MxKxN")
     ap.add_argument("--tiles", action="store_true", help="every microkernel instead of fastinfer vs ORT")
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="one call per sample after this idle gap (default: blocks of back-to-back calls)")
     args = ap.parse_args()
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")] if args.shapes else SHAPES
     peak = measured_peak() * args.threads
@@ -112,10 +118,11 @@ def main() -> None:
         tiles(shapes, args.threads, args.runs, peak)
         return
     print(f"threads {args.threads}, peak {peak:.1f} GFLOP/s, medians of {args.runs} interleaved runs "
-          f"({'thread CPU time' if args.threads == 1 else 'wall-clock'})")
+          f"({'thread CPU time' if args.threads == 1 else 'wall-clock'}"
+          f"{f', one call after {args.gap_ms:g} ms idle' if args.gap_ms > 0 else ''})")
     print(f"{'M x K x N':>18s} {'fastinfer':>10s} {'ORT':>8s} {'fi %peak':>9s} {'ORT %peak':>9s} {'fi/ORT':>7s}  (time ratio: below 1 = fastinfer faster)")
     for m, k, n in shapes:
-        t_fi, t_ort = compare(m, k, n, args.threads, args.runs)
+        t_fi, t_ort = compare(m, k, n, args.threads, args.runs, args.gap_ms)
         g_fi, g_ort = 2 * m * n * k / t_fi * 1e-9, 2 * m * n * k / t_ort * 1e-9
         print(f"{m:>6d}x{k:>5d}x{n:<5d} {g_fi:10.1f} {g_ort:8.1f} {100 * g_fi / peak:8.1f}% {100 * g_ort / peak:8.1f}% "
               f"{t_fi / t_ort:7.2f}", flush=True)
