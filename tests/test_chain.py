@@ -59,11 +59,11 @@ def feeds(batch: int, hw: int = 56, seed: int = 1):
     return {"x": x, "shape": np.array([batch, -1], np.int64)}
 
 
-def chained_vs_unchained(model: bytes, feed: dict, threads: int):
-    """Runs model with chained jobs on and off: the traced first call and three planned ones give
-    the same bits (NaNs in the same places). Returns the chained output and ORT's."""
-    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
-    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+def chained_vs_unchained(model: bytes, feed: dict, threads: int, config: dict | None = None):
+    """Runs model with chained jobs on and off (and `config`): the traced first call and three
+    planned ones give the same bits (NaNs in the same places). Returns the chained output and ORT's."""
+    on = fastinfer.Session(model, threads=threads, config={**(config or {}), CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={**(config or {}), CHAIN: "0"})
     want = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)[0]
     first = on.run(None, feed)[0]  # the first call traces (never chained), later ones run the plan
     for _ in range(3):

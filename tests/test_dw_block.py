@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_env import assert_runs_at_isa
 from op_helpers import run_ort
+from test_chain import chained_vs_unchained
 
 MODES = ["stream", "staged", "auto"]
 
@@ -135,6 +136,27 @@ def run_all() -> None:
         for mode in ("stream", "staged"):
             check_case(case, 2, 1, mode)
             check_case(case, 1, 2, mode)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("mode", ["stream", "staged"])
+def test_blocks_in_a_chained_job(mode, batch, threads):
+    """Consecutive blocks (and the 1x1 conv after them) as the phases of one pool job: the same bits
+    as block by block, and ORT's numbers. A stride-2 block, 15 rows split 8 + 7, a residual, 5x5;
+    each block large enough to split in both modes."""
+    b = Builder(11)
+
+    def blocks(b, x):
+        y = b.block(x, 16, 96, 32, stride=2)
+        y = b.block(y, 32, 192, 32, residual=True)
+        y = b.block(y, 32, 128, 24, k=5)
+        return [b.conv(y, 24, 40)]
+
+    model = b.model(["N", 3, 30, 30], stem_then(b, 16, blocks)).SerializeToString()
+    x = np.random.default_rng(5).standard_normal((batch, 3, 30, 30)).astype(np.float32)
+    got, want = chained_vs_unchained(model, {"x": x}, threads, config={"conv.dw_block": mode})
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
 
 
 @pytest.mark.parametrize("isa", ["ref", "avx2"])

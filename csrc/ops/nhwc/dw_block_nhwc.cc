@@ -18,6 +18,7 @@
 // tensors, each split over the pool its own way. conv.dw_block / FASTINFER_DW_BLOCK = stream or
 // staged forces one; auto (default) picks.
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -156,6 +157,45 @@ class NhwcDwBlockKernel : public OpKernel {
   bool reads_constant_input(int i) const override { return i == kX || i == kR; }
 
   void compute(KernelContext& ctx) const override {
+    const Call c = check(ctx);
+    if (c.empty) {
+      ctx.output(0, DataType::Float, c.ys);
+      return;
+    }
+    DeferredWork work;
+    plan(ctx, c, ctx.pool(), work);
+    run_deferred(work, ctx, work.phases == 1 || c.staged_flops >= kParallelMinFlops ? ctx.pool() : nullptr);
+  }
+
+  // At 2+ threads a block that splits into tasks runs as part of the executor's chained job: a
+  // worker then stays for the next blocks, where each block's own job would wake it again.
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    ThreadPool* pool = ctx.pool();
+    if (!pool || pool->num_threads() < 2) return false;
+    const Call c = check(ctx);
+    if (c.empty) return false;
+    if (c.stream ? c.r.n * c.r.splits < 2 : c.staged_flops < kParallelMinFlops) return false;
+    plan(ctx, c, pool, work);
+    return true;
+  }
+
+ private:
+  struct Run {
+    kernels::DwConvGeom dg;
+    int64_t n = 0, splits = 1;
+    const float *x = nullptr, *res = nullptr;
+    float* y = nullptr;
+  };
+
+  // A call's inputs, checked, its geometry and its mode.
+  struct Call {
+    Run r;
+    Shape ys;
+    bool empty = false, stream = true;
+    double staged_flops = 0;  // the whole block's flops (the staged mode's parallel threshold)
+  };
+
+  Call check(KernelContext& ctx) const {
     const Tensor& X = ctx.in(kX);
     const Tensor* R = ctx.input(kR);
     const int64_t cin = expand_.present ? expand_.k : ce_;
@@ -165,20 +205,18 @@ class NhwcDwBlockKernel : public OpKernel {
     const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2);
     const nn::ConvGeom cg = nn::conv_geometry(attrs_, Shape{N, ce_, H, W}, wd_shape_, "NhwcDwBlock");
     const int64_t OH = cg.out[0], OW = cg.out[1], M = project_.present ? project_.m : ce_;
-    const Shape ys{N, OH, OW, M};
-    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == ys), InvalidArgument,
-             "NhwcDwBlock: residual of shape ", R ? R->shape().str() : "", " does not match the output ", ys.str());
-    Tensor& Y = ctx.output(0, DataType::Float, ys);
-    if (Y.numel() == 0) return;
-
-    Run r;
+    Call c;
+    c.ys = Shape{N, OH, OW, M};
+    FI_CHECK(!R || (R->dtype() == DataType::Float && R->shape() == c.ys), InvalidArgument,
+             "NhwcDwBlock: residual of shape ", R ? R->shape().str() : "", " does not match the output ",
+             c.ys.str());
+    c.empty = c.ys.numel() == 0;
+    Run& r = c.r;
     r.dg = nn::dw_conv_geometry(cg);
     r.n = N;
     r.x = X.data<float>();
     r.res = R ? R->data<float>() : nullptr;
-    r.y = Y.data<float>();
-    r.pool = ctx.pool();
-    const int threads = r.pool ? r.pool->num_threads() : 1;
+    const int threads = ctx.pool() ? ctx.pool()->num_threads() : 1;
     // Tasks per image: one when the images alone keep the threads busy, else one per thread. Two
     // per thread would balance better but double the halo rows, which then push the 14x14 and
     // 28x28 blocks of MobileNetV2 at batch 1 on 2 threads past kMaxHaloShare into the staged
@@ -186,20 +224,23 @@ class NhwcDwBlockKernel : public OpKernel {
     // model 0.99x; with session.intra_op.allow_spinning = 1, 0.85-0.91x and 0.97x; Zen 4).
     r.splits = N >= threads ? 1 : std::min<int64_t>(OH, (threads + N - 1) / N);
     const int64_t halo = (r.dg.kh - 1) * r.dg.dil_h + 1 - r.dg.stride_h;
-    const bool stream = mode_ == "stream" ||
-                        (mode_ == "auto" && double((r.splits - 1) * std::max<int64_t>(0, halo)) <= kMaxHaloShare * H);
-    if (stream) run_streamed(ctx, r);
-    else run_staged(ctx, r);
+    c.stream = mode_ == "stream" ||
+               (mode_ == "auto" && double((r.splits - 1) * std::max<int64_t>(0, halo)) <= kMaxHaloShare * H);
+    const kernels::DwConvGeom& g = r.dg;
+    const int64_t in_px = N * g.in_h * g.in_w, out_px = N * g.out_h * g.out_w;
+    c.staged_flops = 2.0 * double(out_px * ce_ * g.kh * g.kw);
+    if (expand_.present) c.staged_flops += 2.0 * double(in_px) * double(expand_.k * ce_);
+    if (project_.present) c.staged_flops += 2.0 * double(out_px) * double(ce_ * project_.m);
+    return c;
   }
 
- private:
-  struct Run {
-    kernels::DwConvGeom dg;
-    int64_t n = 0, splits = 1;
-    const float *x = nullptr, *res = nullptr;
-    float* y = nullptr;
-    ThreadPool* pool = nullptr;
-  };
+  // Takes the output (and the staged mode's scratch) and fills `work` with the block's phases.
+  void plan(KernelContext& ctx, const Call& c, ThreadPool* pool, DeferredWork& work) const {
+    Run r = c.r;
+    r.y = ctx.output(0, DataType::Float, c.ys).data<float>();
+    if (c.stream) plan_streamed(r, work);
+    else plan_staged(ctx, r, c.staged_flops >= kParallelMinFlops && pool ? pool->num_threads() : 1, work);
+  }
 
   void depthwise_rows(const kernels::DwConvGeom& g, int64_t oy0, int64_t oy1, const float* x, float* y) const {
     const kernels::F32DwConvNhwcKernel& k = kernels::select_f32_dwconv_nhwc();
@@ -207,32 +248,31 @@ class NhwcDwBlockKernel : public OpKernel {
     if (oy0 < oy1) k.fn(g, ce_, oy0, oy1, x, dw_w_.data(), bias, dw_clamp_.lo, dw_clamp_.hi, y);
   }
 
-  void run_staged(KernelContext& ctx, const Run& r) const {
+  // The three stages as the phases of one job: a worker woken for the expansion stays for the
+  // depthwise rows and the projection (a wake-up costs 25-40 us here; MobileNetV2's 14x14 and
+  // 7x7 blocks at batch 1 take 0.1-0.2 ms on 2 threads).
+  void plan_staged(KernelContext& ctx, const Run& r, int threads, DeferredWork& work) const {
     const kernels::DwConvGeom& g = r.dg;
     const int64_t in_px = r.n * g.in_h * g.in_w, out_px = r.n * g.out_h * g.out_w;
     float* e = expand_.present ? ctx.scratch_as<float>(size_t(in_px * ce_ + (project_.present ? out_px * ce_ : 0)))
                                : ctx.scratch_as<float>(size_t(project_.present ? out_px * ce_ : 1));
     float* d = project_.present ? (expand_.present ? e + in_px * ce_ : e) : r.y;
     const float* ein = expand_.present ? e : r.x;
-    // The three stages as the phases of one job: a worker woken for the expansion stays for the
-    // depthwise rows and the projection (a wake-up costs 25-40 us here; MobileNetV2's 14x14 and
-    // 7x7 blocks at batch 1 take 0.1-0.2 ms on 2 threads).
-    double flops = 2.0 * double(out_px * ce_ * g.kh * g.kw);
-    if (expand_.present) flops += 2.0 * double(in_px) * double(expand_.k * ce_);
-    if (project_.present) flops += 2.0 * double(out_px) * double(ce_ * project_.m);
-    ThreadPool* pool = flops >= kParallelMinFlops ? r.pool : nullptr;
-    const int threads = pool ? pool->num_threads() : 1;
-    std::unique_ptr<kernels::F32GemmTasks> ex, pr;
+    std::shared_ptr<kernels::F32GemmTasks> ex, pr;
     if (expand_.present)
-      ex = std::make_unique<kernels::F32GemmTasks>(*expand_.w.kernel, in_px, ce_, expand_.k, r.x, expand_.k,
+      ex = std::make_shared<kernels::F32GemmTasks>(*expand_.w.kernel, in_px, ce_, expand_.k, r.x, expand_.k,
                                                    expand_.w.b, e, ce_, expand_.epilogue(nullptr, ce_), threads);
     if (project_.present)
-      pr = std::make_unique<kernels::F32GemmTasks>(*project_.w.kernel, out_px, project_.m, ce_, d, ce_, project_.w.b,
+      pr = std::make_shared<kernels::F32GemmTasks>(*project_.w.kernel, out_px, project_.m, ce_, d, ce_, project_.w.b,
                                                    r.y, project_.m, project_.epilogue(r.res, project_.m), threads);
     const int64_t dw_rows = r.n * g.out_h, in_img = g.in_h * g.in_w * ce_, out_img = g.out_h * g.out_w * ce_;
-    const int64_t n[3] = {ex ? ex->count() : 0, dw_rows, pr ? pr->count() : 0};
-    const int64_t grain[3] = {1, std::max<int64_t>(1, dw_rows / (4 * threads)), 1};
-    parallel_phases(pool, 3, n, grain, [&](int phase, int, int64_t b, int64_t end) {
+    work.phases = 3;
+    work.n[0] = ex ? ex->count() : 0;
+    work.n[1] = dw_rows;
+    work.n[2] = pr ? pr->count() : 0;
+    work.grain[0] = work.grain[2] = 1;
+    work.grain[1] = std::max<int64_t>(1, dw_rows / (4 * threads));
+    work.fn = [this, g, ex, pr, d, ein, in_img, out_img](int phase, int, int64_t b, int64_t end) {
       for (int64_t t = b; t < end; ++t) {
         if (phase == 0) {
           ex->run(t);
@@ -245,10 +285,12 @@ class NhwcDwBlockKernel : public OpKernel {
           dw_act_.apply(drow, g.out_w * ce_, nullptr);
         }
       }
-    });
+    };
   }
 
-  void run_streamed(KernelContext& ctx, const Run& r) const {
+  // One task per run of output rows of one image (Run::splits per image), each streamed through
+  // its thread's window buffer (stream_buffer).
+  void plan_streamed(const Run& r, DeferredWork& work) const {
     const kernels::DwConvGeom& g = r.dg;
     const int64_t kspan = (g.kh - 1) * g.dil_h + 1;  // input rows one output row reads
     const int64_t in_row = g.in_w * ce_, out_row = g.out_w * ce_;
@@ -259,21 +301,31 @@ class NhwcDwBlockKernel : public OpKernel {
     const int64_t fixed = expand_.present ? int64_t(sizeof(float)) * (kspan - g.stride_h) * in_row : 0;
     const int64_t step = std::max<int64_t>(1, std::min(g.out_h, (kStepBytes - fixed) / std::max<int64_t>(1, row_bytes)));
     const int64_t win_rows = expand_.present ? std::min(g.in_h, (step - 1) * g.stride_h + kspan) : 0;
-    const int64_t slot_floats = win_rows * in_row + (project_.present ? step * out_row : 0);
-    const int64_t tasks = r.n * r.splits;
-    const int threads = r.pool ? r.pool->num_threads() : 1;
-    const int64_t slots = std::min<int64_t>(threads, tasks);
-    float* scratch = ctx.scratch_as<float>(size_t(std::max<int64_t>(1, slots * slot_floats)));
+    const int64_t buf_floats = win_rows * in_row + (project_.present ? step * out_row : 0);
     const int64_t rows_per_task = (g.out_h + r.splits - 1) / r.splits;
-    parallel_for_slots(r.pool, tasks, 1, [&](int slot, int64_t t0, int64_t t1) {
-      float* win = scratch + slot * slot_floats;
+    work.phases = 1;
+    work.n[0] = r.n * r.splits;
+    work.grain[0] = 1;
+    work.fn = [this, r, step, buf_floats, win_rows, in_row, rows_per_task](int, int, int64_t t0, int64_t t1) {
+      float* win = stream_buffer(size_t(buf_floats));
       float* dbuf = win + win_rows * in_row;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / r.splits, oy0 = t % r.splits * rows_per_task;
-        const int64_t oy1 = std::min(g.out_h, oy0 + rows_per_task);
+        const int64_t oy1 = std::min(r.dg.out_h, oy0 + rows_per_task);
         if (oy0 < oy1) stream_rows(r, n, oy0, oy1, step, win, dbuf);
       }
-    });
+    };
+  }
+
+  // The calling thread's window and depthwise rows, kept from block to block: every block's
+  // window then starts in this core's L2. Run scratch would give each block of a chained job
+  // (NhwcDwBlock::defer) fresh memory, since the scratch of all queued nodes stays taken until
+  // the job ends (MobileNetV2 at batch 1, 2 threads: 17 blocks, some 13 MB of cold windows).
+  static float* stream_buffer(size_t floats) {
+    thread_local std::vector<float> buf;
+    if (buf.size() < floats + 16) buf.resize(floats + 16);
+    auto addr = reinterpret_cast<uintptr_t>(buf.data());
+    return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
   }
 
   // Output rows [oy0, oy1) of image n, `step` at a time, through the window `win` (expanded rows)
