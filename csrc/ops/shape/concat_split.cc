@@ -41,7 +41,7 @@ void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::v
   int64_t total = 0;
   for (const auto& p : parts) total += p.len;
   if (total == 0 || outer == 0) return;
-  int64_t grain = std::max<int64_t>(1, 16384 / total);
+  int64_t grain = copy_grain(total * int64_t(dt == DataType::String ? sizeof(std::string) : dtype_size(dt)));
   if (dt == DataType::String) {
     parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o)

@@ -113,8 +113,7 @@ void strided_copy(ThreadPool* pool, T* dst, const T* src, Shape shape, Shape str
     return;
   }
   const int64_t outer = n / inner;
-  const int64_t grain = std::max<int64_t>(1, 16384 / inner);
-  parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
+  parallel_for(pool, outer, copy_grain(inner * int64_t(sizeof(T))), [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       const T* s = src + outer_offset(o, shape, strides, r - 1);
       T* d = dst + o * inner;

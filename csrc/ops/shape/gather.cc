@@ -43,7 +43,7 @@ class GatherKernel : public OpKernel {
       using T = typename decltype(tag)::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      parallel_for(ctx.pool(), outer * ni, std::max<int64_t>(1, 16384 / inner), [&](int64_t b, int64_t e) {
+      parallel_for(ctx.pool(), outer * ni, copy_grain(inner * int64_t(sizeof(T))), [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           int64_t o = t / ni, j = t % ni;
           const T* s = px + (o * dim + idx[size_t(j)]) * inner;
@@ -147,7 +147,7 @@ class GatherNDKernel : public OpKernel {
       using T = typename decltype(tag)::type;
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      parallel_for(ctx.pool(), int64_t(offs.size()), std::max<int64_t>(1, 16384 / slice), [&](int64_t s, int64_t e) {
+      parallel_for(ctx.pool(), int64_t(offs.size()), copy_grain(slice * int64_t(sizeof(T))), [&](int64_t s, int64_t e) {
         for (int64_t t = s; t < e; ++t) std::copy(px + offs[size_t(t)], px + offs[size_t(t)] + slice, py + t * slice);
       });
     });
