@@ -53,9 +53,16 @@ inline int64_t f32_conv_stem_padded_m(int64_t M) { return (M + 15) / 16 * 16; }
 void f32_conv_stem_pack_weights(int64_t M, int64_t C, int64_t kh, int64_t kw, const float* w, float* out);
 
 // X [N, C, H, W] -> Y [N, OH, OW, M] with kernel k; act (a fused SiLU, say) applied to each row
-// right after it is made, while it is in L1.
+// right after it is made, while it is in L1. Split over `pool` in tasks of f32_conv_stem_grain rows.
 void f32_conv_stem(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t N, const float* x, const float* w_packed,
                    const float* bias, float lo, float hi, float* y, ThreadPool* pool,
                    Activation act = Activation::None);
+
+// Output rows [r0, r1) of the N * OH rows of f32_conv_stem (one task of its split, say).
+void f32_conv_stem_rows(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t r0, int64_t r1, const float* x,
+                        const float* w_packed, const float* bias, float lo, float hi, float* y,
+                        Activation act = Activation::None);
+// Rows per task: about kParallelMinFlops of work each.
+int64_t f32_conv_stem_grain(const ConvStemGeom& g);
 
 }  // namespace fi::kernels

@@ -31,19 +31,27 @@ void f32_conv_stem_pack_weights(int64_t M, int64_t C, int64_t kh, int64_t kw, co
     for (int64_t t = 0; t < taps; ++t) out[t * Mp + m] = w[m * taps + t];
 }
 
+void f32_conv_stem_rows(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t r0, int64_t r1, const float* x,
+                        const float* w_packed, const float* bias, float lo, float hi, float* y, Activation act) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / g.OH, oy = r % g.OH;
+    float* yrow = y + (n * g.OH + oy) * g.OW * g.M;
+    k.fn(g, oy, x + n * g.C * g.H * g.W, w_packed, bias, lo, hi, y + n * g.OH * g.OW * g.M);
+    if (act != Activation::None) f32_activation(act, yrow, yrow, g.OW * g.M);
+  }
+}
+
+int64_t f32_conv_stem_grain(const ConvStemGeom& g) {
+  const double row_flops = 2.0 * double(g.OW * g.M * g.C * g.kh * g.kw);
+  return std::max<int64_t>(1, int64_t(kParallelMinFlops / std::max(1.0, row_flops)));
+}
+
 void f32_conv_stem(const F32ConvStemKernel& k, const ConvStemGeom& g, int64_t N, const float* x, const float* w_packed,
                    const float* bias, float lo, float hi, float* y, ThreadPool* pool, Activation act) {
   const int64_t rows = N * g.OH;
   if (rows <= 0 || g.OW <= 0 || g.M <= 0) return;
-  const double row_flops = 2.0 * double(g.OW * g.M * g.C * g.kh * g.kw);
-  const int64_t grain = std::max<int64_t>(1, int64_t(kParallelMinFlops / std::max(1.0, row_flops)));
-  parallel_for(pool, rows, grain, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t n = r / g.OH, oy = r % g.OH;
-      float* yrow = y + (n * g.OH + oy) * g.OW * g.M;
-      k.fn(g, oy, x + n * g.C * g.H * g.W, w_packed, bias, lo, hi, y + n * g.OH * g.OW * g.M);
-      if (act != Activation::None) f32_activation(act, yrow, yrow, g.OW * g.M);
-    }
+  parallel_for(pool, rows, f32_conv_stem_grain(g), [&](int64_t b, int64_t e) {
+    f32_conv_stem_rows(k, g, b, e, x, w_packed, bias, lo, hi, y, act);
   });
 }
 

@@ -188,12 +188,8 @@ class NhwcConvKernel : public OpKernel {
     }
 
     if (nchw_input_ && !R) {  // an RGB stem: direct, no im2row copy
-      kernels::ConvStemGeom sg;
-      sg.C = C, sg.H = H, sg.W = W, sg.M = M, sg.OH = c.OH, sg.OW = c.OW;
-      sg.kh = g.k[0], sg.kw = g.k[1], sg.sh = g.s[0], sg.sw = g.s[1], sg.dh = g.d[0], sg.dw = g.d[1];
-      sg.pt = g.pad[0], sg.pl = g.pad[1];
-      kernels::f32_conv_stem(kernels::select_f32_conv_stem(), sg, N, x, stem_w_.data(), bias, clamp_.lo, clamp_.hi, y,
-                             ctx.pool(), act_.act);
+      kernels::f32_conv_stem(kernels::select_f32_conv_stem(), stem_geometry(c), N, x, stem_w_.data(), bias, clamp_.lo,
+                             clamp_.hi, y, ctx.pool(), act_.act);
       return;
     }
     winograd_or_gemm(ctx, c, y);
@@ -201,12 +197,13 @@ class NhwcConvKernel : public OpKernel {
 
   // At 2+ threads the GEMM paths over NHWC X (a 1x1 as it lies, the implicit GEMM: ResNet's,
   // SqueezeNet's, Inception's and YOLO's convs) and Winograd (3x3 stride-1 convs whose size pays;
-  // it ends the chain, as a bad value in X has it compute Y again afterwards) are handed to the
-  // executor, which may chain them with their neighbours' work. Everything else runs through
-  // compute.
+  // it ends the chain, as a bad value in X has it compute Y again afterwards), and the RGB stem's
+  // rows, are handed to the executor, which may chain them with their neighbours' work. Everything
+  // else runs through compute.
   bool defer(KernelContext& ctx, DeferredWork& work) const override {
     ThreadPool* pool = ctx.pool();
-    if (!pool || pool->num_threads() < 2 || !groups_.empty() || depthwise_ || nchw_input_) return false;
+    if (!pool || pool->num_threads() < 2 || !groups_.empty() || depthwise_) return false;
+    if (nchw_input_) return defer_stem(ctx, work);
     const Call c = check(ctx);
     const int threads = pool->num_threads();
     const bool pointwise = pointwise_in_place(c.g, c.H, c.W);
@@ -265,6 +262,34 @@ class NhwcConvKernel : public OpKernel {
     const Tensor* R = nullptr;  // fused residual
     const Tensor* P = nullptr;  // the Concat buffer as the convs before this one left it
   };
+
+  // The RGB stem's rows (no residual, no Concat buffer), when they make two tasks or more: the
+  // first block's job then starts with them (MobileNetV2 at batch 1 on 2 threads).
+  bool defer_stem(KernelContext& ctx, DeferredWork& work) const {
+    const Call c = check(ctx);
+    if (c.R || c.P) return false;
+    const kernels::ConvStemGeom sg = stem_geometry(c);
+    const int64_t rows = c.N * c.OH, grain = kernels::f32_conv_stem_grain(sg);
+    if (c.OW <= 0 || c.M <= 0 || rows < 2 * grain) return false;
+    Tensor& Y = ctx.output(0, DataType::Float, Shape{c.N, c.OH, c.OW, c.ldy});
+    float* y = Y.data<float>() + out_offset_;
+    const kernels::F32ConvStemKernel* k = &kernels::select_f32_conv_stem();
+    work.phases = 1;
+    work.n[0] = rows;
+    work.grain[0] = grain;
+    work.fn = [this, k, sg, x = c.x, bias = c.bias, y](int, int, int64_t b, int64_t e) {
+      kernels::f32_conv_stem_rows(*k, sg, b, e, x, stem_w_.data(), bias, clamp_.lo, clamp_.hi, y, act_.act);
+    };
+    return true;
+  }
+
+  static kernels::ConvStemGeom stem_geometry(const Call& c) {
+    kernels::ConvStemGeom sg;
+    sg.C = c.C, sg.H = c.H, sg.W = c.W, sg.M = c.M, sg.OH = c.OH, sg.OW = c.OW;
+    sg.kh = c.g.k[0], sg.kw = c.g.k[1], sg.sh = c.g.s[0], sg.sw = c.g.s[1], sg.dh = c.g.d[0], sg.dw = c.g.d[1];
+    sg.pt = c.g.pad[0], sg.pl = c.g.pad[1];
+    return sg;
+  }
 
   // Puts a copy of `count` floats from src to dst before work's phases, as a phase of its own.
   static void copy_first(DeferredWork& work, const float* src, float* dst, int64_t count) {
