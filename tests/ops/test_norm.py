@@ -79,6 +79,16 @@ def test_layer_norm(shape, axis):
                       initializers={"s": s[..., :1].copy()}, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_layer_norm_rows_split_over_threads(threads):
+    # 600 rows of 384: past two 64K-value chunks, so the rows split over the pool.
+    x = (rng(9).standard_normal((2, 300, 384)) * 2 + 1).astype(np.float32)
+    s = rng(10).standard_normal(384).astype(np.float32)
+    b = rng(11).standard_normal(384).astype(np.float32)
+    check_against_ort("LayerNormalization", {"x": x}, {"axis": -1}, n_outputs=3, opset=17,
+                      initializers={"s": s, "b": b}, rtol=1e-4, atol=1e-5, threads=threads)
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float64])
 def test_layer_norm_dtypes(dtype):
     x = rng(7).standard_normal((3, 8)).astype(dtype)

@@ -118,7 +118,9 @@ class LayerNormKernel : public OpKernel {
     if (outer == 0) return;
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    parallel_for(ctx.pool(), outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, d)), [&](int64_t lo, int64_t hi) {
+    // Chunks of at least 64K values (some 15 us here): a BERT's 128 x 384 embedding norm (12 us on
+    // one thread) took 37-40 us at 2 threads with 16K, a worker's wake-up for a few us of work.
+    parallel_for(ctx.pool(), outer, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, d)), [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {
         if constexpr (kRms) kernels::f32_rmsnorm_row(px + r * d, scale, nullptr, py + r * d, d, eps_);
         else
