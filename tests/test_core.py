@@ -70,7 +70,7 @@ def test_pool_rethrows_kernel_exception():
 @pytest.mark.parametrize("affine", [False, True])
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 @pytest.mark.parametrize("n,grain", [([5, 300, 7], 1), ([0, 40, 0], 1), ([1000, 1, 1000], 7), ([2, 2], 1),
-                                     ([64, 64, 64, 64], 4), ([1], 1), ([3, 1, 2, 7, 5] * 6, 1)])
+                                     ([64, 64, 64, 64], 4), ([1], 1), ([3, 1, 2, 7, 5] * 6, 1), ([3, 1, 2, 7] * 16, 1)])
 def test_pool_phases_run_in_order(threads, n, grain, affine):
     # parallel_phases: a stage reads what the stage before wrote, so no chunk of phase p + 1 may start
     # before every chunk of phase p has finished; every index runs once, slots stay private. With
@@ -87,5 +87,5 @@ def test_pool_phases_rethrow_and_reject_too_many():
     with pytest.raises(RuntimeError, match="boom"):
         _core.testing.pool_phases_check(2, [9] * 30, 1, throw_at=4, affine=True)
     with pytest.raises(fastinfer.InvalidArgument, match="phases"):
-        _core.testing.pool_phases_check(2, [4] * 33, 1)
+        _core.testing.pool_phases_check(2, [4] * 65, 1)  # kMaxPhases is 64
     assert _core.testing.pool_phases_check(2, [10, 10], 1)[0]  # the pool's threads still work
