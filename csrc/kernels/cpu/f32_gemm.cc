@@ -8,6 +8,7 @@
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "core/thread_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/gemm.h"
 #include "kernels/transpose4.h"
@@ -68,12 +69,8 @@ const float* const* offset_tile_pointers(const ASource& src, int64_t row, int64_
 }
 
 // A per-thread buffer for the packed A block, 64-byte aligned.
-float* a_block_buffer(size_t floats) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < floats + 16) buf.resize(floats + 16);
-  auto addr = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
-}
+struct ABlockBufferTag;
+float* a_block_buffer(size_t floats) { return thread_buffer<ABlockBufferTag>(floats); }
 
 // The rows of each M tile: MR each, except that a short remainder (under MR/2 rows, which
 // leaves a tile too few accumulators to hide the FMA latency) shares the last two tiles evenly

@@ -18,13 +18,13 @@
 // tensors, each split over the pool its own way. conv.dw_block / FASTINFER_DW_BLOCK = stream or
 // staged forces one; auto (default) picks.
 #include <algorithm>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/thread_buffer.h"
 #include "core/thread_pool.h"
 #include "kernels/dwconv_nhwc.h"
 #include "kernels/gemm.h"
@@ -321,12 +321,8 @@ class NhwcDwBlockKernel : public OpKernel {
   // window then starts in this core's L2. Run scratch would give each block of a chained job
   // (NhwcDwBlock::defer) fresh memory, since the scratch of all queued nodes stays taken until
   // the job ends (MobileNetV2 at batch 1, 2 threads: 17 blocks, some 13 MB of cold windows).
-  static float* stream_buffer(size_t floats) {
-    thread_local std::vector<float> buf;
-    if (buf.size() < floats + 16) buf.resize(floats + 16);
-    auto addr = reinterpret_cast<uintptr_t>(buf.data());
-    return reinterpret_cast<float*>((addr + 63) & ~uintptr_t(63));
-  }
+  struct WindowTag;
+  static float* stream_buffer(size_t floats) { return thread_buffer<WindowTag>(floats); }
 
   // Output rows [oy0, oy1) of image n, `step` at a time, through the window `win` (expanded rows)
   // and `dbuf` (depthwise rows).
