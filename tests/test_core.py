@@ -89,3 +89,16 @@ def test_pool_phases_rethrow_and_reject_too_many():
     with pytest.raises(fastinfer.InvalidArgument, match="phases"):
         _core.testing.pool_phases_check(2, [4] * 65, 1)  # kMaxPhases is 64
     assert _core.testing.pool_phases_check(2, [10, 10], 1)[0]  # the pool's threads still work
+
+
+@pytest.mark.parametrize("nbytes", [1, 4096, (2 << 20) - 64, 2 << 20, (2 << 20) + 4100, 9 * (1 << 20) + 12])
+@pytest.mark.parametrize("zero", [True, False])
+def test_large_buffers_start_on_a_huge_page_boundary(nbytes, zero):
+    # Buffers of 2 MiB and more start at a 2 MiB boundary (one page fault per huge page at
+    # session creation, core/tensor.cc); every buffer is 64-byte aligned and zero-filled when asked.
+    offset, zeros = _core.testing.alloc_buffer_check(nbytes, zero)
+    if nbytes >= 2 << 20:
+        assert offset == 0
+    assert offset % 64 == 0
+    if zero:
+        assert zeros

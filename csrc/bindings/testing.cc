@@ -22,6 +22,16 @@ void bind_testing(py::module_& m) {
   t.def("buffer_allocation_count", &fi::buffer_allocation_count,
         "Number of tensor buffers allocated on the heap since the module loaded.");
   t.def("buffer_cache_bytes", &fi::buffer_cache_bytes, "Bytes of freed output buffers kept for reuse.");
+  // Allocates a tensor buffer of `bytes` (zero-filled when asked), writes its last byte, and
+  // returns (its address modulo 2 MiB, whether every byte was zero before that write).
+  t.def("alloc_buffer_check", [](size_t bytes, bool zero) {
+    auto owner = fi::alloc_buffer(bytes, zero);
+    auto* p = static_cast<unsigned char*>(owner.get());
+    bool zeros = true;
+    for (size_t i = 0; i < bytes; ++i) zeros = zeros && p[i] == 0;
+    if (bytes) p[bytes - 1] = 1;
+    return py::make_tuple(reinterpret_cast<uintptr_t>(p) % (uintptr_t(2) << 20), zeros);
+  }, py::arg("bytes"), py::arg("zero") = true);
   t.def("plan_memory", [](const std::vector<std::tuple<int, int, size_t>>& lts, size_t alignment) {
     std::vector<fi::Lifetime> v;
     for (const auto& l : lts) v.push_back({std::get<0>(l), std::get<1>(l), std::get<2>(l)});

@@ -60,14 +60,19 @@ bool poison_allocs() {
   return poison;
 }
 
-// Buffers of 4 MiB and more ask for transparent huge pages (Linux, where THP is often in "madvise"
-// mode): packed weights and the arena, streamed from memory on every run, then cost one TLB entry
-// per 2 MiB, not 512 (ResNet-50 at batch 1: 0.98x the time, Zen 4). Only whole 2 MiB pages inside
+// Buffers of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages (Linux,
+// where THP is often in "madvise" mode). Packed weights and the arena, streamed from memory on
+// every run, then cost one TLB entry per 2 MiB, not 512 (ResNet-50 at batch 1: 0.98x the time,
+// Zen 4), and one page fault per 2 MiB when first written, not 512: a fault costs about 2 us per
+// 4 KiB page on these VMs, and BERT-base's 48 weights of 768 x 768 (2.25 MiB each) were copied
+// and then packed at session creation through some 55K of them. Only whole 2 MiB pages inside
 // the buffer are advised, so it holds no more memory than without.
+constexpr size_t kHugePage = size_t(2) << 20;
+
 void advise_huge_pages(void* p, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
-  if (bytes < 2 * kHuge) return;
+  constexpr uintptr_t kHuge = kHugePage;
+  if (bytes < kHuge) return;
   const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
@@ -86,7 +91,7 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   if (rounded == 0) rounded = kAlignment;
   void* p = recycle ? buffer_cache_take(rounded) : nullptr;
   if (!p) {  // fresh memory (a cached buffer was advised when it was made)
-    p = std::aligned_alloc(kAlignment, rounded);
+    if (rounded < kHugePage || posix_memalign(&p, kHugePage, rounded) != 0) p = std::aligned_alloc(kAlignment, rounded);
     if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
     advise_huge_pages(p, rounded);
   }
