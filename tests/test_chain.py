@@ -168,7 +168,7 @@ def test_winograd_with_more_threads_than_tasks(hw, threads):
 @pytest.mark.parametrize("threads", [2, 3])
 def test_nan_in_a_chained_winograd_conv_falls_back(threads):
     # A NaN reaching the 3x3 conv: Winograd would spread it over whole tiles, so the conv computes
-    # its output again with the GEMM once the chained job is done: the NaNs stay where ORT has them.
+    # its output again with the GEMM in a last phase of its own: the NaNs stay where ORT has them.
     x = np.random.default_rng(3).standard_normal((1, 64, 20, 20)).astype(np.float32)
     x[0, :, 7, 9] = np.nan
     got, want = chained_vs_unchained(pointwise_then_3x3(64, 20), {"x": x}, threads)
@@ -176,6 +176,165 @@ def test_nan_in_a_chained_winograd_conv_falls_back(threads):
     assert 0 < np.isnan(got).sum() < got.size // 4
     ok = ~np.isnan(want)
     assert np.linalg.norm(got[ok] - want[ok]) <= 1e-5 * np.linalg.norm(want[ok])
+
+
+def winograd_mid_chain(c: int = 32, hw: int = 20, seed: int = 0) -> bytes:
+    """1x1 -> 3x3 (Winograd) -> Relu -> 1x1 -> 3x3 (Winograd) -> 1x1: the nodes after each 3x3 run
+    in the same chained job as its tasks and read what it wrote."""
+    rng = np.random.default_rng(seed)
+    inits, nodes, x = [], [], "x"
+    for i, (k, relu) in enumerate([(1, False), (3, True), (1, False), (3, False), (1, False)]):
+        w = (rng.standard_normal((c, c, k, k)) / np.sqrt(k * k * c)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], pads=[k // 2] * 4))
+        x = f"c{i}"
+        if relu:
+            nodes.append(helper.make_node("Relu", [x], [x + "_r"]))
+            x += "_r"
+    g = helper.make_graph(nodes, "wmid", [helper.make_tensor_value_info("x", F, [1, c, hw, hw])],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 3e37])
+def test_bad_value_in_a_winograd_conv_mid_chain(threads, bad):
+    # The fallback runs inside the job, before the nodes after the conv read its output: every
+    # result the same as unchained and where ORT has NaN, Inf or a number.
+    x = np.random.default_rng(4).standard_normal((1, 32, 20, 20)).astype(np.float32)
+    x[0, 3, 7, 9] = bad
+    model = winograd_mid_chain()
+    got, want = chained_vs_unchained(model, {"x": x}, threads)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    ok = np.isfinite(want)
+    assert ok.sum() > got.size // 2
+    g, w = got[ok].astype(np.float64), want[ok].astype(np.float64)
+    assert np.linalg.norm(g - w) <= 1e-5 * np.linalg.norm(w)
+    x[0, 3, 7, 9] = 0.5  # and a clean input on the same session pair
+    got, want = chained_vs_unchained(model, {"x": x}, threads)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def densenet_block(c0: int = 32, growth: int = 16, layers: int = 3, hw: int = 16, seed: int = 0) -> bytes:
+    """DenseNet layers: Concat(all features so far) -> BatchNormalization -> Relu -> 1x1 conv ->
+    BatchNormalization -> Relu -> 3x3 conv (growth channels), then a transition (BN -> Relu -> 1x1
+    -> AveragePool). The pre-activation BNs stay (ai.fastinfer NhwcBatchNormalization) and the
+    Concats go into their buffers in place (ConcatInto for the rest): all chained at 2+ threads."""
+    rng = np.random.default_rng(seed)
+    inits, nodes = [], []
+
+    def bn_relu(x, ch, name):
+        for p, v in (("s", 1 + 0.2 * rng.standard_normal(ch)), ("b", 0.1 * rng.standard_normal(ch)),
+                     ("m", 0.1 * rng.standard_normal(ch)), ("v", 0.5 + rng.random(ch))):
+            inits.append(numpy_helper.from_array(v.astype(np.float32), f"{name}_{p}"))
+        nodes.append(helper.make_node("BatchNormalization", [x] + [f"{name}_{p}" for p in "sbmv"], [name]))
+        nodes.append(helper.make_node("Relu", [name], [name + "_r"]))
+        return name + "_r"
+
+    def conv(x, cin, cout, k, name):
+        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(k * k * cin)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, name + "_w"))
+        nodes.append(helper.make_node("Conv", [x, name + "_w"], [name], pads=[k // 2] * 4))
+        return name
+
+    conv("x", 3, c0, 3, "stem")
+    feats, ch = ["stem"], c0
+    for i in range(layers):
+        cat = feats[0]
+        if len(feats) > 1:
+            cat = f"cat{i}"
+            nodes.append(helper.make_node("Concat", feats, [cat], axis=1))
+        h = conv(bn_relu(cat, ch, f"bn{i}a"), ch, 4 * growth, 1, f"l{i}_1x1")
+        feats.append(conv(bn_relu(h, 4 * growth, f"bn{i}b"), 4 * growth, growth, 3, f"l{i}_3x3"))
+        ch += growth
+    nodes.append(helper.make_node("Concat", feats, ["cat_all"], axis=1))
+    t = conv(bn_relu("cat_all", ch, "bnt"), ch, ch // 2, 1, "trans")
+    nodes.append(helper.make_node("AveragePool", [t], ["y"], kernel_shape=[2, 2], strides=[2, 2]))
+    g = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", F, ["N", 3, hw, hw])],
+                          [helper.make_tensor_value_info("y", F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("hw", [8, 32])
+def test_chained_densenet_layers(threads, batch, hw):
+    model = densenet_block(hw=hw)
+    ops = [n["op_type"] for n in fastinfer.Session(model, threads=threads)._describe_nodes()]
+    assert "NhwcBatchNormalization" in ops and ("ConcatInto" in ops or "Concat" in ops), ops
+    x = np.random.default_rng(batch).standard_normal((batch, 3, hw, hw)).astype(np.float32)
+    got, want = chained_vs_unchained(model, {"x": x}, threads)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def c2f_block(c: int = 32, hw: int = 40, constant_split: bool = True, seed: int = 0) -> bytes:
+    """YOLOv8's C2f: 1x1 conv -> Split in two -> a bottleneck (3x3 -> SiLU -> 3x3 -> SiLU -> Add of
+    its input) on the second half -> Concat of the halves and the bottleneck -> 1x1 conv. The
+    split sizes are a constant, or a graph input (then Split is not chained)."""
+    rng = np.random.default_rng(seed)
+    inits, nodes = [], []
+
+    def conv_silu(x, cin, cout, k, name):
+        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(k * k * cin)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, name + "_w"))
+        nodes.append(helper.make_node("Conv", [x, name + "_w"], [name], pads=[k // 2] * 4))
+        nodes.append(helper.make_node("Sigmoid", [name], [name + "_s"]))
+        nodes.append(helper.make_node("Mul", [name, name + "_s"], [name + "_silu"]))
+        return name + "_silu"
+
+    h = conv_silu("x", 3, c, 1, "cv1")
+    inputs = [helper.make_tensor_value_info("x", F, [1, 3, hw, hw])]
+    if constant_split:
+        inits.append(numpy_helper.from_array(np.array([c // 2, c // 2], np.int64), "sizes"))
+    else:
+        inputs.append(helper.make_tensor_value_info("sizes", TensorProto.INT64, [2]))
+    nodes.append(helper.make_node("Split", [h, "sizes"], ["a", "b"], axis=1))
+    m = conv_silu(conv_silu("b", c // 2, c // 2, 3, "m1"), c // 2, c // 2, 3, "m2")
+    nodes.append(helper.make_node("Add", ["b", m], ["res"]))
+    nodes.append(helper.make_node("Concat", ["a", "b", "res"], ["cat"], axis=1))
+    y = conv_silu("cat", 3 * c // 2, c, 1, "cv2")
+    g = helper.make_graph(nodes, "c2f", inputs, [helper.make_tensor_value_info(y, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("constant_split", [True, False])
+@pytest.mark.parametrize("hw", [6, 40])
+def test_chained_split_add_concat(threads, constant_split, hw):
+    model = c2f_block(hw=hw, constant_split=constant_split)
+    ops = [n["op_type"] for n in fastinfer.Session(model, threads=threads)._describe_nodes()]
+    assert "Split" in ops and "Add" in ops, ops
+    feed = {"x": np.random.default_rng(hw).standard_normal((1, 3, hw, hw)).astype(np.float32)}
+    if not constant_split:
+        feed["sizes"] = np.array([16, 16], np.int64)
+    got, want = chained_vs_unchained(model, feed, threads)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def strided_convs(c: int = 32, hw: int = 80, seed: int = 0) -> bytes:
+    """3x3 stride-2 convs (implicit GEMM: padding taps point at zeros in the scratch), each
+    smaller than the one before, so each node's scratch lies over the one before it (chained)."""
+    rng = np.random.default_rng(seed)
+    inits, nodes, x = [], [], "x"
+    for i in range(3):
+        w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+        b = (rng.standard_normal(c) * 0.1).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [f"s{i}"], pads=[1] * 4, strides=[2, 2]))
+        x = f"s{i}"
+    g = helper.make_graph(nodes, "s2", [helper.make_tensor_value_info("x", F, [1, c, hw, hw])],
+                          [helper.make_tensor_value_info(x, F, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_chained_convs_share_their_scratch(threads):
+    # Each queued node's scratch starts where the one before it started: a node may write it only
+    # in its tasks (the implicit GEMM's zeros for the padding taps included).
+    x = (np.random.default_rng(9).standard_normal((1, 32, 80, 80)) + 3).astype(np.float32)
+    got, want = chained_vs_unchained(strided_convs(), {"x": x}, threads)
+    assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
 
 
 def feed_forward_stack(d: int = 96, layers: int = 3, seed: int = 0) -> bytes:

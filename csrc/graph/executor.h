@@ -70,6 +70,7 @@ struct RunState {
   AlignedBuffer arena;
   AlignedBuffer scratch;
   size_t scratch_used = 0, scratch_peak = 0;
+  size_t scratch_job_peak = 0;  // the most scratch one node of the pending chained job took
   std::vector<std::shared_ptr<void>> scratch_overflow;
   const std::vector<Tensor>* captured = nullptr;
   std::unordered_map<const Graph*, std::unique_ptr<RunState>> substates;

@@ -46,6 +46,34 @@ class ArithKernel : public OpKernel {
     });
   }
 
+  // float32 operands of one shape, at 2+ threads: the elements go to the executor's chained job
+  // in chunks of ew::kGrain (YOLOv8n's residual Adds after a SiLU, between convs). Smaller ones
+  // (one chunk) run through compute.
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2) return false;
+    const Tensor& a = ctx.in(0);
+    const Tensor& b = ctx.in(1);
+    if (a.dtype() != DataType::Float || b.dtype() != DataType::Float || a.shape() != b.shape() ||
+        a.numel() < 2 * ew::kGrain)
+      return false;
+    Tensor& y = ctx.output(0, DataType::Float, a.shape());
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* py = y.data<float>();
+    work.phases = 1;
+    work.n[0] = a.numel();
+    work.grain[0] = ew::kGrain;
+    work.fn = [pa, pb, py](int, int, int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        if constexpr (A == Arith::Add) py[i] = ew::add(pa[i], pb[i]);
+        if constexpr (A == Arith::Sub) py[i] = ew::sub(pa[i], pb[i]);
+        if constexpr (A == Arith::Mul) py[i] = ew::mul(pa[i], pb[i]);
+        if constexpr (A == Arith::Div) py[i] = div_checked(pa[i], pb[i]);
+      }
+    };
+    return true;
+  }
+
  private:
   ew::LegacyBroadcast lb_;
 

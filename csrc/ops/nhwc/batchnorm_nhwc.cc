@@ -3,6 +3,7 @@
 // shift = beta - mean * scale folded once from the constant parameters (inputs 1-4, as the ONNX
 // op), then clamped to [fi.clamp_min, fi.clamp_max] (a Relu or Clip fused by fuse_clamp_activation;
 // NaN passes). Rows of C contiguous channels, split over the pool; may run in place.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -40,36 +41,69 @@ class NhwcBatchNormKernel : public OpKernel {
   bool reads_constant_input(int i) const override { return i == 0; }
 
   void compute(KernelContext& ctx) const override {
+    const Rows r = check(ctx);
+    parallel_for(ctx.pool(), r.rows, r.grain, [&](int64_t b, int64_t e) { run_rows(r, b, e); });
+  }
+
+  // At 2+ threads the rows go to the executor's chained job: DenseNet's BN + ReLU before each
+  // layer's convs, which ended the job of the convs before it (147 jobs a run at batch 1, 2
+  // threads, each waking the worker again). At least two chunks from 16K values (one below: a
+  // lone small BN then runs inline rather than wake a worker).
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2) return false;
+    const Rows r = check(ctx);
+    const int64_t values = r.rows * int64_t(scale_.size());
+    work.phases = 1;
+    work.n[0] = r.rows;
+    work.grain[0] = values < 16384 ? std::max<int64_t>(1, r.rows)
+                                   : std::max<int64_t>(1, std::min(r.grain, (r.rows + 1) / 2));
+    work.fn = [this, r](int, int, int64_t b, int64_t e) { run_rows(r, b, e); };
+    return true;
+  }
+
+ private:
+  // A call's checked input, its output and the split: `rows` pixels of C channels each.
+  struct Rows {
+    const float* x = nullptr;
+    float* y = nullptr;
+    int64_t rows = 0, grain = 1;
+  };
+
+  Rows check(KernelContext& ctx) const {
     const Tensor& X = ctx.in(0);
     const int64_t C = int64_t(scale_.size());
     FI_CHECK(X.dtype() == DataType::Float && X.rank() == 4 && X.dim(3) == C, InvalidArgument,
              "NhwcBatchNormalization: X must be float32 NHWC with ", C, " channels, got ", dtype_name(X.dtype()),
              " ", X.shape().str());
     Tensor& Y = ctx.output(0, DataType::Float, X.shape());
-    const int64_t rows = C > 0 ? X.numel() / C : 0;
-    const float* x = X.data<float>();
-    float* y = Y.data<float>();
+    Rows r;
+    r.x = X.data<float>();
+    r.y = Y.data<float>();
+    r.rows = C > 0 ? X.numel() / C : 0;
+    r.grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C));
+    return r;
+  }
+
+  void run_rows(const Rows& r, int64_t b, int64_t e) const {
+    const int64_t C = int64_t(scale_.size());
     const float* sc = scale_.data();
     const float* sh = shift_.data();
     const float lo = clamp_.lo, hi = clamp_.hi;
-    parallel_for(ctx.pool(), rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C)), [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        const float* xr = x + r * C;
-        float* yr = y + r * C;
-        if (!clamp_.active()) {
-          for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
-          continue;
-        }
-        for (int64_t c = 0; c < C; ++c) {
-          const float v = xr[c] * sc[c] + sh[c];
-          const float m = v < lo ? lo : v;  // NaN stays NaN
-          yr[c] = m > hi ? hi : m;
-        }
+    for (int64_t i = b; i < e; ++i) {
+      const float* xr = r.x + i * C;
+      float* yr = r.y + i * C;
+      if (!clamp_.active()) {
+        for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * sc[c] + sh[c];
+        continue;
       }
-    });
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = xr[c] * sc[c] + sh[c];
+        const float m = v < lo ? lo : v;  // NaN stays NaN
+        yr[c] = m > hi ? hi : m;
+      }
+    }
   }
 
- private:
   nn::FusedClamp clamp_;
   std::vector<float> scale_, shift_;
 };

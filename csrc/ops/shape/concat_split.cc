@@ -2,6 +2,7 @@
 // producers did not write in place) and Split (one input cut along an axis). They copy
 // contiguous blocks: with outer = prod(dims before axis), each input/output contributes one
 // block of dim_axis * inner elements per outer index.
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -37,13 +38,27 @@ inline void copy_bytes(unsigned char* d, const unsigned char* s, size_t n) {
   for (; i < n; ++i) d[i] = s[i];
 }
 
+// Outer indices [b, e) of the block copies, elements of es bytes (not strings).
+void copy_block_rows(size_t es, const std::vector<BlockCopy>& parts, int64_t b, int64_t e) {
+  for (int64_t o = b; o < e; ++o)
+    for (const auto& p : parts)
+      copy_bytes(static_cast<unsigned char*>(p.dst) + size_t(o * p.dst_row) * es,
+                 static_cast<const unsigned char*>(p.src) + size_t(o * p.src_row) * es, size_t(p.len) * es);
+}
+
+// Outer indices per chunk: about kParallelCopyChunkBytes of copying each.
+int64_t block_copy_grain(size_t es, const std::vector<BlockCopy>& parts) {
+  int64_t total = 0;
+  for (const auto& p : parts) total += p.len;
+  return copy_grain(total * int64_t(es));
+}
+
 void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::vector<BlockCopy>& parts) {
   int64_t total = 0;
   for (const auto& p : parts) total += p.len;
   if (total == 0 || outer == 0) return;
-  int64_t grain = copy_grain(total * int64_t(dt == DataType::String ? sizeof(std::string) : dtype_size(dt)));
   if (dt == DataType::String) {
-    parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
+    parallel_for(pool, outer, copy_grain(total * int64_t(sizeof(std::string))), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o)
         for (const auto& p : parts) {
           const std::string* s = static_cast<const std::string*>(p.src) + o * p.src_row;
@@ -54,12 +69,48 @@ void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::v
   }
   const size_t es = dtype_size(dt);
   FI_CHECK(es > 0, NotImplemented, "copy: element type ", dtype_name(dt), " is not supported");
-  parallel_for(pool, outer, grain, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o)
-      for (const auto& p : parts)
-        copy_bytes(static_cast<unsigned char*>(p.dst) + size_t(o * p.dst_row) * es,
-                   static_cast<const unsigned char*>(p.src) + size_t(o * p.src_row) * es, size_t(p.len) * es);
-  });
+  parallel_for(pool, outer, block_copy_grain(es, parts),
+               [&](int64_t b, int64_t e) { copy_block_rows(es, parts, b, e); });
+}
+
+// The block copies as a phase of the executor's chained job (at 2+ threads; not strings), after
+// a phase that copies `pre_bytes` from pre_src to pre_dst when pre_bytes > 0: a channels-last
+// Concat between convs no longer ends their job (DenseNet-121 and YOLOv8n at batch 1, 2 threads).
+// At least two chunks from kMinSplitBytes of copying (one below: a lone small copy then runs
+// inline, not in a job that wakes a worker for it).
+constexpr int64_t kMinSplitBytes = 64 * 1024;
+
+int64_t split_grain(int64_t n, int64_t grain, int64_t bytes) {
+  if (bytes < kMinSplitBytes) return std::max<int64_t>(1, n);
+  return std::max<int64_t>(1, std::min(grain, (n + 1) / 2));
+}
+
+bool defer_block_copies(DataType dt, int64_t outer, std::vector<BlockCopy> parts,
+                        DeferredWork& work, const void* pre_src = nullptr, void* pre_dst = nullptr,
+                        int64_t pre_bytes = 0) {
+  const size_t es = dtype_size(dt);
+  if (dt == DataType::String || es == 0) return false;
+  int64_t total = 0;
+  for (const auto& p : parts) total += p.len;
+  work.phases = 0;
+  if (pre_bytes > 0) {
+    work.n[0] = pre_bytes;
+    work.grain[0] = split_grain(pre_bytes, kParallelCopyChunkBytes, pre_bytes);
+    work.phases = 1;
+  }
+  const int rows_phase = work.phases;
+  if (total > 0 && outer > 0) {
+    work.n[rows_phase] = outer;
+    work.grain[rows_phase] = split_grain(outer, block_copy_grain(es, parts), outer * total * int64_t(es));
+    work.phases = rows_phase + 1;
+  }
+  const auto* src = static_cast<const unsigned char*>(pre_src);
+  auto* dst = static_cast<unsigned char*>(pre_dst);
+  work.fn = [es, parts = std::move(parts), src, dst, rows_phase](int phase, int, int64_t b, int64_t e) {
+    if (phase < rows_phase) std::memcpy(dst + b, src + b, size_t(e - b));
+    else copy_block_rows(es, parts, b, e);
+  };
+  return true;
 }
 
 // Concat: y = inputs joined along `axis`; other dims must agree.
@@ -67,6 +118,20 @@ class ConcatKernel : public OpKernel {
  public:
   explicit ConcatKernel(const OpInit& init) : axis_(init.attrs().require_int("axis")) {}
   void compute(KernelContext& ctx) const override {
+    std::vector<BlockCopy> parts;
+    const int64_t outer = plan(ctx, parts);
+    run_block_copies(ctx.pool(), ctx.in(0).dtype(), outer, parts);
+  }
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2 || ctx.in(0).dtype() == DataType::String) return false;
+    std::vector<BlockCopy> parts;
+    const int64_t outer = plan(ctx, parts);
+    return defer_block_copies(ctx.in(0).dtype(), outer, std::move(parts), work);
+  }
+
+ private:
+  // Checks the inputs, takes the output and lists the copies; returns the outer count.
+  int64_t plan(KernelContext& ctx, std::vector<BlockCopy>& parts) const {
     const Tensor& x0 = ctx.in(0);
     const int r = x0.rank();
     FI_CHECK(r > 0, InvalidArgument, "Concat needs tensors of rank >= 1");
@@ -87,7 +152,6 @@ class ConcatKernel : public OpKernel {
     Tensor& y = ctx.output(0, x0.dtype(), out);
     int64_t outer = out.prod(0, int(a)), inner = out.prod(int(a) + 1, r);
     int64_t row = out[size_t(a)] * inner, off = 0;
-    std::vector<BlockCopy> parts;
     size_t es = x0.dtype() == DataType::String ? sizeof(std::string) : dtype_size(x0.dtype());
     for (int i = 0; i < ctx.num_inputs(); ++i) {
       const Tensor& x = ctx.in(i);
@@ -95,10 +159,9 @@ class ConcatKernel : public OpKernel {
       parts.push_back({x.raw(), len, static_cast<char*>(y.raw()) + size_t(off) * es, row, len});
       off += len;
     }
-    run_block_copies(ctx.pool(), x0.dtype(), outer, parts);
+    return outer;
   }
 
- private:
   int64_t axis_;
 };
 
@@ -116,6 +179,29 @@ class ConcatIntoKernel : public OpKernel {
   }
   int inplace_input() const override { return 0; }
   void compute(KernelContext& ctx) const override {
+    std::vector<BlockCopy> parts;
+    int64_t outer = 0;
+    const Tensor& b = ctx.in(0);
+    Tensor& y = plan(ctx, parts, outer);
+    if (y.raw() != b.raw()) std::memcpy(y.raw(), b.raw(), b.nbytes());
+    run_block_copies(ctx.pool(), b.dtype(), outer, parts);
+  }
+  // At 2+ threads: B's copy (when Y does not take B's memory) and then the inputs' blocks as
+  // phases of the executor's chained job.
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2) return false;
+    std::vector<BlockCopy> parts;
+    int64_t outer = 0;
+    const Tensor& b = ctx.in(0);
+    Tensor& y = plan(ctx, parts, outer);
+    const bool copy_b = y.raw() != b.raw();
+    return defer_block_copies(b.dtype(), outer, std::move(parts), work, b.raw(), y.raw(),
+                              copy_b ? int64_t(b.nbytes()) : 0);
+  }
+
+ private:
+  // Checks the inputs, takes Y and lists the inputs' block copies into it (outer: their count).
+  Tensor& plan(KernelContext& ctx, std::vector<BlockCopy>& parts, int64_t& outer) const {
     const Tensor& b = ctx.in(0);
     const int r = b.rank();
     FI_CHECK(r > 0, InvalidArgument, "ConcatInto needs tensors of rank >= 1");
@@ -134,19 +220,17 @@ class ConcatIntoKernel : public OpKernel {
     }
     Tensor& y = ctx.output(0, b.dtype(), b.shape());
     const size_t es = dtype_size(b.dtype());
-    if (y.raw() != b.raw()) std::memcpy(y.raw(), b.raw(), size_t(b.numel()) * es);
-    const int64_t outer = b.shape().prod(0, int(a)), inner = b.shape().prod(int(a) + 1, r);
-    std::vector<BlockCopy> parts;
+    outer = b.shape().prod(0, int(a));
+    const int64_t inner = b.shape().prod(int(a) + 1, r);
     for (int i = 1; i < ctx.num_inputs(); ++i) {
       const Tensor& x = ctx.in(i);
       const int64_t len = x.dim(int(a)) * inner;
       parts.push_back({x.raw(), len, static_cast<char*>(y.raw()) + size_t(offsets_[size_t(i - 1)] * inner) * es,
                        b.dim(int(a)) * inner, len});
     }
-    run_block_copies(ctx.pool(), b.dtype(), outer, parts);
+    return y;
   }
 
- private:
   int64_t axis_;
   std::vector<int64_t> offsets_;
 };
@@ -158,6 +242,7 @@ class SplitKernel : public OpKernel {
   explicit SplitKernel(const OpInit& init)
       : axis_(init.attrs().get_int("axis", 0)), split_from_input_(init.opset() >= 13) {
     if (!split_from_input_ && init.attrs().has("split")) split_ = init.attrs().get_ints("split");
+    split_is_constant_ = split_from_input_ && init.constant_input(1) != nullptr;
     if (init.opset() >= 18 && init.attrs().has("num_outputs")) {
       num_outputs_ = init.attrs().require_int("num_outputs");
       FI_CHECK(num_outputs_ == init.num_outputs(), InvalidModel, "num_outputs ", num_outputs_, " but the node has ",
@@ -165,6 +250,24 @@ class SplitKernel : public OpKernel {
     }
   }
   void compute(KernelContext& ctx) const override {
+    std::vector<BlockCopy> parts;
+    const int64_t outer = plan(ctx, parts);
+    run_block_copies(ctx.pool(), ctx.in(0).dtype(), outer, parts);
+  }
+  // At 2+ threads the copies go to the executor's chained job (YOLOv8n's channels-last Splits
+  // between convs), unless the sizes come from a tensor that is not a constant (read in plan).
+  bool defer(KernelContext& ctx, DeferredWork& work) const override {
+    if (!ctx.pool() || ctx.pool()->num_threads() < 2 || ctx.in(0).dtype() == DataType::String ||
+        (split_from_input_ && ctx.input(1) && !split_is_constant_))
+      return false;
+    std::vector<BlockCopy> parts;
+    const int64_t outer = plan(ctx, parts);
+    return defer_block_copies(ctx.in(0).dtype(), outer, std::move(parts), work);
+  }
+
+ private:
+  // Checks the input and the sizes, takes the outputs and lists the copies; returns the outer count.
+  int64_t plan(KernelContext& ctx, std::vector<BlockCopy>& parts) const {
     const Tensor& x = ctx.in(0);
     FI_CHECK(x.rank() > 0, InvalidArgument, "Split needs a tensor of rank >= 1");
     int64_t a = normalize_axis(axis_, x.rank());
@@ -192,7 +295,6 @@ class SplitKernel : public OpKernel {
     FI_CHECK(sum == dim, InvalidArgument, "split sizes sum to ", sum, ", axis ", a, " has ", dim);
     int64_t outer = x.shape().prod(0, int(a)), inner = x.shape().prod(int(a) + 1, x.rank());
     size_t es = x.dtype() == DataType::String ? sizeof(std::string) : dtype_size(x.dtype());
-    std::vector<BlockCopy> parts;
     int64_t off = 0;
     for (int i = 0; i < nout; ++i) {
       Shape s = x.shape();
@@ -204,12 +306,12 @@ class SplitKernel : public OpKernel {
       }
       off += len;
     }
-    run_block_copies(ctx.pool(), x.dtype(), outer, parts);
+    return outer;
   }
 
- private:
   int64_t axis_;
   bool split_from_input_;
+  bool split_is_constant_ = false;  // the sizes input, when there is one, is a constant
   int64_t num_outputs_ = 0;
   std::vector<int64_t> split_;
 };
