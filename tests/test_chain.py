@@ -424,3 +424,45 @@ def test_chained_attention(threads, padding_mask):
         feed["bias"] = np.where(r.random((2, 1, 24, 24)) > 0.3, 0.0, -10000.0).astype(np.float32)
     got, want = chained_vs_unchained(model, feed, threads)
     assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want)
+
+
+def concat_into_model(hw: int) -> bytes:
+    """An ai.fastinfer ConcatInto over a buffer the graph also returns (so its output cannot take
+    the buffer's memory and copies it first), between two 1x1 convs channels-last."""
+    rng = np.random.default_rng(hw)
+    w = (rng.standard_normal((16, 16, 1, 1)) / 4).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Transpose", ["c"], ["c_nhwc"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["b"], ["b_copy"], perm=[0, 1, 2, 3]),
+             helper.make_node("ConcatInto", ["b_copy", "c_nhwc"], ["y"], domain="ai.fastinfer", axis=3,
+                              offsets=[8])]
+    g = helper.make_graph(nodes, "ci", [helper.make_tensor_value_info("x", F, [1, 16, hw, hw]),
+                                        helper.make_tensor_value_info("b", F, [1, hw, hw, 32])],
+                          [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("b_copy", F, None)],
+                          [numpy_helper.from_array(w, "w")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.fastinfer", 1)],
+                             ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("hw", [4, 64])
+def test_chained_concat_into_copies_its_buffer_first(threads, hw):
+    model = concat_into_model(hw)
+    rng = np.random.default_rng(1)
+    feed = {"x": rng.standard_normal((1, 16, hw, hw)).astype(np.float32),
+            "b": rng.standard_normal((1, hw, hw, 32)).astype(np.float32)}
+    on = fastinfer.Session(model, threads=threads, config={CHAIN: "1"})
+    off = fastinfer.Session(model, threads=threads, config={CHAIN: "0"})
+    c = np.einsum("nchw,mc->nhwm", feed["x"], _concat_into_weights(hw))
+    want = feed["b"].copy()
+    want[..., 8:24] = c
+    for _ in range(3):
+        y, b_copy = on.run(None, feed)
+        np.testing.assert_array_equal(b_copy, feed["b"])
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y, off.run(None, feed)[0])
+
+
+def _concat_into_weights(hw: int) -> np.ndarray:
+    rng = np.random.default_rng(hw)
+    return ((rng.standard_normal((16, 16, 1, 1)) / 4).astype(np.float32))[:, :, 0, 0]
