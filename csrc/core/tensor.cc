@@ -91,7 +91,8 @@ std::shared_ptr<void> alloc_buffer(size_t bytes, bool zero, bool recycle) {
   if (rounded == 0) rounded = kAlignment;
   void* p = recycle ? buffer_cache_take(rounded) : nullptr;
   if (!p) {  // fresh memory (a cached buffer was advised when it was made)
-    if (rounded < kHugePage || posix_memalign(&p, kHugePage, rounded) != 0) p = std::aligned_alloc(kAlignment, rounded);
+    if (rounded < kHugePage || posix_memalign(&p, kHugePage, rounded) != 0)
+      p = std::aligned_alloc(kAlignment, rounded);
     if (!p) throw RuntimeError(str("out of memory allocating ", bytes, " bytes"));
     advise_huge_pages(p, rounded);
   }
