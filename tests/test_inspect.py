@@ -72,6 +72,23 @@ def test_describe_nodes_unknown_shapes_and_elementwise():
     assert [(n["kernel"], n["flops"]) for n in fastinfer.Session(m)._describe_nodes()] == [("Add", 15), ("Exp", 15)]
 
 
+def test_attention_flops():
+    # Both products of every head (Q K^T and P V); the packed Attention adds its Q/K/V GEMM.
+    ms = helper.make_opsetid("com.microsoft", 1)
+    mha = helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["y"], domain="com.microsoft", num_heads=4)
+    g = helper.make_graph([mha], "mha", [vi("q", [2, 5, 16]), vi("k", [2, 7, 16]), vi("v", [2, 7, 8])],
+                          [vi("y", [2, 5, 8])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), ms], ir_version=8)
+    (node,) = fastinfer.Session(m)._describe_nodes()
+    assert node["flops"] == 2 * 2 * 5 * 7 * 16 + 2 * 2 * 5 * 7 * 8
+    w = numpy_helper.from_array(np.ones((16, 48), np.float32), "w")
+    att = helper.make_node("Attention", ["x", "w"], ["y"], domain="com.microsoft", num_heads=4)
+    g = helper.make_graph([att], "att", [vi("x", [2, 5, 16])], [vi("y", [2, 5, 16])], initializer=[w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), ms], ir_version=8)
+    (node,) = fastinfer.Session(m)._describe_nodes()
+    assert node["flops"] == 2 * 2 * 5 * 16 * 48 + 2 * 2 * 5 * 5 * (16 + 16)
+
+
 def test_describe_nodes_without_passes():
     nodes = fastinfer.Session(conv_gemm_model(batch=1), optimize=False)._describe_nodes()
     assert [n["op_type"] for n in nodes] == ["Conv", "Relu", "Conv", "Identity", "Reshape", "Gemm"]

@@ -77,6 +77,24 @@ double estimate_flops(const Graph& g, const Node& n) {
   if (n.domain == "ai.fastinfer" && (op == "NchwToNhwc" || op == "NhwcToNchw" || op == "ChannelShuffle" ||
                                     op == "NhwcChannelShuffle" || op == "ConcatInto"))
     return 0;
+  // com.microsoft attention: the two products of every head, Q K^T over the L keys and P V (the
+  // softmax and the masks, a few operations per score, not counted); Attention adds its Q/K/V
+  // projection, one GEMM of X [B, S, C] by W [C, Hq + Hk + Hv] (Hk = Hq, output [B, S, Hv]).
+  if (n.domain == "com.microsoft" && (op == "MultiHeadAttention" || op == "Attention")) {
+    const auto* x = dims_of(g, n, 0);
+    if (!x || x->size() != 3 || out < 0) return -1;
+    const double rows = double((*x)[0]) * double((*x)[1]);
+    if (op == "MultiHeadAttention") {
+      const auto* k = dims_of(g, n, 1);
+      if (!k || (k->size() != 3 && k->size() != 4)) return -1;
+      const double keys = double(k->size() == 3 ? (*k)[1] : (*k)[2]);
+      return 2 * rows * keys * double((*x)[2]) + 2 * out * keys;
+    }
+    const auto* w = dims_of(g, n, 1);
+    if (!w || w->size() != 2) return -1;
+    const double total = double((*w)[1]), hv = out / rows, hq = (total - hv) / 2, s = double((*x)[1]);
+    return 2 * rows * double((*w)[0]) * total + 2 * rows * s * (hq + hv);
+  }
   if (!n.domain.empty() && op != "FusedConv" && op != "FusedGemm" && op != "FusedMatMul") return out;
   if (data_movement(op)) return 0;
   if (op == "Einsum" || op == "LSTM" || op == "GRU" || op == "RNN" || op == "Attention" || op == "DeformConv")

@@ -1,6 +1,7 @@
 // Inference for the recurrent ops (RNN/GRU/LSTM: layout, direction, hidden_size), ops whose
 // output has their data's or indices' shape (Scatter*, GatherElements, normalizations),
-// NonMaxSuppression, NonZero and com.microsoft MultiHeadAttention (the attention fusion's node).
+// NonMaxSuppression, NonZero and com.microsoft MultiHeadAttention (the attention fusion's node) and
+// Attention.
 #include "ops/infer/infer_util.h"
 
 namespace fi {
@@ -62,6 +63,21 @@ void infer_multi_head_attention(InferContext& ctx) {
   ctx.set_output(0, make_type(q.dtype, {q.shape.dims[0], q.shape.dims[1], hidden}));
 }
 
+// com.microsoft Attention: [B, S, Hv] from input [B, S, C] and weights [C, Hq + Hk + Hv], Hv from
+// qkv_hidden_sizes or a third of the weights' width (the kernel checks the rest).
+void infer_packed_attention(InferContext& ctx) {
+  ValueType x = in_type(ctx, 0);
+  const ValueType* w = ctx.input(1);
+  if (!x.shape.has_rank || x.shape.rank() != 3) ctx.give_up();
+  SymDim hv = ctx.fresh();
+  const std::vector<int64_t> sizes = ctx.attrs().get_ints("qkv_hidden_sizes", {});
+  if (sizes.size() == 3) hv = SymDim::of(sizes[2]);
+  else if (w && w->shape.has_rank && w->shape.rank() == 2 && w->shape.dims[1].known() &&
+           w->shape.dims[1].value % 3 == 0)
+    hv = SymDim::of(w->shape.dims[1].value / 3);
+  ctx.set_output(0, make_type(x.dtype, {x.shape.dims[0], x.shape.dims[1], hv}));
+}
+
 }  // namespace
 
 void register_misc_infer(OpRegistry& r) {
@@ -72,6 +88,7 @@ void register_misc_infer(OpRegistry& r) {
   r.add_infer("NonMaxSuppression", 10, infer_nms);
   r.add_infer("NonZero", 9, infer_nonzero);
   r.add_infer("com.microsoft", "MultiHeadAttention", 1, infer_multi_head_attention);
+  r.add_infer("com.microsoft", "Attention", 1, infer_packed_attention);
 }
 
 }  // namespace fi
