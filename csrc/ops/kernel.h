@@ -112,9 +112,11 @@ class OpKernel {
   // a wake-up costs 15-40 us on a VM whose idle vCPU halts, a small node at batch 1 20-100 us).
   // defer either returns false having done nothing (this node runs through compute, after the
   // pending job), or checks its inputs' shapes as compute would, takes its outputs and fills
-  // `work`. It must not read input data (earlier nodes' tasks have not run yet), and only work
-  // that splits over the threads is worth deferring: a phase of one task keeps the other
-  // threads waiting.
+  // `work`. It must not read input data (earlier nodes' tasks have not run yet) nor write the
+  // scratch it takes (the queued nodes' scratch starts at the same place: only its tasks, which
+  // run after the earlier nodes' tasks, may write it), and only work that splits over the threads
+  // is worth deferring: a phase of one task keeps the other threads waiting (though less than
+  // ending the job before the next node would).
   virtual bool defer(KernelContext& ctx, DeferredWork& work) const {
     (void)ctx;
     (void)work;
