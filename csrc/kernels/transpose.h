@@ -14,4 +14,20 @@ namespace fi::kernels {
 // stores only, so any bit pattern survives).
 void x32_transpose_batch(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols, ThreadPool* pool);
 
+// The same cut into tasks, for a job of the caller's own (OpKernel::defer): run(begin, end) over
+// [0, count()) in chunks of at least grain(); every task writes its own part of dst.
+class X32TransposeTasks {
+ public:
+  X32TransposeTasks(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols);
+  int64_t count() const { return count_; }
+  int64_t grain() const { return grain_; }
+  void run(int64_t begin, int64_t end) const;
+
+ private:
+  const float* src_;
+  float* dst_;
+  int64_t rows_, cols_, tr_ = 0, tc_ = 0, count_ = 0, grain_ = 1;
+  bool whole_ = false;  // small matrices: one task per matrix
+};
+
 }  // namespace fi::kernels

@@ -32,25 +32,41 @@ void transpose_tile(const float* src, float* dst, int64_t rows, int64_t cols, in
 
 }  // namespace
 
-void x32_transpose_batch(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols, ThreadPool* pool) {
+X32TransposeTasks::X32TransposeTasks(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols)
+    : src_(src), dst_(dst), rows_(rows), cols_(cols) {
   const int64_t size = rows * cols;
+  if (n <= 0 || size <= 0) return;
   if (size <= kSmall) {  // many small matrices (a channel shuffle's [G, C/G] per pixel): whole ones per task
-    parallel_for(pool, n, std::max<int64_t>(1, kChunk / std::max<int64_t>(1, size)), [&](int64_t b, int64_t e) {
-      for (int64_t m = b; m < e; ++m) transpose_tile(src + m * size, dst + m * size, rows, cols, 0, rows, 0, cols);
-    });
+    whole_ = true;
+    count_ = n;
+    grain_ = std::max<int64_t>(1, kChunk / size);
     return;
   }
-  const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
+  tr_ = (rows + kTile - 1) / kTile;
+  tc_ = (cols + kTile - 1) / kTile;
+  count_ = n * tr_ * tc_;
   // Chunks of about kChunk elements: a matrix of one row or a few (a pooled [1, C] map back to
   // NCHW) has tiles of a few elements, and 64 of them did not pay for waking a worker.
   const int64_t tile_elems = std::max<int64_t>(1, std::min(rows, kTile) * std::min(cols, kTile));
-  parallel_for(pool, n * tr * tc, std::max<int64_t>(1, kChunk / tile_elems), [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      const int64_t img = t / (tr * tc), i0 = (t / tc) % tr * kTile, j0 = t % tc * kTile;
-      transpose_tile(src + img * rows * cols, dst + img * rows * cols, rows, cols, i0, std::min(rows, i0 + kTile),
-                     j0, std::min(cols, j0 + kTile));
+  grain_ = std::max<int64_t>(1, kChunk / tile_elems);
+}
+
+void X32TransposeTasks::run(int64_t begin, int64_t end) const {
+  const int64_t size = rows_ * cols_;
+  for (int64_t t = begin; t < end; ++t) {
+    if (whole_) {
+      transpose_tile(src_ + t * size, dst_ + t * size, rows_, cols_, 0, rows_, 0, cols_);
+      continue;
     }
-  });
+    const int64_t img = t / (tr_ * tc_), i0 = (t / tc_) % tr_ * kTile, j0 = t % tc_ * kTile;
+    transpose_tile(src_ + img * size, dst_ + img * size, rows_, cols_, i0, std::min(rows_, i0 + kTile), j0,
+                   std::min(cols_, j0 + kTile));
+  }
+}
+
+void x32_transpose_batch(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols, ThreadPool* pool) {
+  const X32TransposeTasks tasks(src, dst, n, rows, cols);
+  parallel_for(pool, tasks.count(), tasks.grain(), [&](int64_t b, int64_t e) { tasks.run(b, e); });
 }
 
 }  // namespace fi::kernels
