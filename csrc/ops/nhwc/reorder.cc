@@ -1,6 +1,6 @@
 // ai.fastinfer NchwToNhwc / NhwcToNchw: the layout reorders at the edges of a channels-last region.
 // NchwToNhwc: X [N, C, H, W] -> Y [N, H, W, C]; NhwcToNchw: X [N, H, W, C] -> Y [N, C, H, W]. Both
-// transpose each image's [rows, cols] matrix (C x HW or HW x C) with kernels::x32_transpose_batch;
+// transpose each image's [rows, cols] matrix (C x HW or HW x C) in kernels::X32TransposeTasks tiles;
 // any 4-byte type.
 #include <memory>
 
