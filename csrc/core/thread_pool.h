@@ -125,4 +125,15 @@ inline int64_t copy_grain(int64_t item_bytes) {
   return item_bytes > 0 ? std::max<int64_t>(1, kParallelCopyChunkBytes / item_bytes) : 1;
 }
 
+// Memory-bound work handed to a chained job (OpKernel::defer) splits in at least two chunks from
+// this many bytes moved, and stays one chunk below: a lone small one then runs inline (a job of one
+// chunk wakes no worker), a larger one keeps both threads of its phase busy.
+constexpr int64_t kDeferredSplitBytes = 64 * 1024;
+
+// The grain for such a phase of n items moving `bytes` in all, from the op's own grain.
+inline int64_t deferred_grain(int64_t n, int64_t grain, int64_t bytes) {
+  if (bytes < kDeferredSplitBytes) return std::max<int64_t>(1, n);
+  return std::max<int64_t>(1, std::min(grain, (n + 1) / 2));
+}
+
 }  // namespace fi

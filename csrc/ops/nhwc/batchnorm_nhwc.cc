@@ -47,16 +47,13 @@ class NhwcBatchNormKernel : public OpKernel {
 
   // At 2+ threads the rows go to the executor's chained job: DenseNet's BN + ReLU before each
   // layer's convs, which ended the job of the convs before it (147 jobs a run at batch 1, 2
-  // threads, each waking the worker again). At least two chunks from 16K values (one below: a
-  // lone small BN then runs inline rather than wake a worker).
+  // threads, each waking the worker again).
   bool defer(KernelContext& ctx, DeferredWork& work) const override {
     if (!ctx.pool() || ctx.pool()->num_threads() < 2) return false;
     const Rows r = check(ctx);
-    const int64_t values = r.rows * int64_t(scale_.size());
     work.phases = 1;
     work.n[0] = r.rows;
-    work.grain[0] = values < 16384 ? std::max<int64_t>(1, r.rows)
-                                   : std::max<int64_t>(1, std::min(r.grain, (r.rows + 1) / 2));
+    work.grain[0] = deferred_grain(r.rows, r.grain, r.rows * int64_t(scale_.size() * sizeof(float)));
     work.fn = [this, r](int, int, int64_t b, int64_t e) { run_rows(r, b, e); };
     return true;
   }

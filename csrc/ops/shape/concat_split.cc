@@ -46,16 +46,15 @@ void copy_block_rows(size_t es, const std::vector<BlockCopy>& parts, int64_t b, 
                  static_cast<const unsigned char*>(p.src) + size_t(o * p.src_row) * es, size_t(p.len) * es);
 }
 
-// Outer indices per chunk: about kParallelCopyChunkBytes of copying each.
-int64_t block_copy_grain(size_t es, const std::vector<BlockCopy>& parts) {
+// Elements the copies move per outer index.
+int64_t elements_per_outer(const std::vector<BlockCopy>& parts) {
   int64_t total = 0;
   for (const auto& p : parts) total += p.len;
-  return copy_grain(total * int64_t(es));
+  return total;
 }
 
 void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::vector<BlockCopy>& parts) {
-  int64_t total = 0;
-  for (const auto& p : parts) total += p.len;
+  const int64_t total = elements_per_outer(parts);
   if (total == 0 || outer == 0) return;
   if (dt == DataType::String) {
     parallel_for(pool, outer, copy_grain(total * int64_t(sizeof(std::string))), [&](int64_t b, int64_t e) {
@@ -69,39 +68,29 @@ void run_block_copies(ThreadPool* pool, DataType dt, int64_t outer, const std::v
   }
   const size_t es = dtype_size(dt);
   FI_CHECK(es > 0, NotImplemented, "copy: element type ", dtype_name(dt), " is not supported");
-  parallel_for(pool, outer, block_copy_grain(es, parts),
+  parallel_for(pool, outer, copy_grain(total * int64_t(es)),
                [&](int64_t b, int64_t e) { copy_block_rows(es, parts, b, e); });
 }
 
 // The block copies as a phase of the executor's chained job (at 2+ threads; not strings), after
 // a phase that copies `pre_bytes` from pre_src to pre_dst when pre_bytes > 0: a channels-last
 // Concat between convs no longer ends their job (DenseNet-121 and YOLOv8n at batch 1, 2 threads).
-// At least two chunks from kMinSplitBytes of copying (one below: a lone small copy then runs
-// inline, not in a job that wakes a worker for it).
-constexpr int64_t kMinSplitBytes = 64 * 1024;
-
-int64_t split_grain(int64_t n, int64_t grain, int64_t bytes) {
-  if (bytes < kMinSplitBytes) return std::max<int64_t>(1, n);
-  return std::max<int64_t>(1, std::min(grain, (n + 1) / 2));
-}
-
 bool defer_block_copies(DataType dt, int64_t outer, std::vector<BlockCopy> parts,
                         DeferredWork& work, const void* pre_src = nullptr, void* pre_dst = nullptr,
                         int64_t pre_bytes = 0) {
   const size_t es = dtype_size(dt);
   if (dt == DataType::String || es == 0) return false;
-  int64_t total = 0;
-  for (const auto& p : parts) total += p.len;
+  const int64_t total = elements_per_outer(parts);
   work.phases = 0;
   if (pre_bytes > 0) {
     work.n[0] = pre_bytes;
-    work.grain[0] = split_grain(pre_bytes, kParallelCopyChunkBytes, pre_bytes);
+    work.grain[0] = deferred_grain(pre_bytes, kParallelCopyChunkBytes, pre_bytes);
     work.phases = 1;
   }
   const int rows_phase = work.phases;
   if (total > 0 && outer > 0) {
     work.n[rows_phase] = outer;
-    work.grain[rows_phase] = split_grain(outer, block_copy_grain(es, parts), outer * total * int64_t(es));
+    work.grain[rows_phase] = deferred_grain(outer, copy_grain(total * int64_t(es)), outer * total * int64_t(es));
     work.phases = rows_phase + 1;
   }
   const auto* src = static_cast<const unsigned char*>(pre_src);
